@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/keys"
+)
+
+// rotationPassInterval is how often each replica runs the rotation pass.
+const rotationPassInterval = 5 * time.Second
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	src := addSettings(fs, getenv)
+	commandUsage(fs, "signet serve [flags]", "Run the issuer. Flags override their SIGNET_* environment variables.")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(src)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if cfg.BcryptCost < 10 {
+		log.Warn("SIGNET_BCRYPT_COST is below 10: passwords are cheap to guess if hashes leak", "cost", cfg.BcryptCost)
+	}
+
+	db, sealer, err := openStore(ctx, cfg, log, cfg.AutoMigrate)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	cfg.finishAddr(ln.Addr().String())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
+	m := &keys.Maintainer{
+		Rotator:        &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: log},
+		Keyring:        ring,
+		PassInterval:   min(rotationPassInterval, cfg.KeyReloadInterval),
+		ReloadInterval: cfg.KeyReloadInterval,
+		Logger:         log,
+	}
+	if err := m.Start(ctx); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+
+	srv, err := issuer.NewServer(issuer.Config{
+		IssuerURL:      cfg.IssuerURL,
+		Audience:       cfg.Audience,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		BcryptCost:     cfg.BcryptCost,
+		Logger:         log,
+	}, db, ring)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer shutCancel()
+	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// openStore connects to the configured database, applies migrations when
+// asked, and returns it with the sealer for its private keys.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool) (*store.DB, *keys.Sealer, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	kek, err := cfg.keyEncryptionKey(log, db.Dialect())
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if migrate {
+		if err := db.MigrateUp(); err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+	}
+	return db, sealer, nil
+}

@@ -1,0 +1,86 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Error is an API error: an OAuth 2.0 style code and a human description.
+// The code decides the HTTP status (see statusOf).
+type Error struct {
+	Code        string
+	Description string
+	// RetryAfter, when positive, is sent as Retry-After in seconds.
+	RetryAfter int
+	// Status overrides the code's usual status (RFC 6749 §5.2 answers
+	// invalid_grant with 400 where /v1 answers 401).
+	Status int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+// The error codes and their HTTP statuses: the one table that maps errors
+// to statuses.
+var statusOf = map[string]int{
+	"invalid_request":         http.StatusBadRequest,
+	"unsupported_grant_type":  http.StatusBadRequest,
+	"invalid_scope":           http.StatusBadRequest,
+	"invalid_client":          http.StatusUnauthorized,
+	"invalid_grant":           http.StatusUnauthorized,
+	"invalid_token":           http.StatusUnauthorized,
+	"insufficient_scope":      http.StatusForbidden,
+	"not_found":               http.StatusNotFound,
+	"method_not_allowed":      http.StatusMethodNotAllowed,
+	"email_taken":             http.StatusConflict,
+	"request_too_large":       http.StatusRequestEntityTooLarge,
+	"unsupported_media_type":  http.StatusUnsupportedMediaType,
+	"too_many_requests":       http.StatusTooManyRequests,
+	"server_error":            http.StatusInternalServerError,
+	"temporarily_unavailable": http.StatusServiceUnavailable,
+}
+
+func apiError(code, format string, args ...any) *Error {
+	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// errBody is the one error body of the API.
+type errBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// fail writes err as the error body and aborts the chain. Errors that are
+// not *Error are internal: logged, and answered with a generic 500.
+func fail(c *gin.Context, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		logger(c).ErrorContext(c.Request.Context(), "request failed", "error", err)
+		e = apiError("server_error", "the server could not complete the request")
+	}
+	status := e.Status
+	if status == 0 {
+		status = statusOf[e.Code]
+	}
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if status == http.StatusUnauthorized && e.Code == "invalid_token" {
+		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
+	}
+	c.AbortWithStatusJSON(status, errBody{Error: e.Code, Description: e.Description})
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}

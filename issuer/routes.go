@@ -1,0 +1,29 @@
+package issuer
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// routes is the whole API surface.
+func (s *Server) routes() {
+	r := s.engine
+	r.Use(requestID(s.log), recovery(), accessLog(nil), securityHeaders())
+	r.NoRoute(func(c *gin.Context) { fail(c, apiError("not_found", "no such endpoint")) })
+	r.NoMethod(func(c *gin.Context) { fail(c, apiError("method_not_allowed", "method not allowed on this endpoint")) })
+
+	r.GET("/healthz", handleHealthz())
+	r.GET("/readyz", s.handleReadyz())
+	r.GET("/.well-known/jwks.json", s.handleJWKS())
+	r.GET("/.well-known/openid-configuration", s.handleDiscovery())
+	r.GET("/.well-known/oauth-authorization-server", s.handleDiscovery())
+
+	v1 := r.Group("/v1", noStore())
+	v1.POST("/signup", s.handleSignup())
+	v1.POST("/signin", s.handleSignin())
+}
+
+func handleHealthz() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/keys"
+)
+
+// keysChannel is the Postgres NOTIFY channel for key changes.
+const keysChannel = "signet_keys"
+
+// keysLockID is the advisory lock that serialises key updates on Postgres.
+const keysLockID = 0x5167_6e65_744b // "SignetK"
+
+type keyRow struct {
+	KID         string        `db:"kid"`
+	Alg         string        `db:"alg"`
+	State       string        `db:"state"`
+	PublicJWK   string        `db:"public_jwk"`
+	PrivateKey  []byte        `db:"private_key"`
+	CreatedAt   int64         `db:"created_at"`
+	ActivatesAt int64         `db:"activates_at"`
+	RetiresAt   sql.NullInt64 `db:"retires_at"`
+	RemoveAt    sql.NullInt64 `db:"remove_at"`
+	RemovedAt   sql.NullInt64 `db:"removed_at"`
+	RevokedAt   sql.NullInt64 `db:"revoked_at"`
+}
+
+func (r keyRow) key() keys.Key {
+	return keys.Key{
+		KID: r.KID, Alg: r.Alg, State: keys.State(r.State), PublicJWK: r.PublicJWK, PrivateKey: r.PrivateKey,
+		CreatedAt: fromMS(r.CreatedAt), ActivatesAt: fromMS(r.ActivatesAt),
+		RetiresAt: fromMS(r.RetiresAt.Int64), RemoveAt: fromMS(r.RemoveAt.Int64),
+		RemovedAt: fromMS(r.RemovedAt.Int64), RevokedAt: fromMS(r.RevokedAt.Int64),
+	}
+}
+
+const keyColumns = `kid, alg, state, public_jwk, private_key, created_at, activates_at, retires_at, remove_at, removed_at, revoked_at`
+
+func listKeys(ctx context.Context, q sqlx.QueryerContext) ([]keys.Key, error) {
+	var rows []keyRow
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at, kid`); err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	out := make([]keys.Key, len(rows))
+	for i, r := range rows {
+		out[i] = r.key()
+	}
+	return out, nil
+}
+
+// ListKeys returns every stored key, oldest first.
+func (d *DB) ListKeys(ctx context.Context) ([]keys.Key, error) { return listKeys(ctx, d.db) }
+
+// UpdateKeys runs fn in a transaction that holds the key lock: an advisory
+// lock on Postgres, the database write lock on SQLite. On Postgres a change
+// notifies every replica.
+func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error {
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if d.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, keysLockID); err != nil {
+				return fmt.Errorf("store: key lock: %w", err)
+			}
+		}
+		kt := &keyTx{tx: tx}
+		if err := fn(kt); err != nil {
+			return err
+		}
+		if kt.changed && d.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, keysChannel); err != nil {
+				return fmt.Errorf("store: notify: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+type keyTx struct {
+	tx      *sqlx.Tx
+	changed bool
+}
+
+func (t *keyTx) ListKeys(ctx context.Context) ([]keys.Key, error) { return listKeys(ctx, t.tx) }
+
+func (t *keyTx) InsertKey(ctx context.Context, k keys.Key) error {
+	_, err := t.tx.ExecContext(ctx, t.tx.Rebind(`INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		k.KID, k.Alg, string(k.State), k.PublicJWK, k.PrivateKey, ms(k.CreatedAt), ms(k.ActivatesAt),
+		nullMS(k.RetiresAt), nullMS(k.RemoveAt), nullMS(k.RemovedAt), nullMS(k.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert key: %w", err)
+	}
+	t.changed = true
+	return nil
+}
+
+func (t *keyTx) UpdateKey(ctx context.Context, k keys.Key) error {
+	res, err := t.tx.ExecContext(ctx, t.tx.Rebind(`UPDATE signing_keys SET state = ?, private_key = ?, activates_at = ?,
+		retires_at = ?, remove_at = ?, removed_at = ?, revoked_at = ? WHERE kid = ?`),
+		string(k.State), k.PrivateKey, ms(k.ActivatesAt), nullMS(k.RetiresAt), nullMS(k.RemoveAt),
+		nullMS(k.RemovedAt), nullMS(k.RevokedAt), k.KID)
+	if err != nil {
+		return fmt.Errorf("store: update key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("store: update key %s: %w", k.KID, keys.ErrNotFound)
+	}
+	t.changed = true
+	return nil
+}
+
+func (t *keyTx) RecordKeyEvent(ctx context.Context, at time.Time, event string, k keys.Key) error {
+	return recordEvent(ctx, t.tx, issuer.AuditEvent{
+		At: at, Type: event,
+		Detail: map[string]string{"kid": k.KID, "alg": k.Alg, "state": string(k.State)},
+	})
+}
+
+// WatchKeys delivers a value whenever another process changes the keys
+// (Postgres only: on SQLite it returns a nil channel), and after each reconnect, since notifications may have
+// been missed while disconnected.
+func (d *DB) WatchKeys(ctx context.Context) (<-chan struct{}, error) {
+	if d.dialect != Postgres {
+		return nil, nil // SQLite: replicas rely on the reload interval
+	}
+	l := pq.NewListener(d.dsn, 100*time.Millisecond, 10*time.Second, nil)
+	if err := l.Listen(keysChannel); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("store: listen: %w", err)
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		defer l.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.Notify: // nil after a reconnect: reload too
+			case <-time.After(90 * time.Second):
+				go l.Ping()
+				continue
+			}
+			select {
+			case out <- struct{}{}:
+			default: // a reload is already pending
+			}
+		}
+	}()
+	return out, nil
+}

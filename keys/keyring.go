@@ -1,0 +1,190 @@
+package keys
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Keyring is one replica's loaded view of the keys: the active signing key
+// of each algorithm, opened, and the published JWK set, serialised once per
+// change of the set.
+type Keyring struct {
+	store  Store
+	sealer *Sealer
+	policy Policy
+	now    func() time.Time
+
+	mu      sync.RWMutex
+	signers map[string]*signingKey // by alg
+	keys    []Key                  // every stored key, for status and metrics
+	jwks    JWKS
+	stamp   string // identifies the loaded states, to skip unchanged reloads
+	loaded  bool
+	onSet   []func(JWKS)
+}
+
+// JWKS is the serialised public key set.
+type JWKS struct {
+	Body []byte
+	ETag string
+	// NextChange is the earliest scheduled change of the published set
+	// (a key to be published or removed); zero when none is scheduled.
+	NextChange time.Time
+}
+
+// NewKeyring returns an empty keyring; call Reload before use.
+func NewKeyring(store Store, sealer *Sealer, policy Policy, now func() time.Time) *Keyring {
+	if now == nil {
+		now = time.Now
+	}
+	return &Keyring{store: store, sealer: sealer, policy: policy, now: now, signers: map[string]*signingKey{}}
+}
+
+// OnSetChange registers fn to be called with each new JWK set (and at once
+// with the current one, if loaded).
+func (r *Keyring) OnSetChange(fn func(JWKS)) {
+	r.mu.Lock()
+	r.onSet = append(r.onSet, fn)
+	loaded, cur := r.loaded, r.jwks
+	r.mu.Unlock()
+	if loaded {
+		fn(cur)
+	}
+}
+
+// Reload reads the keys from the store. The JWK set and the signers are
+// rebuilt only when a key's state changed.
+func (r *Keyring) Reload(ctx context.Context) error {
+	ks, err := r.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: reload: %w", err)
+	}
+	stamp := stampOf(ks)
+	r.mu.RLock()
+	same := r.loaded && stamp == r.stamp
+	r.mu.RUnlock()
+	if same {
+		return nil
+	}
+
+	signers := map[string]*signingKey{}
+	var pub []json.RawMessage
+	for _, k := range ks {
+		if k.State.Published() {
+			pub = append(pub, json.RawMessage(k.PublicJWK))
+		}
+		if k.State == StateActive {
+			s, err := newSigningKey(k, r.sealer)
+			if err != nil {
+				return err
+			}
+			signers[k.Alg] = s
+		}
+	}
+	if pub == nil {
+		pub = []json.RawMessage{}
+	}
+	body, err := json.Marshal(struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{pub})
+	if err != nil {
+		return fmt.Errorf("keys: encode JWK set: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	set := JWKS{Body: body, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, NextChange: r.nextChange(ks)}
+
+	r.mu.Lock()
+	r.signers, r.keys, r.jwks, r.stamp, r.loaded = signers, ks, set, stamp, true
+	hooks := append([]func(JWKS){}, r.onSet...)
+	r.mu.Unlock()
+	for _, fn := range hooks {
+		fn(set)
+	}
+	return nil
+}
+
+// nextChange is the earliest future moment the published set is scheduled
+// to change: a retired key's removal, or the publication of the active
+// key's successor.
+func (r *Keyring) nextChange(ks []Key) time.Time {
+	var t time.Time
+	earliest := func(c time.Time) {
+		if t.IsZero() || c.Before(t) {
+			t = c
+		}
+	}
+	for _, k := range ks {
+		switch k.State {
+		case StateRetired:
+			earliest(k.RemoveAt)
+		case StateActive:
+			if _, next := current(ks, k.Alg); next == nil && k.Alg == r.policy.Alg {
+				earliest(k.ActivatesAt.Add(r.policy.RotationPeriod - r.policy.PublishLead()))
+			}
+		}
+	}
+	return t
+}
+
+// stampOf summarises the keys' states so that an unchanged reload is cheap.
+func stampOf(ks []Key) string {
+	parts := make([]string, 0, len(ks))
+	for _, k := range ks {
+		parts = append(parts, k.KID+":"+string(k.State)+":"+k.ActivatesAt.String())
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// JWKS returns the published key set.
+func (r *Keyring) JWKS() JWKS {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.jwks
+}
+
+// MaxAge is the Cache-Control max-age for the JWK set now: the configured
+// ceiling, lowered so that no cache outlives a scheduled change of the set.
+func (r *Keyring) MaxAge(set JWKS) time.Duration {
+	age := r.policy.JWKSMaxAge
+	if !set.NextChange.IsZero() {
+		if until := set.NextChange.Sub(r.now()); until < age {
+			age = max(until, 0)
+		}
+	}
+	return age.Truncate(time.Second)
+}
+
+// Keys returns the keys as last loaded.
+func (r *Keyring) Keys() []Key {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return append([]Key(nil), r.keys...)
+}
+
+// Ready reports whether a key for the signing algorithm is loaded.
+func (r *Keyring) Ready() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.signers[r.policy.Alg] != nil
+}
+
+// Sign signs claims with the active key of the policy's algorithm and
+// returns the compact token and the kid used.
+func (r *Keyring) Sign(c *AccessClaims) (token, kid string, err error) {
+	r.mu.RLock()
+	s := r.signers[r.policy.Alg]
+	r.mu.RUnlock()
+	if s == nil {
+		return "", "", fmt.Errorf("%w for %s", ErrNoActiveKey, r.policy.Alg)
+	}
+	tok, err := s.sign(c)
+	return tok, s.kid, err
+}

@@ -1,0 +1,350 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Rotator moves keys through their lifecycle. Every replica runs Pass on an
+// interval; each step re-reads the keys inside Store.UpdateKeys, so replicas
+// racing on the same store never promote two keys or lose one.
+type Rotator struct {
+	Store  Store
+	Sealer *Sealer
+	Policy Policy
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnChange, if set, is called after a committed change (metrics).
+	OnChange func(event string, k Key)
+}
+
+func (r *Rotator) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC().Truncate(time.Millisecond)
+	}
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+func (r *Rotator) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// change is one state change decided inside a transaction; it is reported
+// after the commit.
+type change struct {
+	event string
+	key   Key
+}
+
+// Pass brings the keys up to date with the policy at the current time: it
+// bootstraps an active key, publishes the next key ahead of its activation,
+// promotes it when due, retires the previous key and removes retired keys
+// whose retention has passed. It reports whether anything changed.
+func (r *Rotator) Pass(ctx context.Context) (bool, error) {
+	now := r.now()
+	// Key generation (RSA especially) is slow; do it outside the lock when a
+	// quick look says a key will be needed, and re-decide inside.
+	var spare *Key
+	if ks, err := r.Store.ListKeys(ctx); err == nil && r.needsKey(ks, now) {
+		k, err := r.generate(r.Policy.Alg, StateNext, now, now)
+		if err != nil {
+			return false, err
+		}
+		spare = &k
+	}
+	changes, err := r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+		return r.plan(ctx, tx, ks, now, spare)
+	})
+	return len(changes) > 0, err
+}
+
+// needsKey reports whether plan would create a key.
+func (r *Rotator) needsKey(ks []Key, now time.Time) bool {
+	active, next := current(ks, r.Policy.Alg)
+	if next != nil {
+		return false
+	}
+	return active == nil || !now.Before(r.nextCreation(*active))
+}
+
+// nextCreation is when the successor of active must be published.
+func (r *Rotator) nextCreation(active Key) time.Time {
+	return active.ActivatesAt.Add(r.Policy.RotationPeriod - r.Policy.PublishLead())
+}
+
+func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) ([]change, error) {
+	var out []change
+	alg := r.Policy.Alg
+	take := func(state State, activates time.Time) (Key, error) {
+		if spare != nil {
+			k := *spare
+			spare = nil
+			k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
+			return k, nil
+		}
+		return r.generate(alg, state, now, activates)
+	}
+	active, next := current(ks, alg)
+	otherActive := activeOtherAlgs(ks, alg)
+
+	switch {
+	case active == nil && next == nil && len(otherActive) == 0:
+		// Nothing signs at all (a new store, or every key revoked): no
+		// verifier can hold a token to lose, so the key signs at once.
+		k, err := take(StateActive, now)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.InsertKey(ctx, k); err != nil {
+			return nil, err
+		}
+		out = append(out, change{"key_created_active", k})
+		active = &k
+	case next == nil && (active == nil || !now.Before(r.nextCreation(*active))):
+		// Publish the successor ahead: a new algorithm, or the current key's
+		// period is nearly over.
+		at := now.Add(r.Policy.PublishLead())
+		if active != nil {
+			if due := active.ActivatesAt.Add(r.Policy.RotationPeriod); due.After(at) {
+				at = due
+			}
+		}
+		k, err := take(StateNext, at)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.InsertKey(ctx, k); err != nil {
+			return nil, err
+		}
+		out = append(out, change{"key_published", k})
+		next = &k
+	}
+
+	// A due next key is promoted; so is any next key when nothing signs at
+	// all, since then no verifier can hold a token to lose.
+	nothingSigns := active == nil && len(otherActive) == 0
+	if next != nil && (nothingSigns || !now.Before(next.ActivatesAt) && !now.Before(next.CreatedAt.Add(r.Policy.PublishLead()))) {
+		cs, err := r.promote(ctx, tx, active, *next, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+		active = &cs[len(cs)-1].key
+	}
+	if active != nil {
+		for _, o := range otherActive {
+			k, err := r.retire(ctx, tx, o, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, change{"key_retired", k})
+		}
+	}
+	for _, k := range ks {
+		if k.State == StateRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
+			k.State, k.RemovedAt, k.PrivateKey = StateRemoved, now, nil
+			if err := tx.UpdateKey(ctx, k); err != nil {
+				return nil, err
+			}
+			out = append(out, change{"key_removed", k})
+		}
+	}
+	return out, nil
+}
+
+// promote makes next the active key and retires the previous one.
+func (r *Rotator) promote(ctx context.Context, tx KeyTx, active *Key, next Key, now time.Time) ([]change, error) {
+	var out []change
+	if active != nil {
+		k, err := r.retire(ctx, tx, *active, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, change{"key_retired", k})
+	}
+	next.State, next.ActivatesAt = StateActive, now
+	if err := tx.UpdateKey(ctx, next); err != nil {
+		return nil, err
+	}
+	return append(out, change{"key_activated", next}), nil
+}
+
+func (r *Rotator) retire(ctx context.Context, tx KeyTx, k Key, now time.Time) (Key, error) {
+	k.State, k.RetiresAt, k.RemoveAt = StateRetired, now, now.Add(r.Policy.Retention())
+	return k, tx.UpdateKey(ctx, k)
+}
+
+// Rotate publishes a next key for alg now (or returns the one already
+// published). With immediate it also promotes that key at once: verifiers
+// whose cached JWK set predates it reject its tokens until they refresh
+// (on the unknown kid, or when their cache expires).
+func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, error) {
+	if err := ValidAlg(alg); err != nil {
+		return Key{}, err
+	}
+	now := r.now()
+	spare, err := r.generate(alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+	if err != nil {
+		return Key{}, err
+	}
+	var result Key
+	_, err = r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+		var out []change
+		active, next := current(ks, alg)
+		if next == nil {
+			if err := tx.InsertKey(ctx, spare); err != nil {
+				return nil, err
+			}
+			out = append(out, change{"key_published", spare})
+			next = &spare
+		}
+		result = *next
+		if immediate {
+			cs, err := r.promote(ctx, tx, active, *next, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cs...)
+			result = cs[len(cs)-1].key
+		}
+		return out, nil
+	})
+	return result, err
+}
+
+// Generate publishes a next key for alg even when alg is not the signing
+// algorithm, so that a planned change of algorithm finds its key published.
+func (r *Rotator) Generate(ctx context.Context, alg string) (Key, error) {
+	return r.Rotate(ctx, alg, false)
+}
+
+// Revoke takes a key out of the JWK set at once and destroys its private
+// part. Revoking the active key requires promote: its algorithm's next key
+// (or, without one, a new key) becomes active in the same step.
+func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked Key, promoted *Key, err error) {
+	now := r.now()
+	_, err = r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+		var k *Key
+		for i := range ks {
+			if ks[i].KID == kid {
+				k = &ks[i]
+			}
+		}
+		if k == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, kid)
+		}
+		if !k.State.Published() {
+			return nil, fmt.Errorf("keys: key %s is already %s", kid, k.State)
+		}
+		var out []change
+		if k.State == StateActive {
+			if !promote {
+				return nil, ErrOnlyActiveKey
+			}
+			_, next := current(ks, k.Alg)
+			var repl Key
+			if next != nil {
+				repl = *next
+			} else {
+				g, err := r.generate(k.Alg, StateNext, now, now)
+				if err != nil {
+					return nil, err
+				}
+				if err := tx.InsertKey(ctx, g); err != nil {
+					return nil, err
+				}
+				out = append(out, change{"key_published", g})
+				repl = g
+			}
+			// Take the revoked key out of the active slot first: the store
+			// allows one active key per algorithm.
+			k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
+			if err := tx.UpdateKey(ctx, *k); err != nil {
+				return nil, err
+			}
+			repl.State, repl.ActivatesAt = StateActive, now
+			if err := tx.UpdateKey(ctx, repl); err != nil {
+				return nil, err
+			}
+			revoked, promoted = *k, &repl
+			return append(out, change{"key_revoked", *k}, change{"key_activated", repl}), nil
+		}
+		k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
+		if err := tx.UpdateKey(ctx, *k); err != nil {
+			return nil, err
+		}
+		revoked = *k
+		return append(out, change{"key_revoked", *k}), nil
+	})
+	return revoked, promoted, err
+}
+
+// update runs plan inside a serialised transaction and reports the changes
+// once committed.
+func (r *Rotator) update(ctx context.Context, plan func(KeyTx, []Key) ([]change, error)) ([]change, error) {
+	var changes []change
+	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
+		ks, err := tx.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		changes, err = plan(tx, ks)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if err := tx.RecordKeyEvent(ctx, r.now(), c.event, c.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range changes {
+		r.logger().Info("key state changed", "event", c.event, "kid", c.key.KID, "alg", c.key.Alg, "state", string(c.key.State))
+		if r.OnChange != nil {
+			r.OnChange(c.event, c.key)
+		}
+	}
+	return changes, nil
+}
+
+func (r *Rotator) generate(alg string, state State, now, activates time.Time) (Key, error) {
+	return Generate(alg, r.Policy.RSABits, state, now, activates, r.Sealer)
+}
+
+// current returns alg's active and next keys (the newest next, if several).
+func current(ks []Key, alg string) (active, next *Key) {
+	for i := range ks {
+		k := &ks[i]
+		if k.Alg != alg {
+			continue
+		}
+		switch k.State {
+		case StateActive:
+			active = k
+		case StateNext:
+			if next == nil || k.ActivatesAt.Before(next.ActivatesAt) {
+				next = k
+			}
+		}
+	}
+	return active, next
+}
+
+func activeOtherAlgs(ks []Key, alg string) []Key {
+	var out []Key
+	for _, k := range ks {
+		if k.State == StateActive && k.Alg != alg {
+			out = append(out, k)
+		}
+	}
+	return out
+}

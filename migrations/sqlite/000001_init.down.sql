@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS signin_throttle;
+DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS signing_keys;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS users;
