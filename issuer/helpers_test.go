@@ -1,0 +1,171 @@
+package issuer_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/keys"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is an issuer served over HTTP on 127.0.0.1 against a test store.
+type env struct {
+	t      *testing.T
+	db     *store.DB
+	clock  *clock
+	sealer *keys.Sealer
+	policy keys.Policy
+	ring   *keys.Keyring
+	rot    *keys.Rotator
+	srv    *httptest.Server
+	cfg    issuer.Config
+}
+
+func newEnv(t *testing.T, db *store.DB, opts ...func(*issuer.Config, *keys.Policy)) *env {
+	t.Helper()
+	e := &env{t: t, db: db, clock: newClock()}
+	e.sealer, _ = keys.NewSealer(bytes.Repeat([]byte{7}, 32))
+	e.policy = keys.Policy{
+		Alg: keys.EdDSA, RSABits: 2048, RotationPeriod: 7 * 24 * time.Hour, JWKSMaxAge: 5 * time.Minute,
+		ReloadInterval: 10 * time.Second, AccessTokenTTL: 15 * time.Minute, Leeway: 30 * time.Second,
+	}
+	e.cfg = issuer.Config{
+		IssuerURL:      "http://issuer.test",
+		Audience:       []string{"http://issuer.test"},
+		AccessTokenTTL: 15 * time.Minute,
+		BcryptCost:     4,
+		Now:            e.clock.Now,
+	}
+	for _, o := range opts {
+		o(&e.cfg, &e.policy)
+	}
+	e.rot = &keys.Rotator{Store: db, Sealer: e.sealer, Policy: e.policy, Now: e.clock.Now}
+	e.ring = keys.NewKeyring(db, e.sealer, e.policy, e.clock.Now)
+	if _, err := e.rot.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ring.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := issuer.NewServer(e.cfg, db, e.ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// do sends a request with a JSON body (a string is sent as is) and returns
+// the response with its body read.
+func (e *env) do(method, path string, body any, header ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		r = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
+}
+
+func (e *env) signup(email, password string) {
+	e.t.Helper()
+	resp, body := e.do("POST", "/v1/signup", map[string]string{"email": email, "password": password})
+	if resp.StatusCode != http.StatusCreated {
+		e.t.Fatalf("signup %s: %d %s", email, resp.StatusCode, body)
+	}
+}
+
+// tokens is the body of sign-in and refresh.
+type tokens struct {
+	AccessToken      string      `json:"access_token"`
+	TokenType        string      `json:"token_type"`
+	ExpiresIn        int         `json:"expires_in"`
+	RefreshToken     string      `json:"refresh_token"`
+	RefreshExpiresIn int         `json:"refresh_expires_in"`
+	User             issuer.User `json:"user"`
+}
+
+func (e *env) signin(email, password string) tokens {
+	e.t.Helper()
+	resp, body := e.do("POST", "/v1/signin", map[string]string{"email": email, "password": password})
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("signin %s: %d %s", email, resp.StatusCode, body)
+	}
+	var tk tokens
+	if err := json.Unmarshal(body, &tk); err != nil {
+		e.t.Fatal(err)
+	}
+	return tk
+}
+
+// apiErr decodes the error body and checks status and code.
+func wantError(t *testing.T, resp *http.Response, body []byte, status int, code string) string {
+	t.Helper()
+	var eb struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal(body, &eb); err != nil {
+		t.Fatalf("error body is not JSON: %s", body)
+	}
+	if resp.StatusCode != status || eb.Error != code || eb.Description == "" {
+		t.Fatalf("got %d %s, want %d with error %q and a description", resp.StatusCode, body, status, code)
+	}
+	return eb.Description
+}
+
+const cryptoSHA256 = crypto.SHA256
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
