@@ -28,6 +28,9 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// BcryptCost is the cost of new password hashes.
 	BcryptCost int
+	// CORSOrigins are the exact browser origins allowed to call /v1 and
+	// /oauth with credentials; empty means none.
+	CORSOrigins []string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -67,6 +67,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Audience:       cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		BcryptCost:     cfg.BcryptCost,
+		CORSOrigins:    cfg.CORSOrigins,
 		Logger:         log,
 	}, db, ring)
 	if err != nil {
