@@ -1,0 +1,245 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// Defaults and limits of Config. Zero values in Config select the default.
+const (
+	DefaultLeeway             = 30 * time.Second
+	MaxLeeway                 = 5 * time.Minute
+	DefaultMaxTokenLifetime   = 24 * time.Hour
+	DefaultMaxTokenSize       = 8 << 10 // 8 KiB
+	DefaultMinRefreshInterval = time.Minute
+	DefaultMaxRefreshInterval = time.Hour
+	// DefaultRefreshInterval is used when the JWKS response has no
+	// Cache-Control max-age; it is then clamped like max-age.
+	DefaultRefreshInterval    = 5 * time.Minute
+	DefaultUnknownKIDCooldown = 5 * time.Second
+	DefaultMaxStaleness       = 24 * time.Hour
+	DefaultMaxJWKSSize        = 1 << 20 // 1 MiB
+	DefaultHTTPTimeout        = 10 * time.Second
+	// MaxUnknownKIDWait caps Config.UnknownKIDWait.
+	MaxUnknownKIDWait = 10 * time.Second
+)
+
+// Config configures a Verifier. Issuer and Audience are required; every other
+// field has a safe default.
+type Config struct {
+	// Issuer is the exact "iss" every token must carry, e.g.
+	// "https://auth.example.com". It is also the base of discovery.
+	// http:// is accepted (loopback, development); use https:// in
+	// production.
+	Issuer string
+
+	// Audience is this resource server's identifier; the token's "aud" (a
+	// string or an array) must contain it.
+	Audience string
+
+	// JWKSURL is where the issuer's public keys are fetched. When empty it is
+	// discovered from Issuer + "/.well-known/openid-configuration", whose
+	// "issuer" must equal Issuer exactly. There is no fallback to a guessed
+	// URL: a failed discovery is an error like a failed JWKS fetch (and is
+	// retried on the next refresh).
+	JWKSURL string
+
+	// StaticKeys, or StaticJWKS (the raw JSON of a JWK set), fixes the key
+	// set: no network access at all, no refresh, no staleness. For tests and
+	// air-gapped deployments. At most one of JWKSURL, StaticKeys and
+	// StaticJWKS may be set, and a static set must hold a usable key.
+	StaticKeys jwk.Set
+	StaticJWKS []byte
+
+	// HTTPClient fetches discovery and the JWKS. Default: a client with a
+	// 10 s timeout (never http.DefaultClient, which has none). A client
+	// without a timeout lets a hung issuer stall refreshes indefinitely
+	// (never Verify, which does not wait on the network unless
+	// UnknownKIDWait is set).
+	HTTPClient *http.Client
+
+	// Algorithms is the allowlist of JWS algorithms. Default: EdDSA and
+	// RS256, what the issuer signs with. ES256 and PS256 may be added.
+	// HS256/HS384/HS512, "none" and anything else make New fail: a
+	// symmetric alg would let anyone holding the public key forge tokens.
+	Algorithms []string
+
+	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means 30 s;
+	// a negative value means none; New refuses more than 5 min. Leeway widens
+	// the window in which a stolen token works.
+	Leeway time.Duration
+
+	// MaxTokenLifetime refuses tokens whose exp-iat exceeds it, bounding the
+	// damage of a mis-issued long-lived token. Default 24 h.
+	MaxTokenLifetime time.Duration
+
+	// MaxTokenSize is checked before any parsing. Default 8 KiB.
+	MaxTokenSize int
+
+	// Now is the clock for token times and key-set staleness. Default
+	// time.Now. Refresh scheduling and the cooldown use real time.
+	Now func() time.Time
+
+	// MinRefreshInterval and MaxRefreshInterval bound the JWKS refresh
+	// period, which follows the response's Cache-Control max-age (or 5 min
+	// without one). After a failed fetch the next try is MinRefreshInterval
+	// later. Defaults 1 min and 1 h. A long maximum delays the moment a key
+	// removed from the JWKS (revoked) stops verifying.
+	MinRefreshInterval time.Duration
+	MaxRefreshInterval time.Duration
+
+	// UnknownKIDCooldown is the minimum time between two fetches triggered
+	// by tokens (unknown kid, missing or stale key set). Tokens with an
+	// unknown kid during the cooldown fail at once with ErrUnknownKey, so a
+	// flood of forged kids costs at most one fetch per cooldown. Default 5 s.
+	UnknownKIDCooldown time.Duration
+
+	// UnknownKIDWait is how long Verify may wait for a refresh it triggered
+	// (or joined) when it meets an unknown kid or has no usable key set.
+	// Default 0: Verify never waits on the network, the token fails with
+	// ErrUnknownKey and the refresh runs in the background (the issuer
+	// pre-publishes keys, so a legitimate unknown kid is rare). A positive
+	// value (at most 10 s) lets the first token after an unexpected
+	// rotation pass, at the price of that request waiting; only requests
+	// that start or join the single in-flight fetch wait, never during the
+	// cooldown.
+	UnknownKIDWait time.Duration
+
+	// MaxStaleness bounds how long the last good key set is used when the
+	// issuer is unreachable: once the last successful fetch is older than
+	// this and a fetch has failed since (or refreshing stopped: Close, ctx
+	// done), Verify fails closed with ErrKeySetUnavailable, until a fetch
+	// succeeds again. Measured with Now. Default 24 h. Must be at least
+	// MaxRefreshInterval. A long value keeps a key the issuer has revoked
+	// trusted for longer during an outage.
+	MaxStaleness time.Duration
+
+	// MaxJWKSSize caps discovery and JWKS response bodies. A larger response
+	// is an error and the last good set is kept. Default 1 MiB.
+	MaxJWKSSize int64
+
+	// Lazy makes New return without fetching: the first fetch runs in the
+	// background and Verify fails with ErrKeySetUnavailable until it
+	// succeeds. By default New fetches synchronously and fails if it cannot.
+	Lazy bool
+
+	// Logger receives key-set events (fetch failures, dropped keys); never
+	// tokens. Default: discard.
+	Logger *slog.Logger
+}
+
+// settings is a Config with defaults applied and checked.
+type settings struct {
+	Config
+	allowed algSet
+}
+
+func (c Config) withDefaults() (*settings, error) {
+	if c.Issuer == "" {
+		return nil, errors.New("verifier: config: Issuer is required")
+	}
+	if c.Audience == "" {
+		return nil, errors.New("verifier: config: Audience is required")
+	}
+	sources := 0
+	for _, set := range []bool{c.JWKSURL != "", c.StaticKeys != nil, c.StaticJWKS != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, errors.New("verifier: config: set at most one of JWKSURL, StaticKeys and StaticJWKS")
+	}
+	if c.JWKSURL != "" {
+		if err := checkHTTPURL(c.JWKSURL); err != nil {
+			return nil, fmt.Errorf("verifier: config: JWKSURL: %w", err)
+		}
+	} else if sources == 0 {
+		if err := checkHTTPURL(c.Issuer); err != nil {
+			return nil, fmt.Errorf("verifier: config: Issuer: %w", err)
+		}
+	}
+	s := &settings{Config: c}
+	if len(c.Algorithms) == 0 {
+		s.allowed = 1<<algEdDSA | 1<<algRS256
+	}
+	for _, name := range c.Algorithms {
+		a := parseAlg([]byte(name))
+		if a == 0 {
+			return nil, fmt.Errorf("verifier: config: algorithm %q is not supported (only EdDSA, RS256, PS256, ES256)", name)
+		}
+		s.allowed |= 1 << a
+	}
+	switch {
+	case c.Leeway == 0:
+		s.Leeway = DefaultLeeway
+	case c.Leeway < 0:
+		s.Leeway = 0
+	case c.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("verifier: config: Leeway above %s", MaxLeeway)
+	}
+	durations := []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"MaxTokenLifetime", &s.MaxTokenLifetime, DefaultMaxTokenLifetime},
+		{"MinRefreshInterval", &s.MinRefreshInterval, DefaultMinRefreshInterval},
+		{"MaxRefreshInterval", &s.MaxRefreshInterval, DefaultMaxRefreshInterval},
+		{"UnknownKIDCooldown", &s.UnknownKIDCooldown, DefaultUnknownKIDCooldown},
+		{"MaxStaleness", &s.MaxStaleness, DefaultMaxStaleness},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("verifier: config: %s is negative", d.name)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if s.MinRefreshInterval > s.MaxRefreshInterval {
+		return nil, errors.New("verifier: config: MinRefreshInterval above MaxRefreshInterval")
+	}
+	if s.MaxStaleness < s.MaxRefreshInterval {
+		return nil, errors.New("verifier: config: MaxStaleness below MaxRefreshInterval")
+	}
+	if s.UnknownKIDWait < 0 || s.UnknownKIDWait > MaxUnknownKIDWait {
+		return nil, fmt.Errorf("verifier: config: UnknownKIDWait outside 0..%s", MaxUnknownKIDWait)
+	}
+	if s.MaxTokenSize < 0 || s.MaxJWKSSize < 0 {
+		return nil, errors.New("verifier: config: negative size limit")
+	}
+	if s.MaxTokenSize == 0 {
+		s.MaxTokenSize = DefaultMaxTokenSize
+	}
+	if s.MaxJWKSSize == 0 {
+		s.MaxJWKSSize = DefaultMaxJWKSSize
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.HTTPClient == nil {
+		s.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) url", raw)
+	}
+	return nil
+}

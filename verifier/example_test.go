@@ -1,0 +1,65 @@
+package verifier_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/signet-auth/signet/verifier"
+)
+
+func Example() {
+	// The issuer's signing key. A real resource server never has it: it
+	// only needs Issuer and Audience, and fetches the public keys.
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pub, _ := jwk.FromRaw(priv.Public())
+	thumb, _ := pub.Thumbprint(crypto.SHA256)
+	kid := base64.RawURLEncoding.EncodeToString(thumb)
+	_ = pub.Set(jwk.KeyIDKey, kid)
+	keys := jwk.NewSet()
+	_ = keys.AddKey(pub)
+
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer:     "https://auth.example.com",
+		Audience:   "orders-api",
+		StaticKeys: keys, // no network in this example
+		Now:        func() time.Time { return now },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer v.Close()
+
+	mint := func(exp time.Time) string {
+		header, _ := json.Marshal(map[string]string{"alg": "EdDSA", "kid": kid, "typ": "at+jwt"})
+		claims, _ := json.Marshal(map[string]any{
+			"iss": "https://auth.example.com", "sub": "user-42", "aud": "orders-api",
+			"iat": exp.Add(-15 * time.Minute).Unix(), "exp": exp.Unix(), "scope": "orders:read",
+		})
+		in := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(claims)
+		return in + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, []byte(in)))
+	}
+
+	claims, err := v.Verify(context.Background(), mint(now.Add(10*time.Minute)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(claims.Subject, claims.HasScope("orders:read"), claims.HasScope("orders:write"))
+
+	_, err = v.Verify(context.Background(), mint(now.Add(-time.Hour)))
+	var expired *verifier.TokenExpiredError
+	fmt.Println(errors.Is(err, verifier.ErrExpired), errors.As(err, &expired), verifier.ErrorKind(err))
+	// Output:
+	// user-42 true false
+	// true true expired
+}

@@ -1,0 +1,75 @@
+// Package ginverifier is Gin middleware for resource servers that verify
+// Signet access tokens with package verifier.
+//
+//	v, err := verifier.New(ctx, verifier.Config{Issuer: issuerURL, Audience: "orders-api"})
+//	...
+//	r := gin.New()
+//	api := r.Group("/api", ginverifier.Middleware(v))
+//	api.GET("/me", func(c *gin.Context) {
+//		claims, _ := ginverifier.Claims(c)
+//		c.JSON(200, gin.H{"sub": claims.Subject})
+//	})
+package ginverifier
+
+import (
+	"github.com/gin-gonic/gin"
+
+	"github.com/signet-auth/signet/verifier"
+)
+
+type claimsKey struct{}
+
+// Option configures Middleware.
+type Option func(*options)
+
+type options struct {
+	realm   string
+	onError func(c *gin.Context, err error)
+}
+
+// WithRealm sets the realm of the WWW-Authenticate challenge.
+func WithRealm(realm string) Option {
+	return func(o *options) { o.realm = realm }
+}
+
+// WithErrorHandler replaces the 401 response. The handler must write a
+// response; the middleware aborts the chain after it. verifier.ErrorKind
+// classifies err.
+func WithErrorHandler(h func(c *gin.Context, err error)) Option {
+	return func(o *options) { o.onError = h }
+}
+
+// Middleware requires a valid bearer token. On success it stores the claims
+// in the Gin context (see Claims) and in the request context (see
+// verifier.ClaimsFrom); otherwise it answers 401 like verifier.Middleware
+// and aborts.
+func Middleware(v *verifier.Verifier, opts ...Option) gin.HandlerFunc {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.onError == nil {
+		o.onError = func(c *gin.Context, err error) { verifier.WriteUnauthorized(c.Writer, o.realm, err) }
+	}
+	return func(c *gin.Context) {
+		claims, err := v.Authenticate(c.Request)
+		if err != nil {
+			o.onError(c, err)
+			c.Abort()
+			return
+		}
+		c.Set(claimsKey{}, claims)
+		c.Request = c.Request.WithContext(verifier.WithClaims(c.Request.Context(), claims))
+		c.Next()
+	}
+}
+
+// Claims returns the claims stored by Middleware.
+func Claims(c *gin.Context) (*verifier.Claims, bool) {
+	v, ok := c.Get(claimsKey{})
+	if !ok {
+		return nil, false
+	}
+	claims, ok := v.(*verifier.Claims)
+	return claims, ok && claims != nil
+}

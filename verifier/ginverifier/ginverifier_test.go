@@ -1,0 +1,121 @@
+package ginverifier_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/signet-auth/signet/verifier"
+	"github.com/signet-auth/signet/verifier/ginverifier"
+)
+
+const issuer, audience = "https://issuer.test", "orders-api"
+
+func setup(t *testing.T) (*verifier.Verifier, func(exp time.Time) string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := jwk.FromRaw(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := pub.Thumbprint(crypto.SHA256)
+	kid := base64.RawURLEncoding.EncodeToString(tp)
+	_ = pub.Set(jwk.KeyIDKey, kid)
+	_ = pub.Set(jwk.AlgorithmKey, jwa.EdDSA)
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	now := time.Unix(1_700_000_000, 0)
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: issuer, Audience: audience, StaticKeys: set,
+		Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func(exp time.Time) string {
+		tok, _ := jwt.NewBuilder().Issuer(issuer).Subject("user-42").Audience([]string{audience}).
+			IssuedAt(exp.Add(-15*time.Minute)).Expiration(exp).Claim("scope", "orders:read").Build()
+		hdr := jws.NewHeaders()
+		_ = hdr.Set(jws.KeyIDKey, kid)
+		_ = hdr.Set(jws.TypeKey, "at+jwt")
+		signed, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, priv, jws.WithProtectedHeaders(hdr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(signed)
+	}
+	return v, func(exp time.Time) string {
+		if exp.IsZero() {
+			exp = now.Add(10 * time.Minute)
+		}
+		return mint(exp)
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	v, mint := setup(t)
+	r := gin.New()
+	r.GET("/orders", ginverifier.Middleware(v, ginverifier.WithRealm("orders")), func(c *gin.Context) {
+		claims, ok := ginverifier.Claims(c)
+		fromReq, ok2 := verifier.ClaimsFrom(c.Request.Context())
+		if !ok || !ok2 || claims != fromReq {
+			t.Error("claims missing from the gin or request context")
+		}
+		c.JSON(http.StatusOK, gin.H{"sub": claims.Subject, "read": claims.HasScope("orders:read")})
+	})
+	r.GET("/custom", ginverifier.Middleware(v, ginverifier.WithErrorHandler(func(c *gin.Context, err error) {
+		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_token", "kind": verifier.ErrorKind(err)})
+	})), func(c *gin.Context) { t.Error("handler ran after a failed check") })
+
+	tests := []struct {
+		name, path, auth string
+		status           int
+		challenge        string
+		want             string // substring of the body
+	}{
+		{"valid", "/orders", "Bearer " + mint(time.Time{}), 200, "", `"sub":"user-42"`},
+		{"missing", "/orders", "", 401, `Bearer realm="orders"`, `"error":"invalid_token"`},
+		{"expired", "/orders", "Bearer " + mint(time.Unix(1_699_999_000, 0)), 401,
+			`Bearer realm="orders", error="invalid_token", error_description="the access token expired"`, `the access token expired`},
+		{"forged", "/orders", "BEARER " + mint(time.Time{})[:60] + "x.y", 401,
+			`Bearer realm="orders", error="invalid_token", error_description="the access token is malformed"`, `malformed`},
+		{"custom handler", "/custom", "Bearer nope", 401, "", `"kind":"malformed"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", tt.path, nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if !json.Valid(rec.Body.Bytes()) || !strings.Contains(rec.Body.String(), tt.want) {
+				t.Fatalf("body %s", rec.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,399 @@
+package verifier
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// remoteConfig is a Config against srv with fast refresh settings.
+func remoteConfig(srv *jwksServer, clk *clock) Config {
+	return Config{
+		Issuer:             testIssuer,
+		Audience:           testAudience,
+		JWKSURL:            srv.jwksURL(),
+		Now:                clk.Now,
+		MinRefreshInterval: 10 * time.Millisecond,
+		MaxRefreshInterval: time.Hour,
+		UnknownKIDCooldown: 10 * time.Millisecond,
+		MaxStaleness:       2 * time.Hour,
+	}
+}
+
+func newRemote(t *testing.T, cfg Config) *Verifier {
+	t.Helper()
+	v, err := New(context.Background(), cfg)
+	must(t, err)
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+func verifies(v *Verifier, tok string) error {
+	_, err := v.Verify(context.Background(), tok)
+	return err
+}
+
+func TestRotation(t *testing.T) {
+	a, b := newEdKey(t), newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.cacheCtl = "public, max-age=0"
+	clk := newClock(testNow)
+	cfg := remoteConfig(srv, clk)
+	cfg.MinRefreshInterval = 100 * time.Millisecond
+	v := newRemote(t, cfg)
+
+	must(t, verifies(v, a.token(t, testNow, nil)))
+	tokB := b.token(t, testNow, nil)
+	if err := verifies(v, tokB); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unpublished key: %v", err)
+	}
+
+	// The new key is published: an unknown kid triggers a refresh and
+	// the key verifies soon after, without waiting for the schedule.
+	srv.set(jwksOf(t, a.pub, b.pub), http.StatusOK)
+	eventually(t, "new key to verify", func() bool { return verifies(v, tokB) == nil })
+
+	// The old key is removed; a scheduled refresh drops it (max-age 0 is
+	// clamped to MinRefreshInterval).
+	srv.set(jwksOf(t, b.pub), http.StatusOK)
+	tokA := a.token(t, testNow, nil)
+	eventually(t, "removed key to stop verifying", func() bool { return errors.Is(verifies(v, tokA), ErrUnknownKey) })
+	must(t, verifies(v, tokB))
+}
+
+func TestUnknownKIDWait(t *testing.T) {
+	a, b := newEdKey(t), newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	cfg := remoteConfig(srv, newClock(testNow))
+	cfg.UnknownKIDWait = 2 * time.Second
+	v := newRemote(t, cfg)
+	time.Sleep(20 * time.Millisecond) // past the cooldown that follows New's fetch
+	srv.set(jwksOf(t, a.pub, b.pub), http.StatusOK)
+	if err := verifies(v, b.token(t, testNow, nil)); err != nil {
+		t.Fatalf("first token of a rotated key: %v", err)
+	}
+}
+
+func TestRevocationByEmptySet(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.cacheCtl = "no-cache"
+	v := newRemote(t, remoteConfig(srv, newClock(testNow)))
+	tok := a.token(t, testNow, nil)
+	must(t, verifies(v, tok))
+	srv.set([]byte(`{"keys":[]}`), http.StatusOK)
+	eventually(t, "revoked key to stop verifying", func() bool { return errors.Is(verifies(v, tok), ErrUnknownKey) })
+}
+
+func TestOutageKeepsLastGoodSetThenFailsClosed(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.cacheCtl = "no-cache"
+	clk := newClock(testNow)
+	v := newRemote(t, remoteConfig(srv, clk))
+
+	srv.set(nil, http.StatusServiceUnavailable)
+	before := srv.fetches.Load()
+	eventually(t, "failed refreshes", func() bool { return srv.fetches.Load() > before+2 })
+	clk.Add(time.Hour) // within MaxStaleness (2h)
+	if err := verifies(v, a.token(t, clk.Now(), nil)); err != nil {
+		t.Fatalf("during the outage: %v", err)
+	}
+	clk.Add(61 * time.Minute) // beyond it
+	if err := verifies(v, a.token(t, clk.Now(), nil)); !errors.Is(err, ErrKeySetUnavailable) {
+		t.Fatalf("after MaxStaleness: %v", err)
+	}
+	if ErrorKind(errStaleKeySet) != "keyset_unavailable" {
+		t.Fatal("kind")
+	}
+	srv.set(nil, http.StatusOK)
+	eventually(t, "recovery", func() bool { return verifies(v, a.token(t, clk.Now(), nil)) == nil })
+}
+
+// A clock jump alone (no failed fetch) does not fail closed: it asks for a
+// refresh, which succeeds and makes the set fresh again.
+func TestClockJumpWithoutOutage(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	clk := newClock(testNow)
+	v := newRemote(t, remoteConfig(srv, clk)) // max-age 300: no scheduled fetch soon
+	time.Sleep(20 * time.Millisecond)
+	start := srv.fetches.Load()
+	clk.Add(30 * time.Hour)
+	must(t, verifies(v, a.token(t, clk.Now(), nil)))
+	eventually(t, "refresh after the jump", func() bool { return srv.fetches.Load() > start })
+	eventually(t, "fresh set", func() bool { return clk.Now().Sub(v.keys.current.Load().fetched) < time.Hour })
+}
+
+func TestBadResponsesKeepLastGoodSet(t *testing.T) {
+	a := newEdKey(t)
+	oversized := append(jwksOf(t, a.pub)[:0:0], jwksOf(t, a.pub)...)
+	oversized = append(oversized[:len(oversized)-1], append([]byte(`,"pad":"`), append(bytes.Repeat([]byte("x"), DefaultMaxJWKSSize), `"}`...)...)...)
+	bad := []struct {
+		name   string
+		body   []byte
+		status int
+	}{
+		{"oversized", oversized, http.StatusOK},
+		{"not json", []byte(`<html>oops</html>`), http.StatusOK},
+		{"keys not an array", []byte(`{"keys":"x"}`), http.StatusOK},
+		{"no keys member", []byte(`{}`), http.StatusOK},
+		{"truncated", jwksOf(t, a.pub)[:40], http.StatusOK},
+		{"server error", jwksOf(t, a.pub), http.StatusInternalServerError},
+		{"not found", jwksOf(t, a.pub), http.StatusNotFound},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			// As the first fetch, New fails.
+			srv := newJWKSServer(t, tt.body)
+			srv.status = tt.status
+			if v, err := New(context.Background(), remoteConfig(srv, newClock(testNow))); err == nil {
+				v.Close()
+				t.Fatal("New succeeded")
+			}
+			// As a refresh, the last good set stays.
+			srv.set(jwksOf(t, a.pub), http.StatusOK)
+			srv.cacheCtl = "no-cache"
+			v := newRemote(t, remoteConfig(srv, newClock(testNow)))
+			srv.set(tt.body, tt.status)
+			before := srv.fetches.Load()
+			eventually(t, "refreshes", func() bool { return srv.fetches.Load() > before+2 })
+			must(t, verifies(v, a.token(t, testNow, nil)))
+		})
+	}
+}
+
+func TestUnusableKeysDroppedAlone(t *testing.T) {
+	good, weak := newEdKey(t), newRSAKey(t, 1024, false)
+	encKey := newEdKey(t)
+	must(t, encKey.pub.Set("use", "enc"))
+	noKID := newEdKey(t)
+	must(t, noKID.pub.Remove("kid"))
+	wrongAlg := newEdKey(t)
+	must(t, wrongAlg.pub.Set("alg", "RS256"))
+	set := jwksOf(t, weak.pub, good.pub, encKey.pub, noKID.pub, wrongAlg.pub)
+	// Add keys jwx cannot represent or we must not use.
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	must(t, json.Unmarshal(set, &doc))
+	doc.Keys = append(doc.Keys,
+		json.RawMessage(`{"kty":"oct","kid":"hmac","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}`),
+		json.RawMessage(`{"kty":"XYZ","kid":"future"}`),
+		json.RawMessage(`{"kty":"OKP","crv":"X25519","kid":"dh","x":"`+base64.RawURLEncoding.EncodeToString(make([]byte, 32))+`"}`),
+		json.RawMessage(`42`),
+	)
+	body, _ := json.Marshal(doc)
+	srv := newJWKSServer(t, body)
+	v := newRemote(t, remoteConfig(srv, newClock(testNow)))
+
+	must(t, verifies(v, good.token(t, testNow, nil)))
+	for name, k := range map[string]*testKey{"weak rsa": weak, "use enc": encKey, "alg mismatch": wrongAlg} {
+		if err := verifies(v, k.token(t, testNow, nil)); !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := len(v.keys.current.Load().keys); n != 1 {
+		t.Fatalf("%d usable keys, want 1", n)
+	}
+}
+
+func TestDuplicateKIDsDropped(t *testing.T) {
+	a, b := newEdKey(t), newEdKey(t)
+	must(t, b.pub.Set("kid", a.kid))
+	c := newEdKey(t)
+	v, err := New(context.Background(), Config{Issuer: testIssuer, Audience: testAudience, StaticJWKS: jwksOf(t, a.pub, b.pub, c.pub), Now: func() time.Time { return testNow }})
+	must(t, err)
+	if err := verifies(v, a.token(t, testNow, nil)); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("ambiguous kid: %v", err)
+	}
+	must(t, verifies(v, c.token(t, testNow, nil)))
+}
+
+// TestForgedKIDFlood: many concurrent tokens with random kids cost at most
+// one fetch per cooldown, and none of them waits on the network unless
+// UnknownKIDWait allows it (then only for the one shared fetch).
+func TestForgedKIDFlood(t *testing.T) {
+	a := newEdKey(t)
+	const n = 1000
+	tokens := make([]string, n)
+	for i := range tokens {
+		kid := make([]byte, 32)
+		_, _ = rand.Read(kid)
+		tokens[i] = a.craft(t, a.header(map[string]any{"kid": base64.RawURLEncoding.EncodeToString(kid)}), claimsAt(testNow, nil), "EdDSA")
+	}
+	tests := []struct {
+		wait, fetchDelay, limit time.Duration
+	}{
+		// The fetch takes 2 s: finishing sooner proves nobody waited for it.
+		{wait: 0, fetchDelay: 2 * time.Second, limit: 1500 * time.Millisecond},
+		// Requests join the one fetch and wait for it, bounded by the wait.
+		{wait: time.Second, fetchDelay: 50 * time.Millisecond, limit: 1500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run("wait="+tt.wait.String(), func(t *testing.T) {
+			srv := newJWKSServer(t, jwksOf(t, a.pub))
+			cfg := remoteConfig(srv, newClock(testNow))
+			cfg.UnknownKIDCooldown = 0 // the default, 5 s
+			cfg.UnknownKIDWait = tt.wait
+			v := newRemote(t, cfg)
+			srv.mu.Lock()
+			srv.delay = tt.fetchDelay
+			srv.mu.Unlock()
+			// Let New's fetch age out of the cooldown without waiting 5 s.
+			v.keys.mu.Lock()
+			v.keys.lastStart = time.Now().Add(-time.Minute)
+			v.keys.mu.Unlock()
+			start := srv.fetches.Load()
+
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			begin := time.Now()
+			for _, tok := range tokens {
+				wg.Go(func() { errs <- verifies(v, tok) })
+			}
+			wg.Wait()
+			elapsed := time.Since(begin)
+			close(errs)
+			for err := range errs {
+				if !errors.Is(err, ErrUnknownKey) {
+					t.Fatalf("forged kid: %v", err)
+				}
+			}
+			if elapsed > tt.limit {
+				t.Fatalf("flood took %v, limit %v", elapsed, tt.limit)
+			}
+			eventually(t, "the triggered fetch", func() bool { return srv.fetches.Load() > start })
+			time.Sleep(50 * time.Millisecond)
+			if got := srv.fetches.Load() - start; got != 1 {
+				t.Fatalf("%d fetches for %d forged kids, want 1", got, n)
+			}
+			t.Logf("%d forged tokens in %v", n, elapsed)
+		})
+	}
+}
+
+// Tokens that could never pass (wrong issuer, expired) do not trigger a
+// fetch even with an unknown kid.
+func TestUnknownKIDJunkDoesNotFetch(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	v := newRemote(t, remoteConfig(srv, newClock(testNow)))
+	time.Sleep(20 * time.Millisecond)
+	start := srv.fetches.Load()
+	other := newEdKey(t)
+	for _, edits := range []map[string]any{
+		{"iss": "https://evil.test"},
+		{"aud": "other"},
+		{"iat": testNow.Add(-time.Hour).Unix(), "exp": testNow.Add(-time.Minute).Unix()},
+	} {
+		if err := verifies(v, other.token(t, testNow, edits)); !errors.Is(err, ErrUnknownKey) {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := srv.fetches.Load() - start; got != 0 {
+		t.Fatalf("%d fetches for junk tokens", got)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	cfg := Config{Issuer: srv.URL, Audience: testAudience, Now: func() time.Time { return testNow }}
+	v := newRemote(t, cfg)
+	tok := a.token(t, testNow, map[string]any{"iss": srv.URL})
+	must(t, verifies(v, tok))
+
+	srv.discovery = "https://impostor.test"
+	if v, err := New(context.Background(), cfg); err == nil {
+		v.Close()
+		t.Fatal("discovery with another issuer accepted")
+	} else if !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("error: %v", err)
+	}
+}
+
+func TestConditionalRequests(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.cacheCtl = "no-cache"
+	srv.etag = `"v1"`
+	v := newRemote(t, remoteConfig(srv, newClock(testNow)))
+	eventually(t, "304 answers", func() bool { return srv.notMod.Load() > 2 })
+	must(t, verifies(v, a.token(t, testNow, nil)))
+}
+
+func TestLazyStart(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.status = http.StatusServiceUnavailable
+	cfg := remoteConfig(srv, newClock(testNow))
+	cfg.Lazy = true
+	v := newRemote(t, cfg)
+	tok := a.token(t, testNow, nil)
+	if err := verifies(v, tok); !errors.Is(err, ErrKeySetUnavailable) {
+		t.Fatalf("before the first fetch: %v", err)
+	}
+	srv.set(nil, http.StatusOK)
+	eventually(t, "lazy fetch", func() bool { return verifies(v, tok) == nil })
+}
+
+func TestCloseStopsRefresh(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.cacheCtl = "no-cache"
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := New(ctx, remoteConfig(srv, newClock(testNow)))
+	must(t, err)
+	eventually(t, "refreshes", func() bool { return srv.fetches.Load() > 2 })
+	cancel()
+	must(t, v.Close())
+	must(t, v.Close())
+	n := srv.fetches.Load()
+	time.Sleep(50 * time.Millisecond)
+	if srv.fetches.Load() != n {
+		t.Fatal("fetching after Close")
+	}
+	must(t, verifies(v, a.token(t, testNow, nil))) // the last set still works
+	other := newEdKey(t)
+	if err := verifies(v, other.token(t, testNow, nil)); !errors.Is(err, ErrUnknownKey) {
+		t.Fatal(err)
+	}
+}
+
+func TestRefreshInterval(t *testing.T) {
+	f := &fetcher{minEvery: time.Minute, maxEvery: time.Hour}
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", DefaultRefreshInterval},
+		{"public, max-age=300", 5 * time.Minute},
+		{"public, MAX-AGE=600", 10 * time.Minute},
+		{"max-age=5", time.Minute},
+		{"max-age=999999999999", time.Hour},
+		{`max-age="120"`, 2 * time.Minute},
+		{"max-age=-5", DefaultRefreshInterval},
+		{"max-age=abc", DefaultRefreshInterval},
+		{"no-cache", time.Minute},
+		{"no-store, max-age=3000", time.Minute},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("Cache-Control", tt.header)
+		}
+		if got := f.interval(h); got != tt.want {
+			t.Errorf("interval(%q) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
+}
