@@ -1,0 +1,184 @@
+// Package resource is the shared frame of Signet's demo resource servers:
+// configuration (only the issuer URL and an audience), the verifier, CORS
+// for browser pages, the 401 body and graceful shutdown. Each demo server
+// brings its own routes and middleware flavour.
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signet-auth/signet/verifier"
+)
+
+// Config is a demo resource server's configuration.
+type Config struct {
+	Name     string
+	Addr     string
+	Issuer   string
+	Audience string
+	// Origins may call the API from a browser (CORS, no credentials).
+	Origins []string
+}
+
+// Run parses args and the environment (ADDR, ISSUER_URL, AUDIENCE,
+// ALLOWED_ORIGINS; flags override), builds the verifier, and serves the
+// handler that routes makes until ctx is done.
+func Run(ctx context.Context, name, defaultAddr string, args []string, getenv func(string) string, stderr io.Writer,
+	routes func(cfg Config, v *verifier.Verifier, log *slog.Logger) http.Handler) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := Config{Name: name}
+	fs.StringVar(&cfg.Addr, "addr", or(getenv("ADDR"), defaultAddr), "listen address (env ADDR)")
+	fs.StringVar(&cfg.Issuer, "issuer", getenv("ISSUER_URL"), "issuer URL, exactly as in the tokens' iss (env ISSUER_URL)")
+	fs.StringVar(&cfg.Audience, "audience", or(getenv("AUDIENCE"), name), "this server's audience (env AUDIENCE)")
+	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "browser origins allowed to call the API, comma-separated (env ALLOWED_ORIGINS)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if cfg.Issuer == "" {
+		return errors.New("ISSUER_URL (or --issuer) is required")
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			cfg.Origins = append(cfg.Origins, o)
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", name)
+
+	// Lazy: the server starts even while the issuer is still starting, and
+	// answers keyset_unavailable until the first JWKS fetch succeeds. A
+	// short wait lets the first token after an unexpected key change pass.
+	// The refresh follows the issuer's max-age down to one second, since the
+	// issuer's key timing is computed from the max-age it sends.
+	v, err := verifier.New(ctx, verifier.Config{
+		Issuer:             cfg.Issuer,
+		Audience:           cfg.Audience,
+		Lazy:               true,
+		UnknownKIDWait:     2 * time.Second,
+		MinRefreshInterval: time.Second,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("/", routes(cfg, v, log))
+	hs := &http.Server{
+		Handler:           cors(cfg.Origins, mux),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "audience", cfg.Audience)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(shut)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Unauthorized answers 401 like verifier.WriteUnauthorized, with the error
+// kind added to the body so clients can tell "expired" from "forged".
+func Unauthorized(w http.ResponseWriter, err error) {
+	rec := &headerRecorder{h: http.Header{}}
+	verifier.WriteUnauthorized(rec, "", err)
+	for k, v := range rec.h {
+		w.Header()[k] = v
+	}
+	var body map[string]string
+	_ = json.Unmarshal(rec.body, &body)
+	body["kind"] = verifier.ErrorKind(err)
+	WriteJSON(w, http.StatusUnauthorized, body)
+}
+
+type headerRecorder struct {
+	h    http.Header
+	body []byte
+}
+
+func (r *headerRecorder) Header() http.Header { return r.h }
+func (r *headerRecorder) WriteHeader(int)     {}
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	r.body = append(r.body, b...)
+	return len(b), nil
+}
+
+// Identity is the body of the protected endpoint.
+type Identity struct {
+	Service string `json:"service"`
+	Subject string `json:"sub"`
+	Email   string `json:"email"`
+	Session string `json:"sid"`
+	Expires int64  `json:"exp"`
+}
+
+// IdentityOf describes the caller.
+func IdentityOf(service string, c *verifier.Claims) Identity {
+	return Identity{Service: service, Subject: c.Subject, Email: c.Email, Session: c.SessionID, Expires: c.Expiry.Unix()}
+}
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// cors lets the listed origins call the API with a bearer token (no
+// cookies, so no credentials).
+func cors(origins []string, next http.Handler) http.Handler {
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		w.Header().Add("Vary", "Origin")
+		if origin != "" && allowed[origin] {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				w.Header().Set("Access-Control-Allow-Methods", "GET")
+				w.Header().Set("Access-Control-Allow-Headers", "Authorization")
+				w.Header().Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
