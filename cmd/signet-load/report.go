@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is the result of a run; its JSON form is what scripts read.
+type report struct {
+	Mode           string   `json:"mode"` // "rate" or "concurrency"
+	TargetRate     float64  `json:"target_rate,omitempty"`
+	Concurrency    int      `json:"concurrency"`
+	Issuers        []string `json:"issuers"`
+	APIs           []string `json:"apis"`
+	Mix            string   `json:"mix"`
+	Interrupted    bool     `json:"interrupted"`
+	ElapsedSeconds float64  `json:"elapsed_seconds"`
+	Requests       int64    `json:"requests"`
+	Failed         int64    `json:"failed"`
+	PerSecond      float64  `json:"per_second"`
+
+	Operations     map[string]opReport `json:"operations"`
+	FailuresByKind map[string]int64    `json:"failures_by_kind"`
+
+	// Access tokens a resource server refused: "expired" can happen in a
+	// healthy system, anything else means a token the issuer just handed
+	// out did not verify.
+	VerificationFailuresExpired int64            `json:"verification_failures_expired"`
+	VerificationFailuresOther   int64            `json:"verification_failures_other"`
+	VerificationFailuresByKind  map[string]int64 `json:"verification_failures_by_kind"`
+	IdentityMismatches          int64            `json:"identity_mismatches"`
+
+	AccountsCreated int64 `json:"accounts_created"`
+	SessionsStarted int64 `json:"sessions_started"`
+	Refreshes       int64 `json:"refreshes"`
+	JWKSFull        int64 `json:"jwks_full"`
+	JWKSNotModified int64 `json:"jwks_not_modified"`
+
+	Rotations *rotationReport `json:"rotations,omitempty"`
+
+	Violations []string `json:"threshold_violations"`
+	Passed     bool     `json:"passed"`
+}
+
+type opReport struct {
+	Requests  int64            `json:"requests"`
+	OK        int64            `json:"ok"`
+	Failed    int64            `json:"failed"`
+	PerSecond float64          `json:"per_second"`
+	ErrorRate float64          `json:"error_rate"`
+	LatencyMS latencyReport    `json:"latency_ms"`
+	Failures  map[string]int64 `json:"failures"`
+}
+
+type latencyReport struct {
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+type rotationReport struct {
+	OK        int64  `json:"ok"`
+	Failed    int64  `json:"failed"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
+	s := r.stats
+	secs := max(elapsed.Seconds(), 1e-9)
+	rep := &report{
+		Mode:                        "concurrency",
+		TargetRate:                  r.cfg.rate,
+		Concurrency:                 r.cfg.concurrency,
+		Issuers:                     r.cfg.issuers,
+		APIs:                        r.cfg.apis,
+		Mix:                         r.cfg.mix.String(),
+		Interrupted:                 interrupted,
+		ElapsedSeconds:              elapsed.Seconds(),
+		Requests:                    s.requests.Load(),
+		Failed:                      s.failed.Load(),
+		Operations:                  make(map[string]opReport),
+		FailuresByKind:              s.failures.snapshot(),
+		VerificationFailuresExpired: s.verifyExpired.Load(),
+		VerificationFailuresOther:   s.verifyOther.Load(),
+		VerificationFailuresByKind:  s.verifyKinds.snapshot(),
+		IdentityMismatches:          s.identityMismatches.Load(),
+		AccountsCreated:             s.accountsCreated.Load(),
+		SessionsStarted:             s.sessionsStarted.Load(),
+		Refreshes:                   s.refreshed.Load(),
+		JWKSFull:                    s.jwksFull.Load(),
+		JWKSNotModified:             s.jwksNotModified.Load(),
+		Violations:                  []string{},
+	}
+	if r.cfg.rate > 0 {
+		rep.Mode = "rate"
+	}
+	if rep.APIs == nil {
+		rep.APIs = []string{}
+	}
+	rep.PerSecond = float64(rep.Requests) / secs
+	for i := range s.ops {
+		st := &s.ops[i]
+		n, failed := st.requests.Load(), st.failed.Load()
+		or := opReport{
+			Requests:  n,
+			OK:        n - failed,
+			Failed:    failed,
+			PerSecond: float64(n) / secs,
+			Failures:  st.failures.snapshot(),
+			LatencyMS: latencyReport{
+				P50:  ms(st.latency.percentile(50)),
+				P95:  ms(st.latency.percentile(95)),
+				P99:  ms(st.latency.percentile(99)),
+				Max:  ms(st.latency.maxDuration()),
+				Mean: ms(st.latency.mean()),
+			},
+		}
+		if n > 0 {
+			or.ErrorRate = float64(failed) / float64(n)
+		}
+		rep.Operations[opNames[i]] = or
+	}
+	if r.cfg.rotateEvery > 0 {
+		s.rotationMu.Lock()
+		rep.Rotations = &rotationReport{OK: s.rotationsOK.Load(), Failed: s.rotationsFailed.Load(), LastError: s.rotationLastErr}
+		s.rotationMu.Unlock()
+	}
+	rep.Violations = r.cfg.violations(rep)
+	rep.Passed = len(rep.Violations) == 0
+	return rep
+}
+
+// violations lists the thresholds the report breaks.
+func (cfg config) violations(rep *report) []string {
+	v := []string{}
+	if cfg.failOnVerify {
+		if rep.VerificationFailuresOther > 0 {
+			v = append(v, fmt.Sprintf("verification_failures_other=%d", rep.VerificationFailuresOther))
+		}
+		if rep.IdentityMismatches > 0 {
+			v = append(v, fmt.Sprintf("identity_mismatches=%d", rep.IdentityMismatches))
+		}
+	}
+	if cfg.maxErrorRate >= 0 {
+		for _, name := range opNames {
+			if o := rep.Operations[name]; o.Requests > 0 && o.ErrorRate > cfg.maxErrorRate {
+				v = append(v, fmt.Sprintf("%s error rate %.4f > %g", name, o.ErrorRate, cfg.maxErrorRate))
+			}
+		}
+	}
+	return v
+}
+
+func (rep *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func (rep *report) writeText(w io.Writer) error {
+	var b strings.Builder
+	mode := fmt.Sprintf("concurrency %d", rep.Concurrency)
+	if rep.Mode == "rate" {
+		mode = fmt.Sprintf("rate %g/s over %d workers", rep.TargetRate, rep.Concurrency)
+	}
+	fmt.Fprintf(&b, "signet-load: %s, %.1fs, %d requests (%.1f/s), %d failed", mode, rep.ElapsedSeconds, rep.Requests, rep.PerSecond, rep.Failed)
+	if rep.Interrupted {
+		b.WriteString(", interrupted")
+	}
+	fmt.Fprintf(&b, "\nissuers: %s\n", strings.Join(rep.Issuers, " "))
+	if len(rep.APIs) > 0 {
+		fmt.Fprintf(&b, "apis:    %s\n", strings.Join(rep.APIs, " "))
+	}
+	fmt.Fprintf(&b, "mix:     %s\n\n", rep.Mix)
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "operation\trequests\tok\tfailed\tper_s\tp50_ms\tp95_ms\tp99_ms\tmax_ms\t")
+	for _, name := range opNames {
+		o := rep.Operations[name]
+		if o.Requests == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			name, o.Requests, o.OK, o.Failed, o.PerSecond, o.LatencyMS.P50, o.LatencyMS.P95, o.LatencyMS.P99, o.LatencyMS.Max)
+	}
+	tw.Flush()
+
+	if rep.Failed > 0 {
+		b.WriteString("\nfailures:\n")
+		for _, name := range opNames {
+			f := rep.Operations[name].Failures
+			for _, k := range sortedKinds(f) {
+				fmt.Fprintf(&b, "  %-8s %-40s %d\n", name, k, f[k])
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\naccess tokens refused by resource servers: expired %d, other %d",
+		rep.VerificationFailuresExpired, rep.VerificationFailuresOther)
+	if len(rep.VerificationFailuresByKind) > 0 {
+		b.WriteString(topKinds(rep.VerificationFailuresByKind, len(rep.VerificationFailuresByKind)))
+	}
+	fmt.Fprintf(&b, "\nidentity mismatches: %d\n", rep.IdentityMismatches)
+	fmt.Fprintf(&b, "accounts created %d, sessions started %d, refreshes %d, jwks 200 %d / 304 %d\n",
+		rep.AccountsCreated, rep.SessionsStarted, rep.Refreshes, rep.JWKSFull, rep.JWKSNotModified)
+	if rep.Rotations != nil {
+		fmt.Fprintf(&b, "key rotations: %d ok, %d failed", rep.Rotations.OK, rep.Rotations.Failed)
+		if rep.Rotations.LastError != "" {
+			fmt.Fprintf(&b, " (last: %s)", rep.Rotations.LastError)
+		}
+		b.WriteString("\n")
+	}
+	if rep.Passed {
+		b.WriteString("result: pass\n")
+	} else {
+		fmt.Fprintf(&b, "result: FAIL (%s)\n", strings.Join(rep.Violations, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

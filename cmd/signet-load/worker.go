@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Backoffs that keep a worker from spinning against a server that is down
+// or asks it to slow down.
+const (
+	networkBackoff  = 100 * time.Millisecond
+	maxRetryBackoff = 5 * time.Second
+)
+
+// session is the state a worker owns: its account and its latest tokens.
+type session struct {
+	email       string
+	userID      string
+	registered  bool
+	signedIn    bool
+	access      string
+	accessUntil time.Time
+	refresh     string
+	accessStale bool // a resource server rejected it: refresh before the next call
+}
+
+type worker struct {
+	id    int
+	r     *runner
+	rng   *rand.Rand
+	s     session
+	seq   int               // accounts this worker has made
+	etags map[string]string // issuer → last JWKS ETag
+}
+
+func newWorker(id int, r *runner) *worker {
+	return &worker{
+		id:    id,
+		r:     r,
+		rng:   rand.New(rand.NewPCG(r.seed, uint64(id))),
+		etags: make(map[string]string),
+	}
+}
+
+// run sends requests until stop ends or the request budget is spent.
+// Requests in flight use reqCtx, so the end of the run lets them finish and
+// every request sent is counted.
+func (w *worker) run(stop, reqCtx context.Context) {
+	for stop.Err() == nil {
+		if w.r.pacer != nil && w.r.pacer.wait(stop) != nil {
+			return
+		}
+		if !w.r.takeRequest() {
+			return
+		}
+		if d := w.step(reqCtx); d > 0 {
+			if sleepCtx(stop, d) != nil {
+				return
+			}
+		}
+	}
+}
+
+// next chooses the operation: the worker's own sign-up and sign-in come
+// first, and an access token that is known to be bad or past its lifetime
+// is refreshed instead of being sent.
+func (w *worker) next() op {
+	switch {
+	case !w.s.registered:
+		return opSignup
+	case !w.s.signedIn:
+		return opSignin
+	}
+	o := w.r.cfg.mix.pick(w.rng.IntN(w.r.cfg.mix.total))
+	if o == opAPI && (w.s.accessStale || !w.r.now().Before(w.s.accessUntil)) {
+		return opRefresh
+	}
+	return o
+}
+
+// step sends one request and returns how long to back off after it.
+func (w *worker) step(ctx context.Context) time.Duration {
+	switch o := w.next(); o {
+	case opSignup:
+		return w.signup(ctx)
+	case opSignin:
+		return w.signin(ctx)
+	case opRefresh:
+		return w.refresh(ctx)
+	case opAPI:
+		return w.api(ctx)
+	default:
+		return w.jwks(ctx)
+	}
+}
+
+// finish records a request's outcome and returns the backoff it calls for.
+// A request cut short by the end of the whole program is not counted.
+func (w *worker) finish(ctx context.Context, o op, resp response, failure string) time.Duration {
+	if resp.err != nil && ctx.Err() != nil {
+		return 0
+	}
+	w.r.stats.record(o, resp.latency, failure)
+	switch {
+	case resp.err != nil:
+		return networkBackoff
+	case resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable:
+		return min(max(retryAfter(resp.header, w.r.now()), networkBackoff), maxRetryBackoff)
+	}
+	return 0
+}
+
+// failureOf names the failure of resp given the status that means success,
+// or returns "" when it succeeded.
+func failureOf(resp response, want int) string {
+	switch {
+	case resp.err != nil:
+		return transportKind(resp.err)
+	case resp.status != want:
+		return statusKind(resp.status, parseError(resp.body))
+	}
+	return ""
+}
+
+func (w *worker) newEmail() string {
+	w.seq++
+	return fmt.Sprintf("%s-w%d-%d@load.example", w.r.runID, w.id, w.seq)
+}
+
+// signup makes the worker's own account first; later sign-ups (from the
+// mix) make extra accounts that nobody signs in to.
+func (w *worker) signup(ctx context.Context) time.Duration {
+	email := w.newEmail()
+	body := map[string]string{"email": email, "password": w.r.password}
+	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/signup", body, nil)
+	failure := failureOf(resp, http.StatusCreated)
+	if failure == "" {
+		var out struct {
+			User struct {
+				ID    string `json:"id"`
+				Email string `json:"email"`
+			} `json:"user"`
+		}
+		if json.Unmarshal(resp.body, &out) != nil || out.User.ID == "" {
+			failure = "bad_response"
+		}
+	}
+	backoff := w.finish(ctx, opSignup, resp, failure)
+	if failure != "" {
+		return backoff
+	}
+	w.r.stats.accountsCreated.Add(1)
+	w.r.accounts.add(email)
+	if !w.s.registered {
+		w.s = session{email: email, registered: true}
+	}
+	return backoff
+}
+
+func (w *worker) signin(ctx context.Context) time.Duration {
+	body := map[string]string{"email": w.s.email, "password": w.r.password}
+	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/signin", body, nil)
+	failure, tok := tokenFailure(resp)
+	backoff := w.finish(ctx, opSignin, resp, failure)
+	if failure == "" {
+		w.r.stats.sessionsStarted.Add(1)
+		w.useTokens(tok)
+	}
+	return backoff
+}
+
+// refresh always presents the latest refresh token of the session. A
+// refresh the issuer refuses (invalid_grant or another client error) ends
+// the session: the worker signs in again.
+func (w *worker) refresh(ctx context.Context) time.Duration {
+	body := map[string]string{"refresh_token": w.s.refresh}
+	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/token/refresh", body, nil)
+	failure, tok := tokenFailure(resp)
+	backoff := w.finish(ctx, opRefresh, resp, failure)
+	switch {
+	case failure == "":
+		w.r.stats.refreshed.Add(1)
+		w.useTokens(tok)
+	case resp.err == nil && resp.status >= 400 && resp.status < 500 && resp.status != http.StatusTooManyRequests:
+		w.s.signedIn = false
+	}
+	return backoff
+}
+
+func tokenFailure(resp response) (string, tokenResponse) {
+	var tok tokenResponse
+	failure := failureOf(resp, http.StatusOK)
+	if failure == "" && (json.Unmarshal(resp.body, &tok) != nil || !tok.valid()) {
+		failure = "bad_response"
+	}
+	return failure, tok
+}
+
+func (w *worker) useTokens(tok tokenResponse) {
+	w.s.signedIn = true
+	w.s.access, w.s.refresh, w.s.accessStale = tok.AccessToken, tok.RefreshToken, false
+	if tok.User.ID != "" {
+		w.s.userID = tok.User.ID
+	}
+	if tok.ExpiresIn > 0 {
+		w.s.accessUntil = w.r.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	} else {
+		// No lifetime given: rely on the resource servers to say "expired".
+		w.s.accessUntil = w.r.now().Add(maxDuration)
+	}
+}
+
+// api calls a resource server with the session's access token. A 401 is a
+// verification failure, split by the server's "kind"; a 200 must name the
+// session's own user.
+func (w *worker) api(ctx context.Context) time.Duration {
+	h := http.Header{"Authorization": {"Bearer " + w.s.access}}
+	resp := send(ctx, w.r.client, http.MethodGet, w.r.api()+w.r.cfg.apiPath, nil, h)
+	failure := failureOf(resp, http.StatusOK)
+	var e errorBody
+	if resp.err == nil && resp.status == http.StatusUnauthorized {
+		e = parseError(resp.body)
+		if e.Kind != "" {
+			failure += " (" + e.Kind + ")"
+		}
+	}
+	if failure == "" {
+		var me struct {
+			Sub   string `json:"sub"`
+			Email string `json:"email"`
+		}
+		switch {
+		case json.Unmarshal(resp.body, &me) != nil:
+			failure = "bad_response"
+		case !strings.EqualFold(me.Email, w.s.email) || (w.s.userID != "" && me.Sub != w.s.userID):
+			failure = "identity_mismatch"
+			w.r.stats.identityMismatches.Add(1)
+		}
+	}
+	backoff := w.finish(ctx, opAPI, resp, failure)
+	if resp.err == nil && resp.status == http.StatusUnauthorized {
+		w.r.stats.verifyFailed(e.Kind)
+		w.s.accessStale = true
+	}
+	return backoff
+}
+
+// jwks fetches the key set, conditionally when --jwks-if-none-match is set.
+func (w *worker) jwks(ctx context.Context) time.Duration {
+	iss := w.r.issuer()
+	h := http.Header{}
+	etag := w.etags[iss]
+	if w.r.cfg.jwksETag && etag != "" {
+		h.Set("If-None-Match", etag)
+	}
+	resp := send(ctx, w.r.client, http.MethodGet, iss+"/.well-known/jwks.json", nil, h)
+	failure := failureOf(resp, http.StatusOK)
+	notModified := resp.err == nil && resp.status == http.StatusNotModified && h.Get("If-None-Match") != ""
+	switch {
+	case notModified:
+		failure = ""
+		w.r.stats.jwksNotModified.Add(1)
+	case failure == "":
+		var set struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if json.Unmarshal(resp.body, &set) != nil || set.Keys == nil {
+			failure = "bad_response"
+			break
+		}
+		w.r.stats.jwksFull.Add(1)
+		if t := resp.header.Get("ETag"); t != "" {
+			w.etags[iss] = t
+		}
+	}
+	return w.finish(ctx, opJWKS, resp, failure)
+}
