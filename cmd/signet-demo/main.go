@@ -1,0 +1,102 @@
+// Command signet-demo serves a small browser page, on its own origin, that
+// signs in at a Signet issuer (refresh token in an HttpOnly cookie) and
+// calls the two demo resource servers with the access token. It is a demo:
+// the issuer never serves it.
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+//go:embed web
+var web embed.FS
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "signet-demo:", err)
+		os.Exit(1)
+	}
+}
+
+// pageConfig is what the page reads from config.json.
+type pageConfig struct {
+	Issuer string `json:"issuer"`
+	Shop   string `json:"shop"`
+	Video  string `json:"video"`
+}
+
+// run serves the page until ctx is done; ready, if not nil, receives the
+// bound address.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) error {
+	fset := flag.NewFlagSet("signet-demo", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	addr := fset.String("addr", or(getenv("ADDR"), "localhost:3000"), "listen address (env ADDR)")
+	var cfg pageConfig
+	fset.StringVar(&cfg.Issuer, "issuer", or(getenv("ISSUER_URL"), "http://localhost:8080"), "issuer URL as the browser reaches it (env ISSUER_URL)")
+	fset.StringVar(&cfg.Shop, "shop", or(getenv("SHOP_URL"), "http://localhost:8081"), "shop API URL (env SHOP_URL)")
+	fset.StringVar(&cfg.Video, "video", or(getenv("VIDEO_URL"), "http://localhost:8082"), "video API URL (env VIDEO_URL)")
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	static, _ := fs.Sub(web, "web")
+	cfgJSON, _ := json.Marshal(cfg)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(cfgJSON)
+	})
+	mux.Handle("GET /", http.FileServerFS(static))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The page talks only to the configured issuer and APIs.
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' "+cfg.Issuer+" "+cfg.Shop+" "+cfg.Video+"; frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		mux.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	slog.New(slog.NewTextHandler(stderr, nil)).Info("demo page", "url", "http://"+ln.Addr().String(), "issuer", cfg.Issuer)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(shut)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

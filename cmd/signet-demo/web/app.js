@@ -1,0 +1,126 @@
+// Signet demo page. The access token lives in memory only; the refresh
+// token is an HttpOnly cookie set by the issuer (cookie mode), so no script
+// on this page can read it. Requests that use the cookie carry the
+// X-Signet-CSRF header, which a cross-site form cannot send.
+"use strict";
+
+const signet = (() => {
+  let config = null;        // {issuer, shop, video}
+  let accessToken = null;   // in memory only
+  let refreshTimer = null;
+
+  const $ = (id) => document.getElementById(id);
+
+  function status(text, isError) {
+    $("status").textContent = text;
+    $("status").className = isError ? "error" : "";
+  }
+
+  async function issuer(path, body, token) {
+    const headers = { "Content-Type": "application/json", "X-Signet-CSRF": "1" };
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const resp = await fetch(config.issuer + path, {
+      method: "POST",
+      credentials: "include", // send and receive the refresh cookie
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await resp.text();
+    const data = text ? JSON.parse(text) : {};
+    if (!resp.ok) {
+      const err = new Error(data.error_description || resp.statusText);
+      err.code = data.error;
+      err.status = resp.status;
+      throw err;
+    }
+    return data;
+  }
+
+  // Tokens arrived: keep the access token and refresh shortly before it
+  // expires (30 s before, or at 80% of a short lifetime).
+  function signedIn(data) {
+    accessToken = data.access_token;
+    $("who").textContent = data.user.email;
+    $("expires").textContent = data.expires_in;
+    $("signed-out").hidden = true;
+    $("signed-in").hidden = false;
+    clearTimeout(refreshTimer);
+    const lead = Math.min(30, data.expires_in * 0.2);
+    refreshTimer = setTimeout(() => refresh().catch(() => {}), (data.expires_in - lead) * 1000);
+  }
+
+  function signedOut(message) {
+    accessToken = null;
+    clearTimeout(refreshTimer);
+    $("signed-in").hidden = true;
+    $("signed-out").hidden = false;
+    $("shop-result").textContent = "–";
+    $("video-result").textContent = "–";
+    if (message) status(message);
+  }
+
+  async function signup() {
+    const email = $("email").value, password = $("password").value;
+    await issuer("/v1/signup", { email, password });
+    status("Account created for " + email + "; now sign in.");
+  }
+
+  async function signin() {
+    const email = $("email").value, password = $("password").value;
+    signedIn(await issuer("/v1/signin", { email, password, refresh_cookie: true }));
+    $("password").value = "";
+    status("Signed in.");
+  }
+
+  // refresh rotates the cookie's refresh token; with no cookie (or a
+  // revoked session) the page shows the sign-in form.
+  async function refresh() {
+    try {
+      const data = await issuer("/v1/token/refresh", {});
+      signedIn(data);
+      return data;
+    } catch (err) {
+      signedOut(err.status === 400 || err.status === 401 ? "Please sign in." : "Refresh failed: " + err.message);
+      throw err;
+    }
+  }
+
+  async function callAPI(name) {
+    const out = $(name + "-result");
+    const resp = await fetch(config[name] + "/api/me", { headers: { Authorization: "Bearer " + accessToken } });
+    const data = await resp.json();
+    out.textContent = resp.status + " " + JSON.stringify(data, null, 2);
+    return { status: resp.status, body: data };
+  }
+
+  async function signout() {
+    await issuer("/v1/signout", undefined, accessToken);
+    signedOut("Signed out.");
+  }
+
+  function guard(fn) {
+    return (ev) => {
+      if (ev) ev.preventDefault();
+      fn().catch((err) => status(err.message, true));
+    };
+  }
+
+  async function start() {
+    config = await (await fetch("config.json")).json();
+    $("signup").addEventListener("click", guard(signup));
+    $("auth-form").addEventListener("submit", guard(signin));
+    $("call-shop").addEventListener("click", guard(() => callAPI("shop")));
+    $("call-video").addEventListener("click", guard(() => callAPI("video")));
+    $("refresh").addEventListener("click", guard(refresh));
+    $("signout").addEventListener("click", guard(signout));
+    // A reload (or a second tab) resumes the session from the cookie.
+    await refresh().catch(() => {});
+    document.body.dataset.ready = "true";
+  }
+
+  start();
+  // For tests and the console: an identifier of the current access token
+  // (its signature's tail), never the token itself.
+  const tokenID = () => (accessToken ? accessToken.slice(-16) : "");
+  return { refresh, callAPI, signin, signup, signout, tokenID };
+})();
