@@ -37,6 +37,8 @@ type Config struct {
 // Store is what the issuer needs from its database.
 type Store interface {
 	UserStore
+	SessionStore
+	ThrottleStore
 	AuditStore
 	Pinger
 }
