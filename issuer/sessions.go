@@ -259,10 +259,11 @@ func (s *Server) revokeByRefreshToken(ctx context.Context, raw, reason string) (
 	return sess, revoked, err
 }
 
-// refreshExpiresIn is the whole seconds until the session's idle expiry
-// (which never passes its absolute expiry).
+// refreshExpiresIn is the seconds, rounded, until the session's idle
+// expiry (which never passes its absolute expiry). Rounding absorbs the
+// millisecond truncation of stored times.
 func (s *Server) refreshExpiresIn(sess Session) int {
-	d := sess.IdleExpiresAt.Sub(s.now())
+	d := sess.IdleExpiresAt.Sub(s.now()).Round(time.Second)
 	return int(max(min(d/time.Second, math.MaxInt32), 0))
 }
 
