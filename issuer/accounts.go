@@ -81,7 +81,13 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		hash, err := bcrypt.GenerateFromPassword([]byte(req.Password), s.cfg.BcryptCost)
+		var hash []byte
+		if err := s.withBcryptSlot(c.Request.Context(), func() {
+			hash, err = bcrypt.GenerateFromPassword([]byte(req.Password), s.cfg.BcryptCost)
+		}); err != nil {
+			fail(c, err)
+			return
+		}
 		if err != nil {
 			fail(c, err)
 			return
@@ -100,8 +106,8 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 	}
 }
 
-// handleSignin checks a password and issues tokens. An unknown email and a
-// wrong password get the same answer after the same bcrypt work.
+// handleSignin checks a password and starts a session. An unknown email
+// and a wrong password get the same answer after the same bcrypt work.
 func (s *Server) handleSignin() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req credentials
@@ -109,24 +115,51 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		u, err := s.authenticate(c.Request.Context(), req.Email, req.Password)
-		if err != nil {
-			if errors.Is(err, errBadCredentials) {
-				s.audit(c, AuditEvent{Type: "signin_failed", UserID: u.ID})
-				fail(c, apiError("invalid_grant", "invalid email or password"))
-				return
-			}
-			fail(c, err)
-			return
+		resp, err := s.passwordSignin(c, req.Email, req.Password)
+		if errors.Is(err, errBadCredentials) {
+			err = apiError("invalid_grant", "invalid email or password")
 		}
-		resp, err := s.issueTokens(c, u, newUUID())
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		s.audit(c, AuditEvent{Type: "signin", UserID: u.ID, SessionID: resp.sessionID})
 		c.JSON(http.StatusOK, resp)
 	}
+}
+
+// passwordSignin is sign-in for /v1/signin and the password grant: the
+// throttle check (429, before any bcrypt work), the password check in a
+// bcrypt slot (503 when none frees up in time), then a new session.
+func (s *Server) passwordSignin(c *gin.Context, email, password string) (tokenResponse, error) {
+	ctx := c.Request.Context()
+	tk := s.throttleKeysOf(c, email)
+	if err := s.checkThrottle(c, tk); err != nil {
+		return tokenResponse{}, err
+	}
+	var u User
+	var authErr error
+	if err := s.withBcryptSlot(ctx, func() { u, authErr = s.authenticate(ctx, email, password) }); err != nil {
+		return tokenResponse{}, err
+	}
+	if errors.Is(authErr, errBadCredentials) {
+		s.recordFailure(c, tk)
+		s.audit(c, AuditEvent{Type: "signin_failed", UserID: u.ID})
+		return tokenResponse{}, errBadCredentials
+	}
+	if authErr != nil {
+		return tokenResponse{}, authErr
+	}
+	s.clearFailures(c, tk)
+	sess, rt, err := s.startSession(c, u)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	resp, err := s.issueTokens(u, sess, rt)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	s.audit(c, AuditEvent{Type: "signin", UserID: u.ID, SessionID: sess.ID})
+	return resp, nil
 }
 
 var errBadCredentials = errors.New("bad credentials")

@@ -47,3 +47,56 @@ type AuditStore interface {
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
+
+// Session is one sign-in: a refresh-token family. RefreshSecret is sealed
+// (keys.Sealer, label = session id); refresh tokens are derived from it
+// with an HMAC, so nothing stored can be presented as a token.
+type Session struct {
+	ID                string
+	UserID            string
+	RefreshSecret     []byte
+	RefreshCounter    uint64 // counter of the current valid refresh token
+	RotatedAt         time.Time
+	CreatedAt         time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	RevokedAt         time.Time // zero while the session is live
+	RevokedReason     string
+	UserAgent         string
+	IP                string
+}
+
+// Revoked reports whether the session has been revoked.
+func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
+
+// SessionStore keeps sessions. Every method is one SQL statement.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error
+	// SessionWithUser returns a session and its user (ErrNotFound if none).
+	SessionWithUser(ctx context.Context, id string) (Session, User, error)
+	// RotateRefresh moves a live session's counter from `from` to from+1
+	// if it is still `from` (compare-and-swap); false when another request
+	// got there first or the session is revoked.
+	RotateRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (bool, error)
+	// RevokeSession revokes a live session; false if it was not live.
+	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error)
+	// RevokeUserSessions revokes every live session of a user except
+	// `except` (none when empty) and returns how many it revoked.
+	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
+}
+
+// ThrottleStore counts failed sign-ins per key ("acct:<email>",
+// "ip:<addr>"), shared by every replica.
+type ThrottleStore interface {
+	// SigninBlockedUntil returns the latest blocked_until among keys (zero
+	// when none is stored).
+	SigninBlockedUntil(ctx context.Context, keys []string) (time.Time, error)
+	// RecordSigninFailure counts a failure at `at`, starting the count over
+	// when the previous failure is older than resetBefore, and returns the
+	// count.
+	RecordSigninFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error)
+	// BlockSignin raises key's blocked_until to until (never lowers it).
+	BlockSignin(ctx context.Context, key string, until time.Time) error
+	// ClearSigninFailures forgets key's failures.
+	ClearSigninFailures(ctx context.Context, key string) error
+}

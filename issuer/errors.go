@@ -72,7 +72,7 @@ func fail(c *gin.Context, err error) {
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	if status == http.StatusUnauthorized && e.Code == "invalid_token" {
+	if status == http.StatusUnauthorized && e.Code == "invalid_token" && c.Writer.Header().Get("WWW-Authenticate") == "" {
 		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
 	}
 	c.AbortWithStatusJSON(status, errBody{Error: e.Code, Description: e.Description})

@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,18 +45,120 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t      *testing.T
 	db     *store.DB
+	store  *countingStore
 	clock  *clock
 	sealer *keys.Sealer
 	policy keys.Policy
 	ring   *keys.Keyring
 	rot    *keys.Rotator
+	server *issuer.Server
 	srv    *httptest.Server
 	cfg    issuer.Config
+	logs   *syncBuffer // the server's log, JSON lines, debug level
 }
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// countingStore counts the issuer's store calls. Each method of the SQL
+// store is one statement, so the count is the number of SQL round trips.
+type countingStore struct {
+	*store.DB
+	n atomic.Int64
+}
+
+func (s *countingStore) calls() int64 { return s.n.Load() }
+
+func (s *countingStore) CreateUser(ctx context.Context, u issuer.User) error {
+	s.n.Add(1)
+	return s.DB.CreateUser(ctx, u)
+}
+
+func (s *countingStore) UserByEmail(ctx context.Context, email string) (issuer.User, error) {
+	s.n.Add(1)
+	return s.DB.UserByEmail(ctx, email)
+}
+
+func (s *countingStore) UserByID(ctx context.Context, id string) (issuer.User, error) {
+	s.n.Add(1)
+	return s.DB.UserByID(ctx, id)
+}
+
+func (s *countingStore) CreateSession(ctx context.Context, x issuer.Session) error {
+	s.n.Add(1)
+	return s.DB.CreateSession(ctx, x)
+}
+
+func (s *countingStore) SessionWithUser(ctx context.Context, id string) (issuer.Session, issuer.User, error) {
+	s.n.Add(1)
+	return s.DB.SessionWithUser(ctx, id)
+}
+
+func (s *countingStore) RotateRefresh(ctx context.Context, id string, from uint64, at, idle time.Time) (bool, error) {
+	s.n.Add(1)
+	return s.DB.RotateRefresh(ctx, id, from, at, idle)
+}
+
+func (s *countingStore) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error) {
+	s.n.Add(1)
+	return s.DB.RevokeSession(ctx, id, at, reason)
+}
+
+func (s *countingStore) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error) {
+	s.n.Add(1)
+	return s.DB.RevokeUserSessions(ctx, userID, except, at, reason)
+}
+
+func (s *countingStore) SigninBlockedUntil(ctx context.Context, keys []string) (time.Time, error) {
+	s.n.Add(1)
+	return s.DB.SigninBlockedUntil(ctx, keys)
+}
+
+func (s *countingStore) RecordSigninFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error) {
+	s.n.Add(1)
+	return s.DB.RecordSigninFailure(ctx, key, at, resetBefore)
+}
+
+func (s *countingStore) BlockSignin(ctx context.Context, key string, until time.Time) error {
+	s.n.Add(1)
+	return s.DB.BlockSignin(ctx, key, until)
+}
+
+func (s *countingStore) ClearSigninFailures(ctx context.Context, key string) error {
+	s.n.Add(1)
+	return s.DB.ClearSigninFailures(ctx, key)
+}
+
+func (s *countingStore) RecordEvent(ctx context.Context, e issuer.AuditEvent) error {
+	s.n.Add(1)
+	return s.DB.RecordEvent(ctx, e)
+}
+
+func (s *countingStore) Ping(ctx context.Context) error {
+	s.n.Add(1)
+	return s.DB.Ping(ctx)
+}
+
+var _ issuer.Store = (*countingStore)(nil)
 
 func newEnv(t *testing.T, db *store.DB, opts ...func(*issuer.Config, *keys.Policy)) *env {
 	t.Helper()
-	e := &env{t: t, db: db, clock: newClock()}
+	e := &env{t: t, db: db, store: &countingStore{DB: db}, clock: newClock(), logs: &syncBuffer{}}
 	e.sealer, _ = keys.NewSealer(bytes.Repeat([]byte{7}, 32))
 	e.policy = keys.Policy{
 		Alg: keys.EdDSA, RSABits: 2048, RotationPeriod: 7 * 24 * time.Hour, JWKSMaxAge: 5 * time.Minute,
@@ -66,6 +170,11 @@ func newEnv(t *testing.T, db *store.DB, opts ...func(*issuer.Config, *keys.Polic
 		AccessTokenTTL: 15 * time.Minute,
 		BcryptCost:     4,
 		Now:            e.clock.Now,
+		// The defaults, spelled out for the tests that depend on them.
+		RefreshTokenTTL:   168 * time.Hour,
+		SessionMaxAge:     720 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second,
+		Logger:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
 		o(&e.cfg, &e.policy)
@@ -78,10 +187,11 @@ func newEnv(t *testing.T, db *store.DB, opts ...func(*issuer.Config, *keys.Polic
 	if err := e.ring.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := issuer.NewServer(e.cfg, db, e.ring)
+	s, err := issuer.NewServer(e.cfg, e.store, e.ring, e.sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.server = s
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

@@ -22,6 +22,13 @@ func (s *Server) routes() {
 	v1 := r.Group("/v1", noStore())
 	v1.POST("/signup", s.handleSignup())
 	v1.POST("/signin", s.handleSignin())
+	v1.POST("/token/refresh", s.handleRefresh())
+	v1.POST("/signout", s.requireAccessToken(), s.handleSignout())
+	v1.GET("/me", s.requireAccessToken(), s.handleMe())
+
+	oauth := r.Group("/oauth", noStore())
+	oauth.POST("/token", s.handleOAuthToken())
+	oauth.POST("/revoke", s.handleOAuthRevoke())
 }
 
 func handleHealthz() gin.HandlerFunc {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -31,6 +33,29 @@ type Config struct {
 	// CORSOrigins are the exact browser origins allowed to call /v1 and
 	// /oauth with credentials; empty means none.
 	CORSOrigins []string
+	// RefreshTokenTTL is a session's idle lifetime, extended by each
+	// refresh up to SessionMaxAge; zero means 168h.
+	RefreshTokenTTL time.Duration
+	// SessionMaxAge is a session's absolute lifetime; zero means 720h.
+	SessionMaxAge time.Duration
+	// RefreshReuseGrace is how long after a rotation the previous refresh
+	// token still returns the same successor (racing tabs, retried
+	// requests). Zero disables it: then any repeat counts as theft and
+	// revokes the session, which signs out clients that refresh twice at
+	// once.
+	RefreshReuseGrace time.Duration
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for the client address. None (the default) means the address of the
+	// connection is used and forwarding headers are ignored.
+	TrustedProxies []netip.Prefix
+	// BcryptConcurrency caps concurrent bcrypt work (sign-in, sign-up);
+	// zero means 2 × GOMAXPROCS.
+	BcryptConcurrency int
+	// BcryptQueueWait is how long a request waits for a bcrypt slot before
+	// it gets 503; zero means 2s.
+	BcryptQueueWait time.Duration
+	// Throttle sets the brute-force delays; zero fields take defaults.
+	Throttle ThrottlePolicy
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -40,6 +65,8 @@ type Config struct {
 // Store is what the issuer needs from its database.
 type Store interface {
 	UserStore
+	SessionStore
+	ThrottleStore
 	AuditStore
 	Pinger
 }
@@ -49,14 +76,18 @@ type Server struct {
 	cfg       Config
 	store     Store
 	keys      *keys.Keyring
+	sealer    *keys.Sealer
+	access    accessTokenVerifier
 	log       *slog.Logger
 	now       func() time.Time
 	dummyHash []byte
+	bcrypt    chan struct{} // semaphore: one token per bcrypt in progress
 	engine    *gin.Engine
 }
 
-// NewServer builds the server. keyring must be loaded (keys.Maintainer).
-func NewServer(cfg Config, store Store, keyring *keys.Keyring) (*Server, error) {
+// NewServer builds the server. keyring must be loaded (keys.Maintainer);
+// sealer encrypts the sessions' refresh secrets.
+func NewServer(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*Server, error) {
 	if cfg.IssuerURL == "" || len(cfg.Audience) == 0 {
 		return nil, errors.New("issuer: issuer URL and audience are required")
 	}
@@ -66,7 +97,30 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring) (*Server, error) 
 	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("issuer: bcrypt cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s := &Server{cfg: cfg, store: store, keys: keyring, log: cfg.Logger, now: cfg.Now}
+	if sealer == nil {
+		return nil, errors.New("issuer: a sealer is required")
+	}
+	if cfg.RefreshTokenTTL == 0 {
+		cfg.RefreshTokenTTL = 168 * time.Hour
+	}
+	if cfg.SessionMaxAge == 0 {
+		cfg.SessionMaxAge = 720 * time.Hour
+	}
+	switch {
+	case cfg.RefreshTokenTTL < 0 || cfg.SessionMaxAge < 0 || cfg.RefreshReuseGrace < 0:
+		return nil, errors.New("issuer: session lifetimes and the reuse grace must not be negative")
+	case cfg.RefreshTokenTTL > cfg.SessionMaxAge:
+		return nil, errors.New("issuer: the refresh-token lifetime is longer than the session's")
+	}
+	if cfg.BcryptConcurrency <= 0 {
+		cfg.BcryptConcurrency = 2 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.BcryptQueueWait <= 0 {
+		cfg.BcryptQueueWait = 2 * time.Second
+	}
+	cfg.Throttle = cfg.Throttle.withDefaults()
+	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now}
+	s.bcrypt = make(chan struct{}, cfg.BcryptConcurrency)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -80,9 +134,19 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
+	s.access = newKeyringVerifier(keyring, cfg.IssuerURL, cfg.Audience, s.now)
 	gin.SetMode(gin.ReleaseMode)
 	s.engine = gin.New()
 	s.engine.HandleMethodNotAllowed = true
+	// Gin trusts every proxy unless told otherwise; believe X-Forwarded-For
+	// only from the configured networks.
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := s.engine.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("issuer: trusted proxies: %w", err)
+	}
 	s.routes()
 	return s, nil
 }

@@ -3,17 +3,17 @@ package issuer
 import (
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/signet-auth/signet/keys"
 )
 
 // tokenResponse is the body of sign-in and refresh.
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int    `json:"expires_in"`
-	User        User   `json:"user"`
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int    `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int    `json:"refresh_expires_in"`
+	User             User   `json:"user"`
 
 	sessionID string
 }
@@ -38,10 +38,16 @@ func (s *Server) signAccessToken(u User, sid, scope string) (string, time.Durati
 	return tok, ttl, err
 }
 
-func (s *Server) issueTokens(c *gin.Context, u User, sid string) (tokenResponse, error) {
-	tok, ttl, err := s.signAccessToken(u, sid, "")
+// issueTokens signs an access token for u in sess and puts it beside the
+// session's refresh token.
+func (s *Server) issueTokens(u User, sess Session, refreshToken string) (tokenResponse, error) {
+	tok, ttl, err := s.signAccessToken(u, sess.ID, "")
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	return tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second), User: u, sessionID: sid}, nil
+	return tokenResponse{
+		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
+		RefreshToken: refreshToken, RefreshExpiresIn: s.refreshExpiresIn(sess),
+		User: u, sessionID: sess.ID,
+	}, nil
 }

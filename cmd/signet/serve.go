@@ -62,14 +62,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("keys: %w", err)
 	}
 
-	srv, err := issuer.NewServer(issuer.Config{
-		IssuerURL:      cfg.IssuerURL,
-		Audience:       cfg.Audience,
-		AccessTokenTTL: cfg.AccessTokenTTL,
-		BcryptCost:     cfg.BcryptCost,
-		CORSOrigins:    cfg.CORSOrigins,
-		Logger:         log,
-	}, db, ring)
+	srv, err := issuer.NewServer(cfg.issuerConfig(log), db, ring, sealer)
 	if err != nil {
 		return err
 	}
@@ -98,6 +91,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// issuerConfig is the HTTP server's share of the configuration.
+func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
+	return issuer.Config{
+		IssuerURL:         c.IssuerURL,
+		Audience:          c.Audience,
+		AccessTokenTTL:    c.AccessTokenTTL,
+		BcryptCost:        c.BcryptCost,
+		RefreshTokenTTL:   c.RefreshTokenTTL,
+		SessionMaxAge:     c.SessionMaxAge,
+		RefreshReuseGrace: c.RefreshReuseGrace,
+		TrustedProxies:    c.TrustedProxies,
+		CORSOrigins:       c.CORSOrigins,
+		Logger:            log,
+	}
 }
 
 // openStore connects to the configured database, applies migrations when

@@ -50,7 +50,7 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	srv, err := issuer.NewServer(issuer.Config{IssuerURL: url, Audience: audiences, AccessTokenTTL: 15 * time.Minute, BcryptCost: 4}, db, ring)
+	srv, err := issuer.NewServer(issuer.Config{IssuerURL: url, Audience: audiences, AccessTokenTTL: 15 * time.Minute, BcryptCost: 4}, db, ring, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeSessions starts the real program on 127.0.0.1:0 with the
+// embedded store and checks that the session settings reach the issuer:
+// sign-in returns a refresh token whose lifetime is SIGNET_REFRESH_TOKEN_TTL,
+// and it rotates.
+func TestServeSessions(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"SIGNET_ADDR":                "127.0.0.1:0",
+		"SIGNET_DATA_DIR":            dir,
+		"SIGNET_DATABASE_URL":        "sqlite://" + filepath.Join(dir, "signet.db"),
+		"SIGNET_BCRYPT_COST":         "4",
+		"SIGNET_REFRESH_TOKEN_TTL":   "2h",
+		"SIGNET_SESSION_MAX_AGE":     "3h",
+		"SIGNET_REFRESH_REUSE_GRACE": "5s",
+		"SIGNET_TRUSTED_PROXIES":     "10.0.0.0/8",
+		"SIGNET_LOG_LEVEL":           "info",
+	}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, getenv, io.Discard, pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	addr := ""
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		var line struct{ Msg, Addr string }
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
+			addr = line.Addr
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if addr == "" {
+		t.Fatal("the server did not start")
+	}
+	base := "http://" + addr
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	post("/v1/signup", `{"email":"ann@example.com","password":"correct horse"}`)
+	tk := post("/v1/signin", `{"email":"ann@example.com","password":"correct horse"}`)
+	if tk["refresh_expires_in"] != float64(7200) {
+		t.Fatalf("signin = %v, want refresh_expires_in 7200 (SIGNET_REFRESH_TOKEN_TTL)", tk)
+	}
+	rt, _ := tk["refresh_token"].(string)
+	next := post("/v1/token/refresh", `{"refresh_token":"`+rt+`"}`)
+	again := post("/v1/token/refresh", `{"refresh_token":"`+rt+`"}`)
+	if next["refresh_token"] == rt || next["refresh_token"] != again["refresh_token"] {
+		t.Fatalf("rotation with a grace window: %v then %v", next["refresh_token"], again["refresh_token"])
+	}
+}

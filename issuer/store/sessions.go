@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/signet-auth/signet/issuer"
+)
+
+type sessionRow struct {
+	ID                string         `db:"id"`
+	UserID            string         `db:"user_id"`
+	RefreshSecret     []byte         `db:"refresh_secret"`
+	RefreshCounter    int64          `db:"refresh_counter"`
+	RotatedAt         int64          `db:"rotated_at"`
+	CreatedAt         int64          `db:"created_at"`
+	IdleExpiresAt     int64          `db:"idle_expires_at"`
+	AbsoluteExpiresAt int64          `db:"absolute_expires_at"`
+	RevokedAt         sql.NullInt64  `db:"revoked_at"`
+	RevokedReason     sql.NullString `db:"revoked_reason"`
+	UserAgent         string         `db:"user_agent"`
+	IP                string         `db:"ip"`
+}
+
+func (r sessionRow) session() issuer.Session {
+	return issuer.Session{
+		ID: r.ID, UserID: r.UserID, RefreshSecret: r.RefreshSecret, RefreshCounter: uint64(r.RefreshCounter),
+		RotatedAt: fromMS(r.RotatedAt), CreatedAt: fromMS(r.CreatedAt),
+		IdleExpiresAt: fromMS(r.IdleExpiresAt), AbsoluteExpiresAt: fromMS(r.AbsoluteExpiresAt),
+		RevokedAt: fromMS(r.RevokedAt.Int64), RevokedReason: r.RevokedReason.String,
+		UserAgent: r.UserAgent, IP: r.IP,
+	}
+}
+
+const sessionColumns = `s.id, s.user_id, s.refresh_secret, s.refresh_counter, s.rotated_at, s.created_at,
+	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip`
+
+// CreateSession inserts a session.
+func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
+	if s.RefreshCounter > math.MaxInt64 {
+		return errors.New("store: create session: counter out of range")
+	}
+	_, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO sessions
+		(id, user_id, refresh_secret, refresh_counter, rotated_at, created_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		s.ID, s.UserID, s.RefreshSecret, int64(s.RefreshCounter), ms(s.RotatedAt), ms(s.CreatedAt),
+		ms(s.IdleExpiresAt), ms(s.AbsoluteExpiresAt), s.UserAgent, s.IP)
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	return nil
+}
+
+// SessionWithUser returns a session and its user in one query.
+func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, issuer.User, error) {
+	var r struct {
+		sessionRow
+		UEmail     string `db:"u_email"`
+		UHash      string `db:"u_password_hash"`
+		UCreatedAt int64  `db:"u_created_at"`
+	}
+	err := d.db.GetContext(ctx, &r, d.db.Rebind(`SELECT `+sessionColumns+`,
+		u.email AS u_email, u.password_hash AS u_password_hash, u.created_at AS u_created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return issuer.Session{}, issuer.User{}, issuer.ErrNotFound
+	}
+	if err != nil {
+		return issuer.Session{}, issuer.User{}, fmt.Errorf("store: get session: %w", err)
+	}
+	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt)}
+	return r.session(), u, nil
+}
+
+// RotateRefresh is a compare-and-swap on the refresh counter: one
+// statement, so it is atomic on both stores without a transaction.
+func (d *DB) RotateRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (bool, error) {
+	if from >= math.MaxInt64 {
+		return false, nil
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`UPDATE sessions
+		SET refresh_counter = ?, rotated_at = ?, idle_expires_at = ?
+		WHERE id = ? AND refresh_counter = ? AND revoked_at IS NULL`),
+		int64(from)+1, ms(at), ms(idleExpiresAt), id, int64(from))
+	if err != nil {
+		return false, fmt.Errorf("store: rotate refresh token: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: rotate refresh token: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RevokeSession revokes a live session.
+func (d *DB) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error) {
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL`),
+		ms(at), reason, id)
+	if err != nil {
+		return false, fmt.Errorf("store: revoke session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: revoke session: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RevokeUserSessions revokes a user's live sessions, but `except`.
+func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error) {
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
+		ms(at), reason, userID, except)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke sessions: %w", err)
+	}
+	return n, nil
+}
+
+// SessionsByUser lists a user's sessions, oldest first, for tools and tests.
+func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]issuer.Session, error) {
+	var rows []sessionRow
+	if err := d.db.SelectContext(ctx, &rows, d.db.Rebind(`SELECT `+sessionColumns+`
+		FROM sessions s WHERE s.user_id = ? ORDER BY s.created_at, s.id`), userID); err != nil {
+		return nil, fmt.Errorf("store: list sessions: %w", err)
+	}
+	out := make([]issuer.Session, len(rows))
+	for i, r := range rows {
+		out[i] = r.session()
+	}
+	return out, nil
+}
+
+// DeleteEndedSessions removes sessions that expired or were revoked
+// before `before`, and returns how many it removed.
+func (d *DB) DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error) {
+	b := ms(before)
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM sessions
+		WHERE idle_expires_at < ? OR absolute_expires_at < ? OR revoked_at < ?`), b, b, b)
+	if err != nil {
+		return 0, fmt.Errorf("store: delete ended sessions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
