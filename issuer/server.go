@@ -32,6 +32,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics is the registry served at /metrics; nil makes one.
+	Metrics *Metrics
 }
 
 // Store is what the issuer needs from its database.
@@ -50,6 +52,7 @@ type Server struct {
 	now       func() time.Time
 	dummyHash []byte
 	engine    *gin.Engine
+	metrics   *Metrics
 }
 
 // NewServer builds the server. keyring must be loaded (keys.Maintainer).
@@ -63,12 +66,18 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring) (*Server, error) 
 	if cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("issuer: bcrypt cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	s := &Server{cfg: cfg, store: store, keys: keyring, log: cfg.Logger, now: cfg.Now}
+	s := &Server{cfg: cfg, store: store, keys: keyring, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if err := s.metrics.WatchKeys(keyring, s.now); err != nil {
+		return nil, fmt.Errorf("issuer: metrics: %w", err)
 	}
 	// Sign-in compares against this hash when the email is unknown, so that
 	// an unknown email costs the same bcrypt work as a wrong password.

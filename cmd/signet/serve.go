@@ -50,9 +50,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	metrics := issuer.NewMetrics()
+	if err := metrics.WatchDB(db.SQL().DB); err != nil {
+		return err
+	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
 	m := &keys.Maintainer{
-		Rotator:        &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: log},
+		Rotator:        &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: log, OnChange: metrics.KeyChanged},
 		Keyring:        ring,
 		PassInterval:   min(rotationPassInterval, cfg.KeyReloadInterval),
 		ReloadInterval: cfg.KeyReloadInterval,
@@ -68,6 +72,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		BcryptCost:     cfg.BcryptCost,
 		Logger:         log,
+		Metrics:        metrics,
 	}, db, ring)
 	if err != nil {
 		return err
