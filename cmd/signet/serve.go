@@ -50,6 +50,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pol := cfg.policy()
+	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
 	metrics := issuer.NewMetrics()
 	if err := metrics.WatchDB(db.SQL().DB); err != nil {
 		return err
