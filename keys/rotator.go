@@ -337,7 +337,7 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
-		changes = nil // UpdateKeys may retry fn
+		changes = nil // in case a store runs fn again
 		ks, err := tx.ListKeys(ctx)
 		if err != nil {
 			return err
