@@ -15,6 +15,7 @@ func (s *Server) routes() {
 
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", s.handleReadyz())
+	r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
 	r.GET("/.well-known/jwks.json", s.handleJWKS())
 	r.GET("/.well-known/openid-configuration", s.handleDiscovery())
 	r.GET("/.well-known/oauth-authorization-server", s.handleDiscovery())

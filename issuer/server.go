@@ -60,6 +60,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics is the registry served at /metrics; nil makes one.
+	Metrics *Metrics
 }
 
 // Store is what the issuer needs from its database.
@@ -83,6 +85,7 @@ type Server struct {
 	dummyHash []byte
 	bcrypt    chan struct{} // semaphore: one token per bcrypt in progress
 	engine    *gin.Engine
+	metrics   *Metrics
 }
 
 // NewServer builds the server. keyring must be loaded (keys.Maintainer);
@@ -119,13 +122,19 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Seal
 		cfg.BcryptQueueWait = 2 * time.Second
 	}
 	cfg.Throttle = cfg.Throttle.withDefaults()
-	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now}
+	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics}
 	s.bcrypt = make(chan struct{}, cfg.BcryptConcurrency)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if err := s.metrics.WatchKeys(keyring, s.now); err != nil {
+		return nil, fmt.Errorf("issuer: metrics: %w", err)
 	}
 	// Sign-in compares against this hash when the email is unknown, so that
 	// an unknown email costs the same bcrypt work as a wrong password.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ type Keyring struct {
 	sealer *Sealer
 	policy Policy
 	now    func() time.Time
+
+	reloading sync.Mutex // one Reload at a time, so an older read never overwrites a newer one
 
 	mu      sync.RWMutex
 	signers map[string]*signingKey // by alg
@@ -62,6 +65,8 @@ func (r *Keyring) OnSetChange(fn func(JWKS)) {
 // Reload reads the keys from the store. The JWK set and the signers are
 // rebuilt only when a key's state changed.
 func (r *Keyring) Reload(ctx context.Context) error {
+	r.reloading.Lock()
+	defer r.reloading.Unlock()
 	ks, err := r.store.ListKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: reload: %w", err)
@@ -110,9 +115,11 @@ func (r *Keyring) Reload(ctx context.Context) error {
 	return nil
 }
 
-// nextChange is the earliest future moment the published set is scheduled
-// to change: a retired key's removal, or the publication of the active
-// key's successor.
+// nextChange is the earliest moment the published set is scheduled to
+// change: a retired key's removal, or the publication of the signing
+// algorithm's next key (at once when that algorithm has no key yet, as
+// after a change of SIGNET_SIGNING_ALG). Activations and retirements do not
+// change the published set. Zero means nothing is scheduled.
 func (r *Keyring) nextChange(ks []Key) time.Time {
 	var t time.Time
 	earliest := func(c time.Time) {
@@ -121,23 +128,29 @@ func (r *Keyring) nextChange(ks []Key) time.Time {
 		}
 	}
 	for _, k := range ks {
-		switch k.State {
-		case StateRetired:
+		if k.State == StateRetired {
 			earliest(k.RemoveAt)
-		case StateActive:
-			if _, next := current(ks, k.Alg); next == nil && k.Alg == r.policy.Alg {
-				earliest(k.ActivatesAt.Add(r.policy.RotationPeriod - r.policy.PublishLead()))
-			}
 		}
+	}
+	switch active, next := current(ks, r.policy.Alg); {
+	case next != nil:
+	case active != nil:
+		earliest(active.ActivatesAt.Add(r.policy.RotationPeriod - r.policy.PublishLead()))
+	default:
+		earliest(r.now())
 	}
 	return t
 }
 
-// stampOf summarises the keys' states so that an unchanged reload is cheap.
+// stampOf summarises the keys' states so that an unchanged reload is cheap
+// (it runs on every reload of every replica).
 func stampOf(ks []Key) string {
 	parts := make([]string, 0, len(ks))
 	for _, k := range ks {
-		parts = append(parts, k.KID+":"+string(k.State)+":"+k.ActivatesAt.String())
+		b := make([]byte, 0, len(k.KID)+len(k.State)+24)
+		b = append(append(append(b, k.KID...), ':'), k.State...)
+		b = strconv.AppendInt(append(b, ':'), k.ActivatesAt.UnixMilli(), 10)
+		parts = append(parts, string(b))
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
@@ -169,22 +182,84 @@ func (r *Keyring) Keys() []Key {
 	return append([]Key(nil), r.keys...)
 }
 
-// Ready reports whether a key for the signing algorithm is loaded.
+// Ready reports whether a signing key is loaded.
 func (r *Keyring) Ready() bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.signers[r.policy.Alg] != nil
+	return r.signer() != nil
 }
 
-// Sign signs claims with the active key of the policy's algorithm and
-// returns the compact token and the kid used.
+// signer is the key to sign with: the signing algorithm's active key or,
+// while a change of algorithm waits for its new key's publication lead to
+// pass, the previous algorithm's active key. r.mu must be held.
+func (r *Keyring) signer() *signingKey {
+	if s := r.signers[r.policy.Alg]; s != nil {
+		return s
+	}
+	for _, alg := range []string{EdDSA, RS256} {
+		if s := r.signers[alg]; s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// Sign signs claims with the active key (see signer) and returns the
+// compact token and the kid used.
 func (r *Keyring) Sign(c *AccessClaims) (token, kid string, err error) {
 	r.mu.RLock()
-	s := r.signers[r.policy.Alg]
+	s := r.signer()
 	r.mu.RUnlock()
 	if s == nil {
 		return "", "", fmt.Errorf("%w for %s", ErrNoActiveKey, r.policy.Alg)
 	}
 	tok, err := s.sign(c)
 	return tok, s.kid, err
+}
+
+// Signing describes an algorithm's active key as last loaded.
+type Signing struct {
+	Alg, KID string
+	// ActiveSince is when the key started signing.
+	ActiveSince time.Time
+	// NextRotation is when its successor is due to take over: the next
+	// key's activation if one is published, else the end of the rotation
+	// period. Zero for a key of an algorithm no longer signed with, which is
+	// retired as soon as the new algorithm's key activates.
+	NextRotation time.Time
+}
+
+// Signing lists the active keys as last loaded, one per algorithm.
+func (r *Keyring) Signing() []Signing {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Signing
+	for _, k := range r.keys {
+		if k.State != StateActive {
+			continue
+		}
+		s := Signing{Alg: k.Alg, KID: k.KID, ActiveSince: k.ActivatesAt}
+		if k.Alg == r.policy.Alg {
+			if _, next := current(r.keys, k.Alg); next != nil {
+				s.NextRotation = next.ActivatesAt
+			} else {
+				s.NextRotation = k.ActivatesAt.Add(r.policy.RotationPeriod)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Published is the number of keys in the JWK set as last loaded.
+func (r *Keyring) Published() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	n := 0
+	for _, k := range r.keys {
+		if k.State.Published() {
+			n++
+		}
+	}
+	return n
 }

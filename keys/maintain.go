@@ -27,9 +27,8 @@ func (m *Maintainer) Start(ctx context.Context) error {
 	if _, err := m.Rotator.Pass(ctx); err != nil {
 		return err
 	}
-	if err := m.Keyring.Reload(ctx); err != nil {
-		return err
-	}
+	// Listen before the first load, so that a change committed in between
+	// is not missed until the reload interval.
 	var notify <-chan struct{}
 	if w, ok := m.Rotator.Store.(Watcher); ok {
 		ch, err := w.WatchKeys(ctx)
@@ -38,6 +37,9 @@ func (m *Maintainer) Start(ctx context.Context) error {
 		} else {
 			notify = ch
 		}
+	}
+	if err := m.Keyring.Reload(ctx); err != nil {
+		return err
 	}
 	go m.loop(ctx, notify)
 	return nil

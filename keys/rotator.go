@@ -46,18 +46,11 @@ type change struct {
 // promotes it when due, retires the previous key and removes retired keys
 // whose retention has passed. It reports whether anything changed.
 func (r *Rotator) Pass(ctx context.Context) (bool, error) {
-	now := r.now()
-	// Key generation (RSA especially) is slow; do it outside the lock when a
-	// quick look says a key will be needed, and re-decide inside.
-	var spare *Key
-	if ks, err := r.Store.ListKeys(ctx); err == nil && r.needsKey(ks, now) {
-		k, err := r.generate(r.Policy.Alg, StateNext, now, now)
-		if err != nil {
-			return false, err
-		}
-		spare = &k
+	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.now()) })
+	if err != nil {
+		return false, err
 	}
-	changes, err := r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
 		return r.plan(ctx, tx, ks, now, spare)
 	})
 	return len(changes) > 0, err
@@ -81,13 +74,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	var out []change
 	alg := r.Policy.Alg
 	take := func(state State, activates time.Time) (Key, error) {
-		if spare != nil {
-			k := *spare
-			spare = nil
-			k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
-			return k, nil
-		}
-		return r.generate(alg, state, now, activates)
+		return r.take(&spare, alg, state, now, activates)
 	}
 	active, next := current(ks, alg)
 	otherActive := activeOtherAlgs(ks, alg)
@@ -137,12 +124,18 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		active = &cs[len(cs)-1].key
 	}
 	if active != nil {
-		for _, o := range otherActive {
-			k, err := r.retire(ctx, tx, o, now)
-			if err != nil {
-				return nil, err
+		// The signing algorithm changed and its key now signs: the old
+		// algorithm's keys stop signing (and its unused next key, which would
+		// otherwise stay published for good) and are removed after the
+		// retention like any retired key.
+		for _, k := range ks {
+			if k.Alg != alg && (k.State == StateActive || k.State == StateNext && hasActive(otherActive, k.Alg)) {
+				k, err := r.retire(ctx, tx, k, now)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, change{"key_retired", k})
 			}
-			out = append(out, change{"key_retired", k})
 		}
 	}
 	for _, k := range ks {
@@ -180,28 +173,32 @@ func (r *Rotator) retire(ctx context.Context, tx KeyTx, k Key, now time.Time) (K
 }
 
 // Rotate publishes a next key for alg now (or returns the one already
-// published). With immediate it also promotes that key at once: verifiers
-// whose cached JWK set predates it reject its tokens until they refresh
-// (on the unknown kid, or when their cache expires).
+// published), to sign once it has been published for Policy.PublishLead.
+// With immediate it also promotes that key at once: verifiers whose cached
+// JWK set predates it reject its tokens until they refresh (on the unknown
+// kid, or when their cache expires).
 func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, error) {
 	if err := ValidAlg(alg); err != nil {
 		return Key{}, err
 	}
-	now := r.now()
-	spare, err := r.generate(alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { _, next := current(ks, alg); return alg, next == nil })
 	if err != nil {
 		return Key{}, err
 	}
 	var result Key
-	_, err = r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+	_, err = r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
 		var out []change
 		active, next := current(ks, alg)
 		if next == nil {
-			if err := tx.InsertKey(ctx, spare); err != nil {
+			k, err := r.take(&spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+			if err != nil {
 				return nil, err
 			}
-			out = append(out, change{"key_published", spare})
-			next = &spare
+			if err := tx.InsertKey(ctx, k); err != nil {
+				return nil, err
+			}
+			out = append(out, change{"key_published", k})
+			next = &k
 		}
 		result = *next
 		if immediate {
@@ -217,6 +214,38 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 	return result, err
 }
 
+// spareFor generates a key of alg outside the key lock when a look at the
+// stored keys says one will be needed (RSA generation takes a while and
+// would hold every replica up). The decision is made again under the lock.
+func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, ok bool)) (*Key, error) {
+	ks, err := r.Store.ListKeys(ctx)
+	if err != nil {
+		return nil, nil // decided again under the lock
+	}
+	alg, ok := needed(ks)
+	if !ok {
+		return nil, nil
+	}
+	now := r.now()
+	k, err := r.generate(alg, StateNext, now, now)
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// take returns *spare (clearing it) with its state and times set, or a
+// freshly generated key when there is no spare.
+func (r *Rotator) take(spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
+	if *spare != nil && (*spare).Alg == alg {
+		k := **spare
+		*spare = nil
+		k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
+		return k, nil
+	}
+	return r.generate(alg, state, now, activates)
+}
+
 // Generate publishes a next key for alg even when alg is not the signing
 // algorithm, so that a planned change of algorithm finds its key published.
 func (r *Rotator) Generate(ctx context.Context, alg string) (Key, error) {
@@ -227,8 +256,22 @@ func (r *Rotator) Generate(ctx context.Context, alg string) (Key, error) {
 // part. Revoking the active key requires promote: its algorithm's next key
 // (or, without one, a new key) becomes active in the same step.
 func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked Key, promoted *Key, err error) {
-	now := r.now()
-	_, err = r.update(ctx, func(tx KeyTx, ks []Key) ([]change, error) {
+	var spare *Key
+	if promote {
+		spare, err = r.spareFor(ctx, func(ks []Key) (string, bool) {
+			for _, k := range ks {
+				if k.KID == kid && k.State == StateActive {
+					_, next := current(ks, k.Alg)
+					return k.Alg, next == nil
+				}
+			}
+			return "", false
+		})
+		if err != nil {
+			return Key{}, nil, err
+		}
+	}
+	_, err = r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
 		var k *Key
 		for i := range ks {
 			if ks[i].KID == kid {
@@ -251,7 +294,7 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			if next != nil {
 				repl = *next
 			} else {
-				g, err := r.generate(k.Alg, StateNext, now, now)
+				g, err := r.take(&spare, k.Alg, StateNext, now, now)
 				if err != nil {
 					return nil, err
 				}
@@ -286,19 +329,26 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 
 // update runs plan inside a serialised transaction and reports the changes
 // once committed.
-func (r *Rotator) update(ctx context.Context, plan func(KeyTx, []Key) ([]change, error)) ([]change, error) {
+//
+// The time is read once the lock is held: a replica that waited for the
+// lock must not date a key's publication or retirement earlier than the
+// moment other replicas can see it, or the timing rules would be cut short
+// by the wait.
+func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
+		changes = nil // in case a store runs fn again
 		ks, err := tx.ListKeys(ctx)
 		if err != nil {
 			return err
 		}
-		changes, err = plan(tx, ks)
+		now := r.now()
+		changes, err = plan(tx, ks, now)
 		if err != nil {
 			return err
 		}
 		for _, c := range changes {
-			if err := tx.RecordKeyEvent(ctx, r.now(), c.event, c.key); err != nil {
+			if err := tx.RecordKeyEvent(ctx, now, c.event, c.key); err != nil {
 				return err
 			}
 		}
@@ -320,7 +370,8 @@ func (r *Rotator) generate(alg string, state State, now, activates time.Time) (K
 	return Generate(alg, r.Policy.RSABits, state, now, activates, r.Sealer)
 }
 
-// current returns alg's active and next keys (the newest next, if several).
+// current returns alg's active and next keys (the next key that activates
+// first, should there ever be several).
 func current(ks []Key, alg string) (active, next *Key) {
 	for i := range ks {
 		k := &ks[i]
@@ -347,4 +398,13 @@ func activeOtherAlgs(ks []Key, alg string) []Key {
 		}
 	}
 	return out
+}
+
+func hasActive(ks []Key, alg string) bool {
+	for _, k := range ks {
+		if k.Alg == alg {
+			return true
+		}
+	}
+	return false
 }

@@ -278,7 +278,7 @@ func loadConfig(src *source) (*config, error) {
 	}
 	if len(errs) == 0 {
 		if err := c.policy().Validate(); err != nil {
-			errs = append(errs, timingError(c, err))
+			errs = append(errs, timingError(c, src, err))
 		}
 	}
 	if len(errs) > 0 {
@@ -287,12 +287,15 @@ func loadConfig(src *source) (*config, error) {
 	return c, nil
 }
 
-// timingError restates a key-timing violation in the settings' names.
-func timingError(c *config, err error) error {
+// timingError restates a key-timing violation in the settings' names (the
+// flag's, when a flag gave the value), with the numbers.
+func timingError(c *config, src *source, err error) error {
 	p := c.policy()
+	name := func(env string) string { _, _, n := src.get(env); return n }
 	if c.RotationPeriod <= p.PublishLead() {
-		return fmt.Errorf("SIGNET_ROTATION_PERIOD: %s must be longer than SIGNET_JWKS_MAX_AGE (%s) + SIGNET_KEY_RELOAD_INTERVAL (%s) = %s, the time a new key is published before it signs",
-			c.RotationPeriod, c.JWKSMaxAge, c.KeyReloadInterval, p.PublishLead())
+		return fmt.Errorf("%s: %s must be longer than %s (%s) + %s (%s) = %s, the time a new key is published before it signs",
+			name("SIGNET_ROTATION_PERIOD"), c.RotationPeriod, name("SIGNET_JWKS_MAX_AGE"), c.JWKSMaxAge,
+			name("SIGNET_KEY_RELOAD_INTERVAL"), c.KeyReloadInterval, p.PublishLead())
 	}
 	return err
 }

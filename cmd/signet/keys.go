@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/keys"
 )
 
@@ -35,11 +39,18 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	promote := fs.Bool("promote", false, "revoke: promote a replacement when revoking the active key")
 	alg := fs.String("alg", "", "generate, rotate: algorithm (default SIGNET_SIGNING_ALG)")
 	commandUsage(fs, "signet keys [flags] list|rotate|revoke KID|generate", keysAbout)
-	if err := parseFlags(fs, reorder(args), stdout, stderr); err != nil {
+	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {
+		fs.Usage()
+		return errUsage
+	}
+	switch rest[0] {
+	case "list", "rotate", "revoke", "generate":
+	default:
+		fmt.Fprintf(stderr, "signet keys: unknown subcommand %q\n", rest[0])
 		fs.Usage()
 		return errUsage
 	}
@@ -53,74 +64,141 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	rot := &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: slog.New(slog.DiscardHandler)}
 	if *alg == "" {
 		*alg = cfg.SigningAlg
 	}
+	c := &keysCommand{
+		rot:    &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: slog.New(slog.DiscardHandler)},
+		list:   db.ListKeys,
+		policy: cfg.policy(),
+		stdout: stdout,
+	}
+	detail := map[string]string{"actor": actor(getenv)}
+	err = c.run(ctx, rest, *alg, *now, *promote, *asJSON, detail)
+
+	// Every command, refused and failed ones included, leaves an audit
+	// row (the key changes themselves are recorded with the change).
+	switch {
+	case err == nil:
+		detail["result"] = "ok"
+	case errors.Is(err, keys.ErrOnlyActiveKey):
+		detail["result"], detail["error"] = "refused", err.Error()
+	default:
+		detail["result"], detail["error"] = "failed", err.Error()
+	}
+	ev := issuer.AuditEvent{At: time.Now(), Type: "cli_keys_" + rest[0], Detail: detail}
+	if aerr := db.RecordEvent(ctx, ev); aerr != nil {
+		fmt.Fprintf(stderr, "signet keys: warning: the audit event was not written: %v\n", aerr)
+	}
+	return err
+}
+
+// keysCommand carries out one keys subcommand.
+type keysCommand struct {
+	rot    *keys.Rotator
+	list   func(context.Context) ([]keys.Key, error)
+	policy keys.Policy
+	stdout io.Writer
+}
+
+// run carries out the subcommand and adds what it did to detail.
+func (c *keysCommand) run(ctx context.Context, rest []string, alg string, now, promote, asJSON bool, detail map[string]string) error {
+	w := c.stdout
 	switch rest[0] {
 	case "list":
-		ks, err := db.ListKeys(ctx)
+		ks, err := c.list(ctx)
 		if err != nil {
 			return err
 		}
-		return printKeys(stdout, ks, *asJSON)
+		return printKeys(w, ks, asJSON)
 	case "rotate":
-		k, err := rot.Rotate(ctx, *alg, *now)
+		detail["alg"], detail["now"] = alg, strconv.FormatBool(now)
+		k, err := c.rot.Rotate(ctx, alg, now)
 		if err != nil {
 			return err
 		}
-		if *now {
-			fmt.Fprintf(stdout, "key %s (%s) is now active.\n", k.KID, k.Alg)
-			fmt.Fprintln(stdout, "Verifiers whose cached JWKS predates it reject its tokens until they refetch the JWKS (on the unknown kid, or within SIGNET_JWKS_MAX_AGE).")
+		detail["kid"] = k.KID
+		if now {
+			fmt.Fprintf(w, "key %s (%s) is now active; the previous key is retired and stays published for %s.\n", k.KID, k.Alg, c.policy.Retention())
+			fmt.Fprintf(w, "Cost: a verifier whose cached JWKS predates the new key (cached up to SIGNET_JWKS_MAX_AGE = %s, plus up to SIGNET_KEY_RELOAD_INTERVAL = %s on replicas) meets an unknown kid: it refetches the JWKS at once if it refreshes on unknown kids, otherwise it rejects the new tokens until its cache expires.\n",
+				c.policy.JWKSMaxAge, c.policy.ReloadInterval)
 		} else {
-			fmt.Fprintf(stdout, "key %s (%s) is published and starts signing at %s.\n", k.KID, k.Alg, k.ActivatesAt.Format(time.RFC3339))
+			fmt.Fprintf(w, "key %s (%s) is published and starts signing at %s (after the publication lead of %s).\n", k.KID, k.Alg, k.ActivatesAt.Format(time.RFC3339), c.policy.PublishLead())
 		}
 		return nil
 	case "generate":
-		k, err := rot.Generate(ctx, *alg)
+		detail["alg"] = alg
+		k, err := c.rot.Generate(ctx, alg)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "key %s (%s) is published (state %s).\n", k.KID, k.Alg, k.State)
+		detail["kid"] = k.KID
+		fmt.Fprintf(w, "key %s (%s) is published (state %s).\n", k.KID, k.Alg, k.State)
 		return nil
 	case "revoke":
 		if len(rest) != 2 {
 			return configError{fmt.Errorf("keys revoke: give exactly one KID")}
 		}
-		revoked, promoted, err := rot.Revoke(ctx, rest[1], *promote)
+		detail["kid"], detail["promote"] = rest[1], strconv.FormatBool(promote)
+		revoked, promoted, err := c.rot.Revoke(ctx, rest[1], promote)
 		if err != nil {
-			if err == keys.ErrOnlyActiveKey {
+			if errors.Is(err, keys.ErrOnlyActiveKey) {
 				return fmt.Errorf("%w; rerun with --promote to make a replacement sign in the same step", err)
 			}
 			return err
 		}
-		fmt.Fprintf(stdout, "key %s (%s) is revoked: removed from the JWKS and its private part destroyed.\n", revoked.KID, revoked.Alg)
+		detail["alg"] = revoked.Alg
+		fmt.Fprintf(w, "key %s (%s) is revoked: removed from the JWKS and its private part destroyed.\n", revoked.KID, revoked.Alg)
 		if promoted != nil {
-			fmt.Fprintf(stdout, "key %s (%s) is now active.\n", promoted.KID, promoted.Alg)
+			detail["promoted_kid"] = promoted.KID
+			fmt.Fprintf(w, "key %s (%s) is now active. Tokens signed by the revoked key no longer verify once verifiers refetch the JWKS (within SIGNET_JWKS_MAX_AGE = %s).\n", promoted.KID, promoted.Alg, c.policy.JWKSMaxAge)
 		}
 		return nil
 	}
-	fmt.Fprintf(stderr, "signet keys: unknown subcommand %q\n", rest[0])
 	return errUsage
 }
 
+// actor names who ran a command, for the audit trail.
+func actor(getenv func(string) string) string {
+	for _, v := range []string{"SIGNET_ACTOR", "SUDO_USER", "USER", "USERNAME"} {
+		if s := getenv(v); s != "" {
+			return s
+		}
+	}
+	return "unknown"
+}
+
 // reorder moves flags after the subcommand (keys revoke KID --promote) in
-// front of it, since package flag stops at the first argument.
-func reorder(args []string) []string {
+// front of it, since package flag stops at the first argument. A flag that
+// takes a value keeps the argument after it.
+func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-			if a == "--alg" || a == "-alg" {
-				if i+1 < len(args) {
-					flags = append(flags, args[i+1])
-					i++
-				}
-			}
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
 			continue
 		}
-		pos = append(pos, a)
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // parseFlags reports it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
 	}
 	return append(flags, pos...)
 }

@@ -50,9 +50,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pol := cfg.policy()
+	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
+	metrics := issuer.NewMetrics()
+	if err := metrics.WatchDB(db.SQL().DB); err != nil {
+		return err
+	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
 	m := &keys.Maintainer{
-		Rotator:        &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: log},
+		Rotator:        &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: log, OnChange: metrics.KeyChanged},
 		Keyring:        ring,
 		PassInterval:   min(rotationPassInterval, cfg.KeyReloadInterval),
 		ReloadInterval: cfg.KeyReloadInterval,
@@ -62,7 +68,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("keys: %w", err)
 	}
 
-	srv, err := issuer.NewServer(cfg.issuerConfig(log), db, ring, sealer)
+	icfg := cfg.issuerConfig(log)
+	icfg.Metrics = metrics
+	srv, err := issuer.NewServer(icfg, db, ring, sealer)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -18,7 +15,6 @@ import (
 func TestServeSessions(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{
-		"SIGNET_ADDR":                "127.0.0.1:0",
 		"SIGNET_DATA_DIR":            dir,
 		"SIGNET_DATABASE_URL":        "sqlite://" + filepath.Join(dir, "signet.db"),
 		"SIGNET_BCRYPT_COST":         "4",
@@ -28,32 +24,7 @@ func TestServeSessions(t *testing.T) {
 		"SIGNET_TRUSTED_PROXIES":     "10.0.0.0/8",
 		"SIGNET_LOG_LEVEL":           "info",
 	}
-	getenv := func(k string) string { return env[k] }
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, getenv, io.Discard, pw)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	addr := ""
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		var line struct{ Msg, Addr string }
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-			addr = line.Addr
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if addr == "" {
-		t.Fatal("the server did not start")
-	}
-	base := "http://" + addr
+	base, _ := startServe(t, env)
 	post := func(path, body string) map[string]any {
 		t.Helper()
 		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))

@@ -21,7 +21,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 
   list        users, oldest first (--json)
   delete ID   delete a user and every session of theirs`)
-	if err := parseFlags(fs, reorder(args), stdout, stderr); err != nil {
+	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
 	rest := fs.Args()
