@@ -26,6 +26,13 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
+// signinRequest is the sign-in body; RefreshCookie asks for cookie mode.
+type signinRequest struct {
+	Email         string `json:"email"`
+	Password      string `json:"password"`
+	RefreshCookie bool   `json:"refresh_cookie"`
+}
+
 type userBody struct {
 	User User `json:"user"`
 }
@@ -110,10 +117,16 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 // and a wrong password get the same answer after the same bcrypt work.
 func (s *Server) handleSignin() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var req credentials
+		var req signinRequest
 		if err := decodeJSON(c, &req); err != nil {
 			fail(c, err)
 			return
+		}
+		if req.RefreshCookie {
+			if err := s.checkCookieRequest(c); err != nil {
+				fail(c, err)
+				return
+			}
 		}
 		resp, err := s.passwordSignin(c, req.Email, req.Password)
 		if errors.Is(err, errBadCredentials) {
@@ -122,6 +135,9 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 		if err != nil {
 			fail(c, err)
 			return
+		}
+		if req.RefreshCookie {
+			setRefreshCookie(c, &resp)
 		}
 		c.JSON(http.StatusOK, resp)
 	}

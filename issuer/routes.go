@@ -9,7 +9,7 @@ import (
 // routes is the whole API surface.
 func (s *Server) routes() {
 	r := s.engine
-	r.Use(requestID(s.log), recovery(), accessLog(nil), securityHeaders(), newCORSPolicy(s.cfg.CORSOrigins).middleware())
+	r.Use(requestID(s.log), recovery(), accessLog(nil), securityHeaders(), s.cors.middleware())
 	r.NoRoute(func(c *gin.Context) { fail(c, apiError("not_found", "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) { fail(c, apiError("method_not_allowed", "method not allowed on this endpoint")) })
 
@@ -24,7 +24,7 @@ func (s *Server) routes() {
 	v1.POST("/signup", s.handleSignup())
 	v1.POST("/signin", s.handleSignin())
 	v1.POST("/token/refresh", s.handleRefresh())
-	v1.POST("/signout", s.requireAccessToken(), s.handleSignout())
+	v1.POST("/signout", s.signoutByCookie(), s.requireAccessToken(), s.handleSignout())
 	v1.GET("/me", s.requireAccessToken(), s.handleMe())
 
 	oauth := r.Group("/oauth", noStore())

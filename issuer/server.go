@@ -86,6 +86,7 @@ type Server struct {
 	bcrypt    chan struct{} // semaphore: one token per bcrypt in progress
 	engine    *gin.Engine
 	metrics   *Metrics
+	cors      *corsPolicy
 }
 
 // NewServer builds the server. keyring must be loaded (keys.Maintainer);
@@ -122,7 +123,7 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Seal
 		cfg.BcryptQueueWait = 2 * time.Second
 	}
 	cfg.Throttle = cfg.Throttle.withDefaults()
-	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics}
+	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics, cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.bcrypt = make(chan struct{}, cfg.BcryptConcurrency)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

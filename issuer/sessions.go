@@ -279,12 +279,25 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		if req.RefreshToken == "" {
+		raw, cookieMode := req.RefreshToken, false
+		if raw == "" {
+			raw, cookieMode = refreshCookie(c), true
+		}
+		if raw == "" {
 			fail(c, apiError("invalid_request", "refresh_token is required"))
 			return
 		}
-		sess, u, rt, err := s.refresh(c, req.RefreshToken)
+		if cookieMode {
+			if err := s.checkCookieRequest(c); err != nil {
+				fail(c, err)
+				return
+			}
+		}
+		sess, u, rt, err := s.refresh(c, raw)
 		if err != nil {
+			if cookieMode {
+				clearRefreshCookie(c)
+			}
 			fail(c, refreshError(c, err, 0))
 			return
 		}
@@ -292,6 +305,9 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 		if err != nil {
 			fail(c, err)
 			return
+		}
+		if cookieMode {
+			setRefreshCookie(c, &resp)
 		}
 		c.JSON(200, resp)
 	}
@@ -337,6 +353,9 @@ func (s *Server) handleSignout() gin.HandlerFunc {
 		s.audit(c, AuditEvent{Type: "session_revoked", UserID: sess.UserID, SessionID: sess.ID, Detail: map[string]string{
 			"via": "signout", "scope": scope, "sessions": strconv.FormatInt(n, 10),
 		}})
+		if refreshCookie(c) != "" {
+			clearRefreshCookie(c)
+		}
 		c.Status(204)
 		c.Writer.WriteHeaderNow()
 	}

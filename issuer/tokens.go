@@ -11,7 +11,7 @@ type tokenResponse struct {
 	AccessToken      string `json:"access_token"`
 	TokenType        string `json:"token_type"`
 	ExpiresIn        int    `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token"`
+	RefreshToken     string `json:"refresh_token,omitempty"` // in a cookie instead, in cookie mode
 	RefreshExpiresIn int    `json:"refresh_expires_in"`
 	User             User   `json:"user"`
 

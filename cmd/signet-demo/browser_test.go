@@ -171,7 +171,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(c, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -250,8 +250,8 @@ func startStack(t *testing.T) stack {
 		video:     "http://localhost:" + videoPort,
 	}
 	logs := filepath.Join(t.TempDir())
-	start := func(name string, env ...string) {
-		cmd := exec.Command(filepath.Join(bin, name))
+	start := func(name string, args []string, env ...string) {
+		cmd := exec.Command(filepath.Join(bin, name), args...)
 		cmd.Env = append(os.Environ(), env...)
 		f, _ := os.Create(filepath.Join(logs, name+".log"))
 		cmd.Stdout, cmd.Stderr = f, f
@@ -268,11 +268,11 @@ func startStack(t *testing.T) stack {
 			}
 		})
 	}
-	start("signet", "SIGNET_ADDR=127.0.0.1:"+issuerPort, "SIGNET_ISSUER_URL="+s.issuer,
+	start("signet", []string{"serve"}, "SIGNET_ADDR=127.0.0.1:"+issuerPort, "SIGNET_ISSUER_URL="+s.issuer,
 		"SIGNET_AUDIENCE=shop-api,video-api", "SIGNET_DATA_DIR="+t.TempDir(), "SIGNET_BCRYPT_COST=4",
 		"SIGNET_ACCESS_TOKEN_TTL=6s", "SIGNET_CORS_ORIGINS="+s.page, "SIGNET_LOG_LEVEL=debug")
-	start("shop-api", "ADDR=127.0.0.1:"+shopPort, "ISSUER_URL="+s.issuer, "AUDIENCE=shop-api", "ALLOWED_ORIGINS="+s.page)
-	start("video-api", "ADDR=127.0.0.1:"+videoPort, "ISSUER_URL="+s.issuer, "AUDIENCE=video-api", "ALLOWED_ORIGINS="+s.page)
+	start("shop-api", nil, "ADDR=127.0.0.1:"+shopPort, "ISSUER_URL="+s.issuer, "AUDIENCE=shop-api", "ALLOWED_ORIGINS="+s.page)
+	start("video-api", nil, "ADDR=127.0.0.1:"+videoPort, "ISSUER_URL="+s.issuer, "AUDIENCE=video-api", "ALLOWED_ORIGINS="+s.page)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
