@@ -1,31 +1,21 @@
 package issuer
 
 import (
-	"bytes"
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 // accessTokenVerifier checks an access token presented to the issuer's own
-// endpoints (sign-out, /v1/me). It is the seam where verifier.Verifier
-// will plug in once that package lands.
+// endpoints (sign-out, /v1/me, revocation by access token).
 type accessTokenVerifier interface {
 	Verify(ctx context.Context, raw string) (*accessClaims, error)
 }
@@ -36,37 +26,24 @@ type accessClaims struct {
 	SessionID string
 }
 
-const (
-	maxAccessTokenBytes = 8 << 10
-	accessLeeway        = 30 * time.Second
-)
-
 // errTokenRejected is the one error of keyringVerifier; the wrapped text
 // says why, for the log only.
 var errTokenRejected = errors.New("access token rejected")
 
-// keyringVerifier verifies access tokens against the keys this replica
-// publishes in its JWK set, with the checks the token contract promises:
-// compact JWS only, an allowlisted alg equal to the key's, typ at+jwt, a
-// known kid, exp/iat/iss/aud/sub required, 30s leeway. It uses the
-// standard library for the signature, so none of jwx's lenient parsing
-// applies.
+// keyringVerifier checks access tokens with package verifier, the same
+// code and the same strict rules as every resource server, against the key
+// set this replica publishes. The verifier is rebuilt on every change of
+// the set, so a key removed from the JWKS stops verifying here at once.
 type keyringVerifier struct {
 	issuer   string
 	audience []string
 	now      func() time.Time
-	set      atomic.Pointer[map[string]publicKey] // by kid
+	maxLife  time.Duration
+	current  atomic.Pointer[verifier.Verifier] // nil: no usable key
 }
 
-type publicKey struct {
-	alg string
-	key crypto.PublicKey
-}
-
-func newKeyringVerifier(ring *keys.Keyring, issuer string, audience []string, now func() time.Time) *keyringVerifier {
-	v := &keyringVerifier{issuer: issuer, audience: audience, now: now}
-	empty := map[string]publicKey{}
-	v.set.Store(&empty)
+func newKeyringVerifier(ring *keys.Keyring, issuer string, audience []string, now func() time.Time, ttl time.Duration) *keyringVerifier {
+	v := &keyringVerifier{issuer: issuer, audience: audience, now: now, maxLife: max(verifier.DefaultMaxTokenLifetime, ttl+time.Minute)}
 	if ring != nil {
 		ring.OnSetChange(v.load)
 	}
@@ -75,156 +52,34 @@ func newKeyringVerifier(ring *keys.Keyring, issuer string, audience []string, no
 
 // load replaces the key set with the keys of a published JWK set.
 func (v *keyringVerifier) load(set keys.JWKS) {
-	parsed, err := jwk.Parse(set.Body)
+	vf, err := verifier.New(context.Background(), verifier.Config{
+		Issuer:     v.issuer,
+		Audience:   v.audience[0], // every token carries every configured audience
+		StaticJWKS: set.Body,
+		Now:        v.now,
+		// The issuer's own tokens may live longer than the verifier's
+		// default ceiling if so configured.
+		MaxTokenLifetime: v.maxLife,
+	})
 	if err != nil {
-		return // the keyring serialised it; keep the last good set
+		vf = nil // no usable key: every token is rejected until the next set
 	}
-	m := map[string]publicKey{}
-	for i := range parsed.Len() {
-		k, _ := parsed.Key(i)
-		alg := k.Algorithm().String()
-		var pk crypto.PublicKey
-		switch alg {
-		case keys.EdDSA:
-			var raw ed25519.PublicKey
-			if k.Raw(&raw) != nil {
-				continue
-			}
-			pk = raw
-		case keys.RS256:
-			var raw rsa.PublicKey
-			if k.Raw(&raw) != nil || raw.N.BitLen() < 2048 {
-				continue
-			}
-			pk = &raw
-		default:
-			continue
-		}
-		m[k.KeyID()] = publicKey{alg: alg, key: pk}
-	}
-	v.set.Store(&m)
+	v.current.Store(vf)
 }
 
-func reject(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errTokenRejected, fmt.Sprintf(format, args...))
-}
-
-func (v *keyringVerifier) Verify(_ context.Context, raw string) (*accessClaims, error) {
-	if len(raw) > maxAccessTokenBytes {
-		return nil, reject("longer than %d bytes", maxAccessTokenBytes)
+func (v *keyringVerifier) Verify(ctx context.Context, raw string) (*accessClaims, error) {
+	vf := v.current.Load()
+	if vf == nil {
+		return nil, fmt.Errorf("%w: no published key", errTokenRejected)
 	}
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return nil, reject("not a compact JWS")
+	c, err := vf.Verify(ctx, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errTokenRejected, err)
 	}
-	dec := base64.RawURLEncoding.Strict()
-	hb, err1 := dec.DecodeString(parts[0])
-	payload, err2 := dec.DecodeString(parts[1])
-	sig, err3 := dec.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, reject("not base64url without padding")
+	if c.SessionID == "" {
+		return nil, fmt.Errorf("%w: no sid", errTokenRejected)
 	}
-	var h map[string]json.RawMessage
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return nil, reject("header is not a JSON object")
-	}
-	var alg, kid, typ string
-	for name, val := range h {
-		var s string
-		if err := json.Unmarshal(val, &s); err != nil {
-			return nil, reject("header %q is not a string", name)
-		}
-		switch name {
-		case "alg":
-			alg = s
-		case "kid":
-			kid = s
-		case "typ":
-			typ = s
-		default:
-			// crit, b64, jku, jwk, x5u, x5c, cty...: the issuer never sets
-			// them, and honouring any of them changes what is verified.
-			return nil, reject("unexpected header %q", name)
-		}
-	}
-	if alg != keys.EdDSA && alg != keys.RS256 {
-		return nil, reject("alg %q not allowed", alg)
-	}
-	if !isAccessTokenType(typ) {
-		return nil, reject("typ %q is not at+jwt", typ)
-	}
-	k, ok := (*v.set.Load())[kid]
-	if !ok {
-		return nil, reject("unknown kid")
-	}
-	if k.alg != alg {
-		return nil, reject("alg %s does not match the key's %s", alg, k.alg)
-	}
-	input := raw[:len(parts[0])+1+len(parts[1])]
-	switch pk := k.key.(type) {
-	case ed25519.PublicKey:
-		ok = ed25519.Verify(pk, []byte(input), sig)
-	case *rsa.PublicKey:
-		sum := sha256.Sum256([]byte(input))
-		ok = rsa.VerifyPKCS1v15(pk, crypto.SHA256, sum[:], sig) == nil
-	}
-	if !ok {
-		return nil, reject("bad signature")
-	}
-	return v.checkClaims(payload)
-}
-
-func isAccessTokenType(typ string) bool {
-	mt, params, err := mime.ParseMediaType(typ)
-	if err != nil || len(params) > 0 {
-		return false
-	}
-	return mt == "at+jwt" || mt == "application/at+jwt"
-}
-
-func (v *keyringVerifier) checkClaims(payload []byte) (*accessClaims, error) {
-	var c struct {
-		Iss *string         `json:"iss"`
-		Sub *string         `json:"sub"`
-		Aud json.RawMessage `json:"aud"`
-		Exp *int64          `json:"exp"`
-		Iat *int64          `json:"iat"`
-		Nbf *int64          `json:"nbf"`
-		Sid string          `json:"sid"`
-	}
-	d := json.NewDecoder(bytes.NewReader(payload))
-	if err := d.Decode(&c); err != nil {
-		return nil, reject("claims are not a JSON object")
-	}
-	switch {
-	case c.Iss == nil || c.Sub == nil || c.Aud == nil || c.Exp == nil || c.Iat == nil:
-		return nil, reject("a required claim (iss, sub, aud, exp, iat) is missing")
-	case *c.Iss != v.issuer:
-		return nil, reject("wrong issuer")
-	case *c.Sub == "":
-		return nil, reject("empty sub")
-	}
-	var auds []string
-	if err := json.Unmarshal(c.Aud, &auds); err != nil {
-		var one string
-		if err := json.Unmarshal(c.Aud, &one); err != nil {
-			return nil, reject("aud is neither a string nor a list of strings")
-		}
-		auds = []string{one}
-	}
-	if !slices.ContainsFunc(auds, func(a string) bool { return slices.Contains(v.audience, a) }) {
-		return nil, reject("wrong audience")
-	}
-	now := v.now()
-	switch {
-	case !now.Before(time.Unix(*c.Exp, 0).Add(accessLeeway)):
-		return nil, reject("expired")
-	case time.Unix(*c.Iat, 0).After(now.Add(accessLeeway)):
-		return nil, reject("issued in the future")
-	case c.Nbf != nil && time.Unix(*c.Nbf, 0).After(now.Add(accessLeeway)):
-		return nil, reject("not yet valid")
-	}
-	return &accessClaims{Subject: *c.Sub, SessionID: c.Sid}, nil
+	return &accessClaims{Subject: c.Subject, SessionID: c.SessionID}, nil
 }
 
 const (

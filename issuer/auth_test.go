@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 func TestKeyringVerifier(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	now := time.Unix(1_700_000_000, 0)
-	v := newKeyringVerifier(nil, "https://issuer.test", []string{"https://api.test"}, func() time.Time { return now })
+	v := newKeyringVerifier(nil, "https://issuer.test", []string{"https://api.test"}, func() time.Time { return now }, 15*time.Minute)
 	b64 := base64.RawURLEncoding.EncodeToString
 	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]string{
 		"kty": "OKP", "crv": "Ed25519", "x": b64(pub), "kid": "k1", "alg": "EdDSA", "use": "sig",
@@ -44,11 +45,13 @@ func TestKeyringVerifier(t *testing.T) {
 	parts := strings.Split(valid, ".")
 
 	good := map[string]string{
-		"valid":              valid,
-		"typ with prefix":    with(func(h, _ map[string]any) { h["typ"] = "application/at+jwt" }),
-		"typ upper case":     with(func(h, _ map[string]any) { h["typ"] = "AT+JWT" }),
-		"aud string":         with(func(_, c map[string]any) { c["aud"] = "https://api.test" }),
-		"expired in leeway":  with(func(_, c map[string]any) { c["exp"] = now.Add(-29 * time.Second).Unix() }),
+		"valid":           valid,
+		"typ with prefix": with(func(h, _ map[string]any) { h["typ"] = "application/at+jwt" }),
+		"typ upper case":  with(func(h, _ map[string]any) { h["typ"] = "AT+JWT" }),
+		"aud string":      with(func(_, c map[string]any) { c["aud"] = "https://api.test" }),
+		"expired in leeway": with(func(_, c map[string]any) {
+			c["iat"], c["exp"] = now.Add(-15*time.Minute).Unix(), now.Add(-29*time.Second).Unix()
+		}),
 		"no nbf":             with(func(_, c map[string]any) { delete(c, "nbf") }),
 		"iat just in future": with(func(_, c map[string]any) { c["iat"] = now.Add(20 * time.Second).Unix() }),
 	}
@@ -86,7 +89,7 @@ func TestKeyringVerifier(t *testing.T) {
 		"padded":         parts[0] + "." + parts[1] + "." + parts[2] + "==",
 		"std base64":     strings.NewReplacer("-", "+", "_", "/").Replace(valid),
 		"JSON serialize": `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`,
-		"too large":      valid + strings.Repeat("A", maxAccessTokenBytes),
+		"too large":      valid + strings.Repeat("A", verifier.DefaultMaxTokenSize),
 		"empty":          "",
 	}
 	for name, tok := range bad {

@@ -144,7 +144,7 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Seal
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	s.access = newKeyringVerifier(keyring, cfg.IssuerURL, cfg.Audience, s.now)
+	s.access = newKeyringVerifier(keyring, cfg.IssuerURL, cfg.Audience, s.now, cfg.AccessTokenTTL)
 	gin.SetMode(gin.ReleaseMode)
 	s.engine = gin.New()
 	s.engine.HandleMethodNotAllowed = true
