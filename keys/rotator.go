@@ -73,8 +73,17 @@ func (r *Rotator) nextCreation(active Key) time.Time {
 func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) ([]change, error) {
 	var out []change
 	alg := r.Policy.Alg
-	take := func(state State, activates time.Time) (Key, error) {
-		return r.take(&spare, alg, state, now, activates)
+	// create stores a new key of alg (the spare, if one was generated).
+	create := func(state State, activates time.Time, event string) (*Key, error) {
+		k, err := r.take(&spare, alg, state, now, activates)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.InsertKey(ctx, k); err != nil {
+			return nil, err
+		}
+		out = append(out, change{event, k})
+		return &k, nil
 	}
 	active, next := current(ks, alg)
 	otherActive := activeOtherAlgs(ks, alg)
@@ -83,15 +92,11 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	case active == nil && next == nil && len(otherActive) == 0:
 		// Nothing signs at all (a new store, or every key revoked): no
 		// verifier can hold a token to lose, so the key signs at once.
-		k, err := take(StateActive, now)
+		k, err := create(StateActive, now, "key_created_active")
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.InsertKey(ctx, k); err != nil {
-			return nil, err
-		}
-		out = append(out, change{"key_created_active", k})
-		active = &k
+		active = k
 	case next == nil && (active == nil || !now.Before(r.nextCreation(*active))):
 		// Publish the successor ahead: a new algorithm, or the current key's
 		// period is nearly over.
@@ -101,15 +106,11 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 				at = due
 			}
 		}
-		k, err := take(StateNext, at)
+		k, err := create(StateNext, at, "key_published")
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.InsertKey(ctx, k); err != nil {
-			return nil, err
-		}
-		out = append(out, change{"key_published", k})
-		next = &k
+		next = k
 	}
 
 	// A due next key is promoted; so is any next key when nothing signs at

@@ -4,31 +4,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/signet-auth/signet/cmd/internal/resource"
 	"github.com/signet-auth/signet/verifier"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "shop-api:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	return resource.Run(ctx, "shop-api", "127.0.0.1:8081", args, getenv, stderr, routes)
-}
+func main() { resource.Main("shop-api", "127.0.0.1:8081", routes) }
 
 // routes protects /api/ with verifier.Middleware.
 func routes(cfg resource.Config, v *verifier.Verifier, _ *slog.Logger) http.Handler {

@@ -4,14 +4,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/gin-gonic/gin"
 
@@ -20,18 +14,7 @@ import (
 	"github.com/signet-auth/signet/verifier/ginverifier"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "video-api:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	return resource.Run(ctx, "video-api", "127.0.0.1:8082", args, getenv, stderr, routes)
-}
+func main() { resource.Main("video-api", "127.0.0.1:8082", routes) }
 
 // routes protects /api with ginverifier.Middleware.
 func routes(cfg resource.Config, v *verifier.Verifier, _ *slog.Logger) http.Handler {

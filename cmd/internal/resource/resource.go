@@ -9,12 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/signet-auth/signet/verifier"
@@ -28,6 +32,18 @@ type Config struct {
 	Audience string
 	// Origins may call the API from a browser (CORS, no credentials).
 	Origins []string
+}
+
+// Main is a demo server's main: it runs Run with the process's arguments
+// and environment until SIGINT or SIGTERM.
+func Main(name, defaultAddr string, routes func(cfg Config, v *verifier.Verifier, log *slog.Logger) http.Handler) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, name, defaultAddr, os.Args[1:], os.Getenv, os.Stderr, routes)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }
 
 // Run parses args and the environment (ADDR, ISSUER_URL, AUDIENCE,

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/cmd/internal/resource"
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 // Issuer is a running issuer.
@@ -114,11 +117,29 @@ func WaitHealthy(t testing.TB, url string) {
 	t.Fatalf("%s did not become healthy", url)
 }
 
-// CheckResourceServer checks that the API at apiURL+path accepts a token
-// from iss and refuses, with the right error kind, a missing token, a
+// CheckResourceServer runs a demo resource server (its name and routes)
+// against a fresh issuer, and checks that GET /api/me accepts a token from
+// the issuer and refuses, with the right error kind, a missing token, a
 // tampered one, and tokens signed by a key the issuer never published.
-func CheckResourceServer(t *testing.T, iss *Issuer, apiURL, path, email string) {
+func CheckResourceServer(t *testing.T, name string, routes func(resource.Config, *verifier.Verifier, *slog.Logger) http.Handler) {
 	t.Helper()
+	iss := Start(t, "shop-api", "video-api")
+	addr := FreeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- resource.Run(ctx, name, addr, []string{"--issuer", iss.URL}, func(string) string { return "" }, io.Discard, routes)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	})
+	apiURL := "http://" + addr
+	WaitHealthy(t, apiURL)
+	const path, email = "/api/me", "ann@example.com"
+
 	good := iss.AccessToken(email)
 	status, body, _ := get(t, apiURL+path, good)
 	if status != 200 || body["email"] != email || body["sub"] == "" {
