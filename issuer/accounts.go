@@ -79,6 +79,12 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
+		ip, now := c.ClientIP(), s.now()
+		if wait := s.signups.wait(ip, now); wait > 0 {
+			fail(c, tooManyRequests("too many sign-ups from this address; try again later", wait))
+			return
+		}
+		s.signups.take(ip, now)
 		email, err := normalizeEmail(req.Email)
 		if err != nil {
 			fail(c, err)

@@ -56,6 +56,11 @@ type Config struct {
 	BcryptQueueWait time.Duration
 	// Throttle sets the brute-force delays; zero fields take defaults.
 	Throttle ThrottlePolicy
+	// SignupLimit caps sign-ups per client address; default 20 a minute.
+	SignupLimit RateLimit
+	// RefreshFailureLimit caps rejected refresh tokens per client address
+	// (guessing costs database reads); default 30 a minute.
+	RefreshFailureLimit RateLimit
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -87,6 +92,9 @@ type Server struct {
 	engine    *gin.Engine
 	metrics   *Metrics
 	cors      *corsPolicy
+
+	signups         *limiter // per client address
+	refreshFailures *limiter // per client address
 }
 
 // NewServer builds the server. keyring must be loaded (keys.Maintainer);
@@ -125,6 +133,8 @@ func NewServer(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Seal
 	cfg.Throttle = cfg.Throttle.withDefaults()
 	s := &Server{cfg: cfg, store: store, keys: keyring, sealer: sealer, log: cfg.Logger, now: cfg.Now, metrics: cfg.Metrics, cors: newCORSPolicy(cfg.CORSOrigins)}
 	s.bcrypt = make(chan struct{}, cfg.BcryptConcurrency)
+	s.signups = newLimiter(cfg.SignupLimit, RateLimit{Burst: 20, Per: time.Minute})
+	s.refreshFailures = newLimiter(cfg.RefreshFailureLimit, RateLimit{Burst: 30, Per: time.Minute})
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -149,7 +149,23 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// refresh spends a refresh token and returns the session (as updated), its
+// refresh is spendRefreshToken behind a per-address limit on rejected
+// tokens: a guessing client costs the database at most a few reads a
+// second, while clients presenting good tokens are never slowed.
+func (s *Server) refresh(c *gin.Context, raw string) (Session, User, string, error) {
+	ip, now := c.ClientIP(), s.now()
+	if wait := s.refreshFailures.wait(ip, now); wait > 0 {
+		return Session{}, User{}, "", tooManyRequests("too many invalid refresh tokens from this address; try again later", wait)
+	}
+	sess, u, rt, err := s.spendRefreshToken(c, raw)
+	var rj *refreshRejected
+	if errors.As(err, &rj) {
+		s.refreshFailures.take(ip, now)
+	}
+	return sess, u, rt, err
+}
+
+// spendRefreshToken spends a refresh token and returns the session (as updated), its
 // user and the successor token. The happy path is two statements: one
 // SELECT of the session with its user, one compare-and-swap UPDATE.
 //
@@ -161,7 +177,7 @@ func minTime(a, b time.Time) time.Time {
 //   - any older n: the token was used twice, so it is presumed stolen and
 //     the whole session is revoked;
 //   - anything else (bad MAC, unknown, revoked, expired, n > c): rejected.
-func (s *Server) refresh(c *gin.Context, raw string) (Session, User, string, error) {
+func (s *Server) spendRefreshToken(c *gin.Context, raw string) (Session, User, string, error) {
 	ctx := c.Request.Context()
 	tok, ok := parseRefreshToken(raw)
 	if !ok {

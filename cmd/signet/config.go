@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/keys"
 )
 
@@ -42,6 +43,8 @@ var settings = []setting{
 	{"SIGNET_JWKS_MAX_AGE", "jwks-max-age", "5m", "ceiling of the JWKS Cache-Control max-age"},
 	{"SIGNET_KEY_RELOAD_INTERVAL", "key-reload-interval", "10s", "how often each replica reloads keys"},
 	{"SIGNET_CLOCK_LEEWAY", "clock-leeway", "30s", "clock skew verifiers allow"},
+	{"SIGNET_SIGNUP_LIMIT", "signup-limit", "20/1m", "sign-ups per client address: N/duration, or off"},
+	{"SIGNET_REFRESH_FAILURE_LIMIT", "refresh-failure-limit", "30/1m", "rejected refresh tokens per client address: N/duration, or off"},
 	{"SIGNET_TRUSTED_PROXIES", "trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, comma-separated"},
 	{"SIGNET_CORS_ORIGINS", "cors-origins", "", "browser origins allowed to call the API, comma-separated"},
 	{"SIGNET_AUTO_MIGRATE", "auto-migrate", "true", "apply pending migrations at start-up"},
@@ -71,6 +74,8 @@ type config struct {
 	KeyReloadInterval time.Duration
 	ClockLeeway       time.Duration
 	TrustedProxies    []netip.Prefix
+	SignupLimit       issuer.RateLimit
+	RefreshLimit      issuer.RateLimit
 	CORSOrigins       []string
 	AutoMigrate       bool
 	LogFormat         string
@@ -230,6 +235,16 @@ func loadConfig(src *source) (*config, error) {
 	if c.SessionMaxAge > 0 && c.RefreshTokenTTL > c.SessionMaxAge {
 		bad("SIGNET_REFRESH_TOKEN_TTL", "%s is longer than SIGNET_SESSION_MAX_AGE (%s)", c.RefreshTokenTTL, c.SessionMaxAge)
 	}
+	rate := func(env string) issuer.RateLimit {
+		v, _, name := src.get(env)
+		l, err := parseRateLimit(v)
+		if err != nil {
+			bad(name, "%v", err)
+		}
+		return l
+	}
+	c.SignupLimit = rate("SIGNET_SIGNUP_LIMIT")
+	c.RefreshLimit = rate("SIGNET_REFRESH_FAILURE_LIMIT")
 	if p, given, name := src.get("SIGNET_TRUSTED_PROXIES"); given {
 		for _, s := range strings.Split(p, ",") {
 			s = strings.TrimSpace(s)
@@ -321,6 +336,21 @@ func (c *config) finishAddr(bound string) {
 	if !c.audienceSet {
 		c.Audience = []string{c.IssuerURL}
 	}
+}
+
+// parseRateLimit reads "N/duration" (20/1m: 20 at once, refilled at 20 a
+// minute) or "off".
+func parseRateLimit(v string) (issuer.RateLimit, error) {
+	if v == "off" || v == "0" {
+		return issuer.RateLimit{Burst: -1}, nil
+	}
+	n, per, ok := strings.Cut(v, "/")
+	burst, err := strconv.Atoi(n)
+	d, derr := time.ParseDuration(per)
+	if !ok || err != nil || derr != nil || burst < 1 || d <= 0 {
+		return issuer.RateLimit{}, fmt.Errorf("%q is not N/duration (such as 20/1m) or off", v)
+	}
+	return issuer.RateLimit{Burst: burst, Per: d}, nil
 }
 
 func checkIssuerURL(s string) error {

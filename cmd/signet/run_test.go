@@ -161,6 +161,7 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"SIGNET_ROTATION_PERIOD", "5m0s", "SIGNET_JWKS_MAX_AGE", "5m10s"}},
 		{"postgres needs a kek", map[string]string{"SIGNET_DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"}, nil,
 			[]string{"SIGNET_KEY_ENCRYPTION_KEY", "required with Postgres"}},
+		{"bad rate limit", map[string]string{"SIGNET_SIGNUP_LIMIT": "lots"}, nil, []string{"SIGNET_SIGNUP_LIMIT", "N/duration"}},
 		{"bad proxies", map[string]string{"SIGNET_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"}, nil, []string{"SIGNET_TRUSTED_PROXIES", "nonsense"}},
 	}
 	for _, c := range cases {

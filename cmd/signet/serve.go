@@ -104,16 +104,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // issuerConfig is the HTTP server's share of the configuration.
 func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	return issuer.Config{
-		IssuerURL:         c.IssuerURL,
-		Audience:          c.Audience,
-		AccessTokenTTL:    c.AccessTokenTTL,
-		BcryptCost:        c.BcryptCost,
-		RefreshTokenTTL:   c.RefreshTokenTTL,
-		SessionMaxAge:     c.SessionMaxAge,
-		RefreshReuseGrace: c.RefreshReuseGrace,
-		TrustedProxies:    c.TrustedProxies,
-		CORSOrigins:       c.CORSOrigins,
-		Logger:            log,
+		IssuerURL:           c.IssuerURL,
+		Audience:            c.Audience,
+		AccessTokenTTL:      c.AccessTokenTTL,
+		BcryptCost:          c.BcryptCost,
+		RefreshTokenTTL:     c.RefreshTokenTTL,
+		SessionMaxAge:       c.SessionMaxAge,
+		RefreshReuseGrace:   c.RefreshReuseGrace,
+		TrustedProxies:      c.TrustedProxies,
+		CORSOrigins:         c.CORSOrigins,
+		SignupLimit:         c.SignupLimit,
+		RefreshFailureLimit: c.RefreshLimit,
+		Logger:              log,
 	}
 }
 
