@@ -1,11 +1,17 @@
 package issuer
 
 import (
+	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
 )
@@ -58,7 +64,12 @@ type errBody struct {
 // not *Error are internal: logged, and answered with a generic 500.
 func fail(c *gin.Context, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case databaseUnavailable(err):
+		logger(c).WarnContext(c.Request.Context(), "database unavailable", "error", err)
+		e = &Error{Code: "temporarily_unavailable", Description: "the service is temporarily unavailable; try again shortly", RetryAfter: 1}
+	default:
 		logger(c).ErrorContext(c.Request.Context(), "request failed", "error", err)
 		e = apiError("server_error", "the server could not complete the request")
 	}
@@ -76,6 +87,27 @@ func fail(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
 	}
 	c.AbortWithStatusJSON(status, errBody{Error: e.Code, Description: e.Description})
+}
+
+// databaseUnavailable reports an error that says the database cannot be
+// reached right now (a restart, a failover, a network cut), as opposed to a
+// bug: the client should retry, so it gets 503 rather than 500.
+func databaseUnavailable(err error) bool {
+	var netErr net.Error
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &netErr):
+		return true
+	case errors.As(err, &state):
+		// Postgres classes 08 (connection exception), 53 (insufficient
+		// resources) and 57P0x (shutting down, cannot connect now).
+		code := state.SQLState()
+		return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") || strings.HasPrefix(code, "57P0")
+	}
+	return false
 }
 
 func logger(c *gin.Context) *slog.Logger {
