@@ -17,7 +17,7 @@ const (
 	MaxLeeway                 = 5 * time.Minute
 	DefaultMaxTokenLifetime   = 24 * time.Hour
 	DefaultMaxTokenSize       = 8 << 10 // 8 KiB
-	DefaultMinRefreshInterval = time.Minute
+	DefaultMinRefreshInterval = 5 * time.Second
 	DefaultMaxRefreshInterval = time.Hour
 	// DefaultRefreshInterval is used when the JWKS response has no
 	// Cache-Control max-age; it is then clamped like max-age.
@@ -89,8 +89,12 @@ type Config struct {
 	// MinRefreshInterval and MaxRefreshInterval bound the JWKS refresh
 	// period, which follows the response's Cache-Control max-age (or 5 min
 	// without one). After a failed fetch the next try is MinRefreshInterval
-	// later. Defaults 1 min and 1 h. A long maximum delays the moment a key
-	// removed from the JWKS (revoked) stops verifying.
+	// later. Defaults 5 s and 1 h. The issuer lowers its max-age before a
+	// scheduled change of the key set and times key activation from it, so
+	// a minimum above the issuer's SIGNET_JWKS_MAX_AGE would make this
+	// verifier meet a new kid before it has fetched it. A long maximum
+	// delays the moment a key removed from the JWKS (revoked) stops
+	// verifying.
 	MinRefreshInterval time.Duration
 	MaxRefreshInterval time.Duration
 

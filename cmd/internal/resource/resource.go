@@ -77,8 +77,8 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	// Lazy: the server starts even while the issuer is still starting, and
 	// answers keyset_unavailable until the first JWKS fetch succeeds. A
 	// short wait lets the first token after an unexpected key change pass.
-	// The refresh follows the issuer's max-age down to one second, since the
-	// issuer's key timing is computed from the max-age it sends.
+	// The refresh follows the issuer's max-age down to one second (the
+	// failure scenario runs the issuer with a 2 s max-age).
 	v, err := verifier.New(ctx, verifier.Config{
 		Issuer:             cfg.Issuer,
 		Audience:           cfg.Audience,
