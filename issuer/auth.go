@@ -101,7 +101,14 @@ func (s *Server) requireAccessToken() gin.HandlerFunc {
 			return
 		}
 		scheme, raw, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") || raw == "" || strings.ContainsAny(raw, " \t") {
+		if !strings.EqualFold(scheme, "Bearer") {
+			// Other schemes carry no bearer credentials (RFC 6750 §3).
+			c.Header("WWW-Authenticate", "Bearer")
+			fail(c, &Error{Code: "invalid_token", Description: "an access token is required (Authorization: Bearer <token>)"})
+			return
+		}
+		if raw == "" || strings.ContainsAny(raw, " \t") || len(c.Request.Header.Values("Authorization")) > 1 {
+			c.Header("WWW-Authenticate", `Bearer error="invalid_request"`)
 			fail(c, apiError("invalid_request", "the Authorization header must be: Bearer <token>"))
 			return
 		}

@@ -81,7 +81,11 @@ func (s *Server) signoutByCookie() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		if scope := c.Query("scope"); scope != "" && scope != "local" {
+		switch scope, err := signoutScope(c); {
+		case err != nil:
+			fail(c, err)
+			return
+		case scope != "local":
 			fail(c, apiError("invalid_request", "scope=%s needs the access token (Authorization: Bearer)", scope))
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
@@ -94,4 +95,28 @@ func refreshCookieOf(t *testing.T, resp *http.Response) *http.Cookie {
 	}
 	t.Fatalf("no refresh cookie in %v", resp.Header.Values("Set-Cookie"))
 	return nil
+}
+
+// A refresh refused for a reason that does not end the session (here the
+// per-address limit) leaves the browser's cookie alone.
+func TestRefreshCookieKeptOnTransientRefusal(t *testing.T) {
+	const app = "http://app.test"
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+		c.CORSOrigins = []string{app}
+		c.RefreshFailureLimit = issuer.RateLimit{Burst: 1, Per: time.Minute}
+	})
+	e.signup("ann@example.com", "correct horse")
+	resp, body := e.do("POST", "/v1/signin", map[string]any{"email": "ann@example.com", "password": "correct horse", "refresh_cookie": true},
+		"Origin", app, "X-Signet-CSRF", "1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-in: %d %s", resp.StatusCode, body)
+	}
+	cookie := refreshCookieOf(t, resp)
+	resp, body = e.do("POST", "/v1/token/refresh", map[string]string{"refresh_token": "sgt_rt_forged"})
+	wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+	resp, body = e.do("POST", "/v1/token/refresh", map[string]string{}, "Cookie", cookie.Name+"="+cookie.Value, "Origin", app, "X-Signet-CSRF", "1")
+	wantError(t, resp, body, http.StatusTooManyRequests, "too_many_requests")
+	if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+		t.Fatalf("a 429 cleared the refresh cookie: %v", sc)
+	}
 }

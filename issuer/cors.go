@@ -47,7 +47,7 @@ func (p *corsPolicy) middleware() gin.HandlerFunc {
 		case isPublicDocument(path):
 			h.Set("Access-Control-Allow-Origin", "*")
 			if preflight {
-				h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+				h.Set("Access-Control-Allow-Methods", "GET")
 				h.Set("Access-Control-Allow-Headers", "If-None-Match")
 				h.Set("Access-Control-Max-Age", "86400")
 				c.AbortWithStatus(http.StatusNoContent)

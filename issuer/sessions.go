@@ -311,8 +311,9 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 		}
 		sess, u, rt, err := s.refresh(c, raw)
 		if err != nil {
-			if cookieMode {
-				clearRefreshCookie(c)
+			var rj *refreshRejected
+			if cookieMode && errors.As(err, &rj) {
+				clearRefreshCookie(c) // the session is over; a 429 or an outage is not
 			}
 			fail(c, refreshError(c, err, 0))
 			return
@@ -329,28 +330,33 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 	}
 }
 
+// signoutScope reads ?scope=local|global|others (local when absent).
+func signoutScope(c *gin.Context) (string, error) {
+	scopes := c.Request.URL.Query()["scope"]
+	switch {
+	case len(scopes) > 1:
+		return "", apiError("invalid_request", "scope is repeated")
+	case len(scopes) == 0 || scopes[0] == "":
+		return "local", nil
+	case scopes[0] == "local" || scopes[0] == "global" || scopes[0] == "others":
+		return scopes[0], nil
+	}
+	return "", apiError("invalid_request", "scope must be local, global or others")
+}
+
 // handleSignout revokes the caller's session (204); scope=global revokes
 // every session of the user, scope=others all but the caller's.
 func (s *Server) handleSignout() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		scopes := c.Request.URL.Query()["scope"]
-		scope := "local"
-		switch {
-		case len(scopes) > 1:
-			fail(c, apiError("invalid_request", "scope is repeated"))
-			return
-		case len(scopes) == 1 && scopes[0] != "":
-			scope = scopes[0]
-		}
-		if scope != "local" && scope != "global" && scope != "others" {
-			fail(c, apiError("invalid_request", "scope must be local, global or others"))
+		scope, err := signoutScope(c)
+		if err != nil {
+			fail(c, err)
 			return
 		}
 		sess := c.MustGet(sessionKey).(Session)
 		ctx := context.WithoutCancel(c.Request.Context())
 		now := s.now()
 		var n int64
-		var err error
 		switch scope {
 		case "local":
 			var ok bool

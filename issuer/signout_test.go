@@ -126,8 +126,18 @@ func TestSignoutAndMeRequests(t *testing.T) {
 				t.Fatalf("%s with a bad token: WWW-Authenticate %q", path, got)
 			}
 		}
+		// Another scheme carries no bearer credentials: a bare challenge.
 		resp, body = e.do(method, path, nil, "Authorization", "Basic YTpi")
+		wantError(t, resp, body, 401, "invalid_token")
+		if got := resp.Header.Get("WWW-Authenticate"); got != "Bearer" {
+			t.Fatalf("%s with Basic: WWW-Authenticate %q", path, got)
+		}
+		// A malformed bearer header is a bad request (RFC 6750 §3.1).
+		resp, body = e.do(method, path, nil, "Authorization", "Bearer two words")
 		wantError(t, resp, body, 400, "invalid_request")
+		if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer error="invalid_request"` {
+			t.Fatalf("%s with a malformed header: WWW-Authenticate %q", path, got)
+		}
 	}
 
 	// An access token past its expiry (and the 30s leeway) is refused.
