@@ -39,7 +39,7 @@ func requestID(base *slog.Logger) gin.HandlerFunc {
 // accessLog writes one structured line per request. It logs the route
 // pattern and path only: no query string, no headers, no body, so that no
 // token or password reaches the log.
-func accessLog(observe func(route string, status int, d time.Duration)) gin.HandlerFunc {
+func accessLog(observe func(method, route string, status int, d time.Duration)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
@@ -50,7 +50,7 @@ func accessLog(observe func(route string, status int, d time.Duration)) gin.Hand
 		}
 		status := c.Writer.Status()
 		if observe != nil {
-			observe(route, status, d)
+			observe(c.Request.Method, route, status, d)
 		}
 		level := slog.LevelInfo
 		if status >= 500 {
