@@ -135,6 +135,7 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 			}
 		}
 		resp, err := s.passwordSignin(c, req.Email, req.Password)
+		s.metrics.signin(err)
 		if errors.Is(err, errBadCredentials) {
 			err = apiError("invalid_grant", "invalid email or password")
 		}

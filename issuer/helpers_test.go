@@ -49,7 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is an issuer served over HTTP on 127.0.0.1 against a test store.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	store  *countingStore
 	clock  *clock
@@ -162,7 +162,7 @@ func (s *countingStore) Ping(ctx context.Context) error {
 
 var _ issuer.Store = (*countingStore)(nil)
 
-func newEnv(t *testing.T, db *store.DB, opts ...func(*issuer.Config, *keys.Policy)) *env {
+func newEnv(t testing.TB, db *store.DB, opts ...func(*issuer.Config, *keys.Policy)) *env {
 	t.Helper()
 	e := &env{t: t, db: db, store: &countingStore{DB: db}, clock: newClock(), logs: &syncBuffer{}}
 	e.sealer, _ = keys.NewSealer(bytes.Repeat([]byte{7}, 32))
@@ -267,7 +267,7 @@ func (e *env) signin(email, password string) tokens {
 }
 
 // apiErr decodes the error body and checks status and code.
-func wantError(t *testing.T, resp *http.Response, body []byte, status int, code string) string {
+func wantError(t testing.TB, resp *http.Response, body []byte, status int, code string) string {
 	t.Helper()
 	var eb struct {
 		Error       string `json:"error"`

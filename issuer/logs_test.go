@@ -2,13 +2,16 @@ package issuer_test
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/keys"
 )
 
 // TestNoSecretsInLogs exercises every endpoint, failures included, and
@@ -80,6 +83,35 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 		if typ != "signin_throttled" && typ != "signin_failed" && (ev[0].UserID == nil || *ev[0].UserID == "") {
 			t.Fatalf("%s event without a user: %+v", typ, ev[0])
+		}
+	}
+}
+
+// TestAccessLogLevels: API requests are logged at info; successful reads of
+// the public documents and probes only at debug, their failures at info.
+func TestAccessLogLevels(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	e.signup("ann@example.com", "correct horse")
+	e.do("GET", "/.well-known/jwks.json", nil)
+	e.do("GET", "/.well-known/openid-configuration", nil)
+	e.do("GET", "/healthz", nil)
+	e.do("GET", "/metrics", nil)
+	e.do("POST", "/.well-known/jwks.json", nil)
+	for _, tc := range []struct {
+		line   string
+		logged bool
+	}{
+		{`"route":"/v1/signup","path":"/v1/signup","status":201`, true},
+		{`"route":"unmatched","path":"/.well-known/jwks.json","status":405`, true},
+		{`"status":200`, false},
+		{`"route":"/healthz"`, false},
+		{`"route":"/metrics"`, false},
+	} {
+		if got := strings.Contains(logs.String(), tc.line); got != tc.logged {
+			t.Errorf("%s logged: %v, want %v\n%s", tc.line, got, tc.logged, logs)
 		}
 	}
 }

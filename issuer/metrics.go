@@ -2,7 +2,9 @@ package issuer
 
 import (
 	"database/sql"
+	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +26,31 @@ type Metrics struct {
 	KeyRotations *prometheus.CounterVec
 	// KeyRevocations counts keys revoked by this process, by alg.
 	KeyRevocations *prometheus.CounterVec
+
+	// Requests counts HTTP requests by method, route pattern (never the
+	// raw path: "unmatched" when no route matched) and status.
+	Requests *prometheus.CounterVec
+	// RequestDuration is the latency of HTTP requests, with the labels of
+	// Requests.
+	RequestDuration *prometheus.HistogramVec
+	// Signins counts password sign-ins (/v1/signin and the password grant)
+	// by outcome: success, invalid_credentials, throttled, unavailable (no
+	// bcrypt slot in time) or error (the store failed).
+	Signins *prometheus.CounterVec
+	// Refreshes counts refresh-token presentations by outcome: rotated,
+	// grace_replay (a repeat inside the reuse grace), reuse_detected (the
+	// session was revoked), invalid (any other rejection) or error.
+	Refreshes *prometheus.CounterVec
+	// TokensIssued counts tokens handed out, by type (access, refresh).
+	TokensIssued *prometheus.CounterVec
+	// SigninBlocks counts sign-in blocks set by the brute-force control,
+	// by key (account, ip).
+	SigninBlocks *prometheus.CounterVec
+	// BcryptQueueWait is how long requests waited for a bcrypt slot,
+	// including those that gave up.
+	BcryptQueueWait prometheus.Histogram
+	// BcryptInFlight is the bcrypt computations running now.
+	BcryptInFlight prometheus.Gauge
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -39,13 +66,118 @@ func NewMetrics() *Metrics {
 			Name: "signet_key_revocations_total",
 			Help: "Signing keys revoked by this process, by algorithm.",
 		}, []string{"alg"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_http_requests_total",
+			Help: "HTTP requests by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "signet_http_request_duration_seconds",
+			Help:    "HTTP request latency by method, route pattern and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route", "status"}),
+		Signins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_signins_total",
+			Help: "Password sign-ins by outcome: success, invalid_credentials, throttled, unavailable, error.",
+		}, []string{"outcome"}),
+		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_refreshes_total",
+			Help: "Refresh-token presentations by outcome: rotated, grace_replay, reuse_detected, invalid, error.",
+		}, []string{"outcome"}),
+		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_tokens_issued_total",
+			Help: "Tokens issued, by type (access, refresh).",
+		}, []string{"type"}),
+		SigninBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_signin_blocks_total",
+			Help: "Sign-in blocks set after repeated failures, by key (account, ip).",
+		}, []string{"key"}),
+		BcryptQueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "signet_bcrypt_queue_wait_seconds",
+			Help:    "Time requests waited for a bcrypt slot, including those that gave up.",
+			Buckets: []float64{.0005, .001, .005, .01, .025, .05, .1, .25, .5, 1, 2, 5},
+		}),
+		BcryptInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "signet_bcrypt_in_flight",
+			Help: "Bcrypt computations (sign-in, sign-up) running now.",
+		}),
+	}
+	// Outcomes that exist from the start, so that rates are defined before
+	// the first event.
+	for _, o := range []string{"success", "invalid_credentials", "throttled", "unavailable", "error"} {
+		m.Signins.WithLabelValues(o)
+	}
+	for _, o := range []string{"rotated", "grace_replay", "reuse_detected", "invalid", "error"} {
+		m.Refreshes.WithLabelValues(o)
+	}
+	for _, t := range []string{"access", "refresh"} {
+		m.TokensIssued.WithLabelValues(t)
+	}
+	for _, k := range []string{"account", "ip"} {
+		m.SigninBlocks.WithLabelValues(k)
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.KeyRotations, m.KeyRevocations,
+		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
+		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
 	)
 	return m
+}
+
+// observeRequest is accessLog's observe hook.
+func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+	code := statusLabel(status)
+	m.Requests.WithLabelValues(method, route, code).Inc()
+	m.RequestDuration.WithLabelValues(method, route, code).Observe(d.Seconds())
+}
+
+// statusLabel avoids an allocation for the common statuses.
+func statusLabel(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case http.StatusCreated:
+		return "201"
+	case http.StatusNoContent:
+		return "204"
+	case http.StatusNotModified:
+		return "304"
+	case http.StatusUnauthorized:
+		return "401"
+	}
+	return strconv.Itoa(status)
+}
+
+// signin counts the outcome of a password sign-in from its error.
+func (m *Metrics) signin(err error) {
+	var e *Error
+	outcome := "error"
+	switch {
+	case err == nil:
+		outcome = "success"
+	case errors.Is(err, errBadCredentials):
+		outcome = "invalid_credentials"
+	case errors.Is(err, errBusy):
+		outcome = "unavailable"
+	case errors.As(err, &e) && e.Code == "too_many_requests":
+		outcome = "throttled"
+	}
+	m.Signins.WithLabelValues(outcome).Inc()
+}
+
+// refreshFailed counts the failure of a refresh (nothing when err is
+// nil). Successes and reuse_detected are counted where they happen.
+func (m *Metrics) refreshFailed(err error) {
+	var rj *refreshRejected
+	switch {
+	case err == nil:
+	case errors.As(err, &rj) && rj.reason == reasonReused:
+	case errors.As(err, &rj):
+		m.Refreshes.WithLabelValues("invalid").Inc()
+	default:
+		m.Refreshes.WithLabelValues("error").Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus exposition format.

@@ -93,6 +93,7 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 				err = apiError("invalid_request", "password is required")
 			default:
 				resp, err = s.passwordSignin(c, form["username"], form["password"])
+				s.metrics.signin(err)
 				if errors.Is(err, errBadCredentials) {
 					err = apiError("invalid_grant", "invalid username or password")
 				}

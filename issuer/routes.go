@@ -9,7 +9,7 @@ import (
 // routes is the whole API surface.
 func (s *Server) routes() {
 	r := s.engine
-	r.Use(requestID(s.log), recovery(), accessLog(nil), securityHeaders(), s.cors.middleware())
+	r.Use(requestID(s.log), recovery(), accessLog(s.metrics.observeRequest), securityHeaders(), s.cors.middleware())
 	r.NoRoute(func(c *gin.Context) { fail(c, apiError("not_found", "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) { fail(c, apiError("method_not_allowed", "method not allowed on this endpoint")) })
 

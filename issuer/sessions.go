@@ -99,6 +99,9 @@ type refreshRejected struct{ reason string }
 
 func (r *refreshRejected) Error() string { return "refresh token rejected: " + r.reason }
 
+// reasonReused is the rejection of a replayed refresh token.
+const reasonReused = "reused: session revoked"
+
 const invalidRefreshDescription = "the refresh token is invalid or expired"
 
 // startSession creates a session for u and returns it with its first
@@ -177,7 +180,8 @@ func (s *Server) refresh(c *gin.Context, raw string) (Session, User, string, err
 //   - any older n: the token was used twice, so it is presumed stolen and
 //     the whole session is revoked;
 //   - anything else (bad MAC, unknown, revoked, expired, n > c): rejected.
-func (s *Server) spendRefreshToken(c *gin.Context, raw string) (Session, User, string, error) {
+func (s *Server) spendRefreshToken(c *gin.Context, raw string) (_ Session, _ User, _ string, err error) {
+	defer func() { s.metrics.refreshFailed(err) }()
 	ctx := c.Request.Context()
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
@@ -219,8 +223,10 @@ func (s *Server) spendRefreshToken(c *gin.Context, raw string) (Session, User, s
 				continue // a racing request rotated (or revoked) first
 			}
 			sess.RefreshCounter, sess.RotatedAt, sess.IdleExpiresAt = n+1, now, idle
+			s.metrics.Refreshes.WithLabelValues("rotated").Inc()
 			return sess, u, mintRefreshToken(secret, tok.sid, n+1), nil
 		case n < cur && n == cur-1 && now.Sub(sess.RotatedAt) <= s.cfg.RefreshReuseGrace:
+			s.metrics.Refreshes.WithLabelValues("grace_replay").Inc()
 			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
 		case n < cur:
 			if _, err := s.store.RevokeSession(context.WithoutCancel(ctx), id, now, "refresh_token_reused"); err != nil {
@@ -229,7 +235,8 @@ func (s *Server) spendRefreshToken(c *gin.Context, raw string) (Session, User, s
 			s.audit(c, AuditEvent{Type: "refresh_token_reused", UserID: u.ID, SessionID: id, Detail: map[string]string{
 				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
 			}})
-			return Session{}, User{}, "", &refreshRejected{"reused: session revoked"}
+			s.metrics.Refreshes.WithLabelValues("reuse_detected").Inc()
+			return Session{}, User{}, "", &refreshRejected{reasonReused}
 		default:
 			return Session{}, User{}, "", &refreshRejected{"counter ahead of the session"}
 		}

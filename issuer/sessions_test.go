@@ -82,7 +82,7 @@ func (e *env) sessionOf(tk tokens) issuer.Session {
 	return issuer.Session{}
 }
 
-func sidOf(t *testing.T, accessToken string) string {
+func sidOf(t testing.TB, accessToken string) string {
 	t.Helper()
 	parts := strings.Split(accessToken, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])

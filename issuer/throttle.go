@@ -104,7 +104,7 @@ func (s *Server) recordFailure(c *gin.Context, k throttleKeys) {
 	ctx := context.WithoutCancel(c.Request.Context())
 	now := s.now()
 	p := s.cfg.Throttle
-	count := func(key string, free int) {
+	count := func(key, kind string, free int) {
 		if key == "" {
 			return
 		}
@@ -116,11 +116,13 @@ func (s *Server) recordFailure(c *gin.Context, k throttleKeys) {
 		if d := p.delay(n, free); d > 0 {
 			if err := s.store.BlockSignin(ctx, key, now.Add(d)); err != nil {
 				logger(c).ErrorContext(ctx, "sign-in block not stored", "error", err)
+				return
 			}
+			s.metrics.SigninBlocks.WithLabelValues(kind).Inc()
 		}
 	}
-	count(k.account, p.AccountFree)
-	count(k.ip, p.IPFree)
+	count(k.account, "account", p.AccountFree)
+	count(k.ip, "ip", p.IPFree)
 }
 
 // clearFailures forgets the account's failures after a good sign-in.
@@ -142,18 +144,27 @@ var errBusy = &Error{Code: "temporarily_unavailable", Description: "the server i
 func (s *Server) withBcryptSlot(ctx context.Context, fn func()) error {
 	select {
 	case s.bcrypt <- struct{}{}:
+		s.metrics.BcryptQueueWait.Observe(0)
 	default:
+		start := time.Now()
 		t := time.NewTimer(s.cfg.BcryptQueueWait)
 		defer t.Stop()
 		select {
 		case s.bcrypt <- struct{}{}:
+			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
 		case <-t.C:
+			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
 			return errBusy
 		case <-ctx.Done():
+			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
 			return errBusy
 		}
 	}
-	defer func() { <-s.bcrypt }()
+	s.metrics.BcryptInFlight.Inc()
+	defer func() {
+		s.metrics.BcryptInFlight.Dec()
+		<-s.bcrypt
+	}()
 	fn()
 	return nil
 }

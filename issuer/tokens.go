@@ -45,6 +45,8 @@ func (s *Server) issueTokens(u User, sess Session, refreshToken string) (tokenRe
 	if err != nil {
 		return tokenResponse{}, err
 	}
+	s.metrics.TokensIssued.WithLabelValues("access").Inc()
+	s.metrics.TokensIssued.WithLabelValues("refresh").Inc()
 	return tokenResponse{
 		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 		RefreshToken: refreshToken, RefreshExpiresIn: s.refreshExpiresIn(sess),

@@ -181,6 +181,10 @@ export SIGNET_KEY_RELOAD_INTERVAL=1s
 export SIGNET_ROTATION_PERIOD=30s
 export SIGNET_ACCESS_TOKEN_TTL=1m
 export SIGNET_LOG_FORMAT=text
+# Every simulated user comes from 127.0.0.1: lift the per-address limits
+# on sign-ups and rejected refresh tokens (the sign-in throttle stays).
+export SIGNET_SIGNUP_LIMIT=off
+export SIGNET_REFRESH_FAILURE_LIMIT=off
 
 "$BIN/signet" migrate up >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; exit 1; }
 
@@ -189,16 +193,35 @@ export SIGNET_LOG_FORMAT=text
 log "starting issuers on ${ISSUER_PORTS[*]} and resource servers on $SHOP_PORT, $VIDEO_PORT"
 start_issuer 0
 start_issuer 1
+for port in "${ISSUER_PORTS[@]}"; do wait_ok "http://127.0.0.1:$port/readyz" 30; done
 ADDR="127.0.0.1:$SHOP_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE=shop-api \
   "$BIN/shop-api" >"$LOGS/shop-api.log" 2>&1 &
 PIDS[shop]=$!
 ADDR="127.0.0.1:$VIDEO_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE=video-api \
   "$BIN/video-api" >"$LOGS/video-api.log" 2>&1 &
 PIDS[video]=$!
-
-for port in "${ISSUER_PORTS[@]}"; do wait_ok "http://127.0.0.1:$port/readyz" 30; done
 wait_ok "http://127.0.0.1:$SHOP_PORT/healthz" 30
 wait_ok "http://127.0.0.1:$VIDEO_PORT/healthz" 30
+
+# The resource servers fetch the JWKS lazily and answer keyset_unavailable
+# until their first fetch succeeds; /healthz does not wait for it. Start the
+# load only once both accept a token just issued, so that start-up is not
+# counted as a verification failure.
+WARM_EMAIL="warmup-$$@scenario.example"
+curl -s -o /dev/null -X POST "$ISSUER_URL/v1/signup" -H 'Content-Type: application/json' \
+  -d "{\"email\": \"$WARM_EMAIL\", \"password\": \"warm-up password\"}"
+WARM_TOKEN="$(curl -s -X POST "$ISSUER_URL/v1/signin" -H 'Content-Type: application/json' \
+  -d "{\"email\": \"$WARM_EMAIL\", \"password\": \"warm-up password\"}" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+for port in "$SHOP_PORT" "$VIDEO_PORT"; do
+  for _ in $(seq 1 300); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 -H "Authorization: Bearer $WARM_TOKEN" \
+      "http://127.0.0.1:$port/api/me" 2>/dev/null || true)"
+    [ "$code" = 200 ] && break
+    sleep 0.1
+  done
+  [ "$code" = 200 ] || { echo "scenario: the resource server on $port did not accept a token within 30 s" >&2; exit 1; }
+done
 
 USERS_BEFORE="$(sql 'SELECT count(*) FROM users')"
 SESSIONS_BEFORE="$(sql 'SELECT count(*) FROM sessions')"

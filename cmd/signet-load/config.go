@@ -173,6 +173,7 @@ type config struct {
 	concurrency  int
 	duration     time.Duration
 	requests     int64 // 0 means no count limit
+	warmup       time.Duration
 	timeout      time.Duration
 	rotateEvery  time.Duration
 	rotateCmd    []string
@@ -215,6 +216,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	concurrency := fs.Int("concurrency", 0, "workers (sessions); default 8, or rate/10 (at least 1, at most 256) with --rate")
 	duration := fs.Duration("duration", 0, "how long to run (at most 1h); required unless --requests is set")
 	requests := fs.Int64("requests", 0, "stop after this many requests")
+	warmup := fs.Duration("warmup", 0, "leave requests that end in the first `D` of the run (the workers' sign-ups and sign-ins, ramp-up) out of the figures")
 	timeout := fs.Duration("timeout", 5*time.Second, "per-request timeout")
 	rotateEvery := fs.Duration("rotate-every", 0, "run --rotate-cmd on this `interval` during the run")
 	rotateCmd := fs.String("rotate-cmd", "", "key rotation `command`, split on spaces (quotes group), run without a shell")
@@ -252,6 +254,7 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 		concurrency:  *concurrency,
 		duration:     *duration,
 		requests:     *requests,
+		warmup:       *warmup,
 		timeout:      *timeout,
 		rotateEvery:  *rotateEvery,
 		jsonOut:      *jsonOut,
@@ -315,6 +318,9 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	}
 	if cfg.duration == 0 {
 		cfg.duration = maxDuration
+	}
+	if cfg.warmup < 0 || cfg.warmup >= cfg.duration {
+		return config{}, errors.New("warmup must be positive and shorter than the duration")
 	}
 	if cfg.timeout <= 0 || cfg.timeout > maxTimeout {
 		return config{}, fmt.Errorf("timeout must be positive and at most %s", maxTimeout)

@@ -427,6 +427,25 @@ func TestEndToEndRateAndDuration(t *testing.T) {
 	})
 }
 
+// TestEndToEndWarmup: requests that end in the warm-up (here the workers'
+// own sign-ups and sign-ins, their first requests) are left out.
+func TestEndToEndWarmup(t *testing.T) {
+	s := startFakes(t)
+	rep, err := runJSON(t, s.args("--concurrency", "2", "--duration", "1500ms", "--warmup", "1s", "--rate", "100", "--mix", "refresh=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.WarmupSeconds != 1 || rep.ElapsedSeconds >= 1.5 {
+		t.Errorf("warm-up %gs, measured %gs; want 1s and the rest", rep.WarmupSeconds, rep.ElapsedSeconds)
+	}
+	if n := rep.Operations["signup"].Requests + rep.Operations["signin"].Requests; n != 0 {
+		t.Errorf("%d sign-ups and sign-ins counted, want none", n)
+	}
+	if rep.Operations["refresh"].Requests == 0 || rep.SessionsStarted < 2 {
+		t.Errorf("%d refreshes counted, %d sessions started; want some and at least 2", rep.Operations["refresh"].Requests, rep.SessionsStarted)
+	}
+}
+
 func TestEndToEndRotationCommand(t *testing.T) {
 	for _, tt := range []struct {
 		cmd            string

@@ -18,7 +18,8 @@ type report struct {
 	APIs           []string `json:"apis"`
 	Mix            string   `json:"mix"`
 	Interrupted    bool     `json:"interrupted"`
-	ElapsedSeconds float64  `json:"elapsed_seconds"`
+	ElapsedSeconds float64  `json:"elapsed_seconds"` // after the warm-up
+	WarmupSeconds  float64  `json:"warmup_seconds"`
 	Requests       int64    `json:"requests"`
 	Failed         int64    `json:"failed"`
 	PerSecond      float64  `json:"per_second"`
@@ -84,6 +85,7 @@ func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
 		Mix:                         r.cfg.mix.String(),
 		Interrupted:                 interrupted,
 		ElapsedSeconds:              elapsed.Seconds(),
+		WarmupSeconds:               r.cfg.warmup.Seconds(),
 		Requests:                    s.requests.Load(),
 		Failed:                      s.failed.Load(),
 		Operations:                  make(map[string]opReport),

@@ -73,10 +73,11 @@ type runner struct {
 	password string
 	seed     uint64
 
-	sent      atomic.Int64 // requests started, against --requests
-	issuerRR  atomic.Uint64
-	apiRR     atomic.Uint64
-	stopEarly context.CancelFunc
+	sent        atomic.Int64 // requests started, against --requests
+	measureFrom time.Time    // requests that end earlier are not recorded (--warmup)
+	issuerRR    atomic.Uint64
+	apiRR       atomic.Uint64
+	stopEarly   context.CancelFunc
 }
 
 func newRunner(cfg config) (*runner, error) {
@@ -131,6 +132,7 @@ func (r *runner) execute(ctx context.Context, stderr io.Writer) *report {
 	defer cancel()
 	r.stopEarly = cancel
 	start := r.now()
+	r.measureFrom = start.Add(r.cfg.warmup)
 
 	var bg sync.WaitGroup
 	bgCtx, bgCancel := context.WithCancel(ctx)
@@ -147,7 +149,7 @@ func (r *runner) execute(ctx context.Context, stderr io.Writer) *report {
 		workers.Go(func() { w.run(stop, ctx) })
 	}
 	workers.Wait()
-	elapsed := r.now().Sub(start)
+	elapsed := r.now().Sub(r.measureFrom)
 	bgCancel()
 	bg.Wait()
 	return r.buildReport(elapsed, ctx.Err() != nil)

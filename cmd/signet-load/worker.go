@@ -105,7 +105,9 @@ func (w *worker) finish(ctx context.Context, o op, resp response, failure string
 	if resp.err != nil && ctx.Err() != nil {
 		return 0
 	}
-	w.r.stats.record(o, resp.latency, failure)
+	if !w.r.now().Before(w.r.measureFrom) {
+		w.r.stats.record(o, resp.latency, failure)
+	}
 	switch {
 	case resp.err != nil:
 		return networkBackoff

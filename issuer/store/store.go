@@ -78,10 +78,20 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 func parseURL(raw string) (dialect, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		if _, err := url.Parse(raw); err != nil {
+		u, err := url.Parse(raw)
+		if err != nil {
 			return "", "", fmt.Errorf("store: invalid Postgres URL: %v", redactErr(err))
 		}
-		return Postgres, raw, nil
+		// Without binary_parameters, lib/pq sends every statement that has
+		// parameters in two round trips (Parse+Describe, then Bind+Execute);
+		// with it, in one. It also sends []byte as binary, which is what
+		// the bytea columns hold. A URL that sets it keeps its choice.
+		q := u.Query()
+		if !q.Has("binary_parameters") {
+			q.Set("binary_parameters", "yes")
+			u.RawQuery = q.Encode()
+		}
+		return Postgres, u.String(), nil
 	case strings.HasPrefix(raw, "sqlite://"):
 		raw = strings.TrimPrefix(raw, "sqlite://")
 	case strings.HasPrefix(raw, "sqlite:"):

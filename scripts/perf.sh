@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# perf.sh: the performance figures of the README, reproduced on this machine.
+#
+# Builds signet and signet-load, runs one issuer on a fresh Postgres database
+# on 127.0.0.1 and measures, PERF_RUNS times each (default 3), printing the
+# median of every figure:
+#   1. refresh: 32 concurrent sessions refreshing as fast as they can; SQL
+#      round trips per refresh from Postgres's own transaction counter;
+#   2. JWKS: 32 concurrent fetchers, full 200 responses, then If-None-Match;
+#   3. bcrypt alone at cost 12 (go test -bench), hence the ceiling of
+#      sign-ins per second: GOMAXPROCS / t_bcrypt;
+#   4. sign-in throughput at cost 12;
+#   5. a sign-in storm at 4x that ceiling during the refresh load of (1).
+# The issuer uses bcrypt cost 4 for (1) and (2), where bcrypt plays no part,
+# and 12 (the default) for (4) and (5). The load client shares the machine,
+# so figures are what one box does with client and server on it.
+#
+# Needs: go, psql, curl, python3, and a Postgres on 127.0.0.1:5432 whose
+# "postgres" role may create databases (PERF_PG_ADMIN_URL to change it).
+# Knobs: PERF_RUNS (3), PERF_DURATION seconds per run (15), PERF_PORT (18380).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS="${PERF_RUNS:-3}"
+DUR="${PERF_DURATION:-15}"
+PORT="${PERF_PORT:-18380}"
+PG_ADMIN_URL="${PERF_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
+DB="signet_perf_$$"
+DB_URL="${PG_ADMIN_URL%%/postgres\?*}/$DB?sslmode=disable"
+ISSUER="http://127.0.0.1:$PORT"
+
+for tool in go psql curl python3; do
+  command -v "$tool" >/dev/null || { echo "perf: $tool is required" >&2; exit 2; }
+done
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/signet-perf.XXXXXX")"
+BIN="$WORK/bin"
+mkdir -p "$BIN"
+ISSUER_PID=""
+DB_CREATED=0
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop_issuer
+  if ((DB_CREATED)); then
+    psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  if ((status == 0)) && [ -z "${PERF_KEEP:-}" ]; then rm -rf "$WORK"; else echo "perf: reports kept in $WORK" >&2; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { printf '%s perf: %s\n' "$(date +%T)" "$*" >&2; }
+
+start_issuer() { # start_issuer BCRYPT_COST
+  SIGNET_ADDR="127.0.0.1:$PORT" SIGNET_BCRYPT_COST="$1" "$BIN/signet" serve >>"$WORK/issuer.log" 2>&1 &
+  ISSUER_PID=$!
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$ISSUER/readyz" 2>/dev/null || true)" = 200 ] && return 0
+    sleep 0.1
+  done
+  echo "perf: the issuer did not become ready; its log ends:" >&2
+  tail -n 20 "$WORK/issuer.log" >&2
+  exit 1
+}
+
+stop_issuer() {
+  [ -n "$ISSUER_PID" ] || return 0
+  kill -TERM "$ISSUER_PID" 2>/dev/null || true
+  wait "$ISSUER_PID" 2>/dev/null || true
+  ISSUER_PID=""
+}
+
+load() { # load OUT ARGS...: one signet-load run, JSON report in OUT
+  local out="$1"
+  shift
+  "$BIN/signet-load" --issuer "$ISSUER" --progress=false --json "$@" >"$out" 2>>"$WORK/load.log" || {
+    echo "perf: signet-load failed; see $WORK/load.log" >&2
+    exit 1
+  }
+}
+
+# commits prints the transactions committed in the database so far. Every
+# statement the issuer runs outside a transaction commits one, so the
+# difference over a run counts SQL round trips (the statistics are flushed
+# about once a second, hence the pause).
+commits() {
+  sleep 1.5
+  psql "$DB_URL" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+}
+
+# report FILE... prints the medians over the runs' reports.
+median_report() {
+  python3 - "$@" <<'PY'
+import json, statistics, sys
+args = sys.argv[1:]
+title, op, files = args[0], args[1], args[2:]
+reps = [json.load(open(f)) for f in files]
+def med(f):
+    return statistics.median(f(r) for r in reps)
+o = lambda r: r["operations"][op]
+ok = lambda r: o(r)["ok"] / max(r["elapsed_seconds"], 1e-9)
+rate = lambda v: ("%.0f" if v >= 100 else "%.2f") % v
+print(f"{title}: {rate(med(ok))}/s ok (of {rate(med(lambda r: o(r)['per_second']))}/s sent), "
+      f"p50 {med(lambda r: o(r)['latency_ms']['p50']):.2f} ms, p95 {med(lambda r: o(r)['latency_ms']['p95']):.2f} ms, "
+      f"p99 {med(lambda r: o(r)['latency_ms']['p99']):.2f} ms, errors {med(lambda r: o(r)['failed']):.0f}  "
+      f"(per run: {', '.join('%s/s ok, p99 %.1f ms' % (rate(ok(r)), o(r)['latency_ms']['p99']) for r in reps)})")
+PY
+}
+
+log "building into $BIN"
+go build -o "$BIN/" ./cmd/signet ./cmd/signet-load
+
+log "creating database $DB"
+psql "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 -qAtc "CREATE DATABASE $DB" >/dev/null
+DB_CREATED=1
+export SIGNET_DATABASE_URL="$DB_URL"
+SIGNET_KEY_ENCRYPTION_KEY="$(head -c32 /dev/urandom | base64)"
+export SIGNET_KEY_ENCRYPTION_KEY
+export SIGNET_ISSUER_URL="$ISSUER"
+# The load comes from one address: lift the per-address sign-up and
+# refresh-failure limits, which would otherwise be what is measured.
+export SIGNET_SIGNUP_LIMIT=off
+export SIGNET_REFRESH_FAILURE_LIMIT=off
+"$BIN/signet" migrate up >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
+
+# cpu_seconds prints the issuer's CPU time so far, from its /metrics.
+cpu_seconds() {
+  curl -s --max-time 2 "$ISSUER/metrics" | awk '/^process_cpu_seconds_total / { print $2 }'
+}
+
+# cpu_per_request BEFORE AFTER REPORT OP prints the issuer's CPU
+# microseconds per request of OP over a run (warm-up included, so slightly
+# high).
+cpu_per_request() {
+  python3 -c "import json, sys; r = json.load(open(sys.argv[1])); n = sum(o['requests'] for o in r['operations'].values()); print('%.0f' % (($2 - $1) * 1e6 / max(n, 1)))" "$3"
+}
+
+median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
+
+RESULTS="$WORK/results.txt"
+: >"$RESULTS"
+say() { echo "$*" | tee -a "$RESULTS"; }
+
+# ---------------------------------------------------------------- 1, 2
+log "issuer with bcrypt cost 4"
+start_issuer 4
+REFRESH=()
+TRIPS=()
+REFRESH_CPU=()
+for i in $(seq 1 "$RUNS"); do
+  log "refresh run $i: --mix refresh=1 --concurrency 32 --warmup 3s --duration $((DUR + 3))s"
+  before="$(commits)"
+  cpu0="$(cpu_seconds)"
+  load "$WORK/refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 3s --duration "$((DUR + 3))s"
+  cpu1="$(cpu_seconds)"
+  after="$(commits)"
+  REFRESH_CPU+=("$(cpu_per_request "$cpu0" "$cpu1" "$WORK/refresh-$i.json")")
+  TRIPS+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (($after - $before) / max(r['refreshes'], 1)))" "$WORK/refresh-$i.json")")
+  REFRESH+=("$WORK/refresh-$i.json")
+done
+say "$(median_report "refresh, 32 sessions" refresh "${REFRESH[@]}")"
+say "SQL transactions per refresh (sign-ups, sign-ins and key reloads included): median $(median "${TRIPS[@]}") (per run: ${TRIPS[*]})"
+say "issuer CPU per refresh request: median $(median "${REFRESH_CPU[@]}") us (per run: ${REFRESH_CPU[*]})"
+
+JWKS=()
+JWKS304=()
+JWKS_CPU=()
+for i in $(seq 1 "$RUNS"); do
+  log "jwks run $i: --mix jwks=1 --concurrency 32 --duration ${DUR}s"
+  cpu0="$(cpu_seconds)"
+  load "$WORK/jwks-$i.json" --mix jwks=1 --concurrency 32 --duration "${DUR}s"
+  cpu1="$(cpu_seconds)"
+  JWKS_CPU+=("$(cpu_per_request "$cpu0" "$cpu1" "$WORK/jwks-$i.json")")
+  JWKS+=("$WORK/jwks-$i.json")
+  log "jwks run $i with If-None-Match"
+  load "$WORK/jwks304-$i.json" --mix jwks=1 --concurrency 32 --duration "${DUR}s" --jwks-if-none-match
+  JWKS304+=("$WORK/jwks304-$i.json")
+done
+say "$(median_report "JWKS 200, 32 clients" jwks "${JWKS[@]}")"
+say "$(median_report "JWKS 304 (If-None-Match), 32 clients" jwks "${JWKS304[@]}")"
+say "issuer CPU per JWKS request (200): median $(median "${JWKS_CPU[@]}") us (per run: ${JWKS_CPU[*]})"
+stop_issuer
+
+# ---------------------------------------------------------------- 3
+log "bcrypt alone at cost 12: go test ./issuer -run '^\$' -bench '^BenchmarkBcrypt\$' -benchtime 20x -count $RUNS"
+BENCH="$(SIGNET_BCRYPT_COST=12 go test ./issuer -run '^$' -bench '^BenchmarkBcrypt$' -benchtime 20x -count "$RUNS")"
+echo "$BENCH" >"$WORK/bcrypt.txt"
+read -r T_BCRYPT_MS MAX_SIGNINS < <(echo "$BENCH" | python3 -c '
+import re, statistics, sys
+rows = [l.split() for l in sys.stdin if l.startswith("BenchmarkBcrypt")]
+ns = statistics.median(float(r[2]) for r in rows)
+mx = statistics.median(float(r[4]) for r in rows)
+print("%.1f %.2f" % (ns / 1e6, mx))')
+say "bcrypt alone, cost 12: median ${T_BCRYPT_MS} ms per comparison, so at most ${MAX_SIGNINS} sign-ins/s on $(nproc) cores"
+
+# ---------------------------------------------------------------- 4, 5
+log "issuer with bcrypt cost 12"
+start_issuer 12
+SIGNIN=()
+for i in $(seq 1 "$RUNS"); do
+  log "sign-in run $i: --mix signin=1 --concurrency 8 --warmup 3s --duration $((DUR * 2 + 3))s"
+  load "$WORK/signin-$i.json" --mix signin=1 --concurrency 8 --warmup 3s --duration "$((DUR * 2 + 3))s"
+  SIGNIN+=("$WORK/signin-$i.json")
+done
+say "$(median_report "sign-in, cost 12, 8 clients" signin "${SIGNIN[@]}")"
+
+STORM_RATE="$(python3 -c "print(max(1, round(4 * $MAX_SIGNINS)))")"
+STORM_R=()
+STORM_S=()
+for i in $(seq 1 "$RUNS"); do
+  # The refresh sessions start (sign-up and sign-in, bcrypt) before the
+  # storm takes every bcrypt slot; only the refreshes during it are counted.
+  log "storm run $i: --mix refresh=1 --concurrency 32 --warmup 12s --duration $((DUR + 12))s, and from 12s --mix signin=1 --rate ${STORM_RATE}/s --concurrency 64 --duration $((DUR + 2))s"
+  load "$WORK/storm-refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 12s --duration "$((DUR + 12))s" &
+  refresher=$!
+  sleep 11
+  load "$WORK/storm-signin-$i.json" --mix signin=1 --rate "${STORM_RATE}/s" --concurrency 64 --duration "$((DUR + 2))s"
+  wait "$refresher"
+  STORM_R+=("$WORK/storm-refresh-$i.json")
+  STORM_S+=("$WORK/storm-signin-$i.json")
+done
+say "$(median_report "refresh during a sign-in storm of ${STORM_RATE}/s" refresh "${STORM_R[@]}")"
+say "$(median_report "the storm's sign-ins" signin "${STORM_S[@]}")"
+stop_issuer
+
+echo
+echo "perf: summary (medians of $RUNS runs)"
+cat "$RESULTS"
