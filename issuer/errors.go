@@ -110,9 +110,18 @@ func databaseUnavailable(err error) bool {
 	return false
 }
 
+// logEnabled reports whether the request's logger would write at level,
+// without making the logger.
+func logEnabled(c *gin.Context, ctx context.Context, level slog.Level) bool {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*requestLogger).base.Enabled(ctx, level)
+	}
+	return slog.Default().Enabled(ctx, level)
+}
+
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(loggerKey); ok {
-		return l.(*slog.Logger)
+		return l.(*requestLogger).get()
 	}
 	return slog.Default()
 }

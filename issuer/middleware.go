@@ -14,11 +14,26 @@ import (
 )
 
 const (
-	loggerKey    = "signet.logger"
-	requestIDKey = "signet.request_id"
+	loggerKey = "signet.logger"
 )
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestLogger is a request's logger, made on first use: most requests
+// (a JWKS fetch, a refresh) never log, and cloning a logger per request
+// costs more than the rest of the middleware.
+type requestLogger struct {
+	base *slog.Logger
+	id   string
+	l    *slog.Logger
+}
+
+func (r *requestLogger) get() *slog.Logger {
+	if r.l == nil {
+		r.l = r.base.With("request_id", r.id)
+	}
+	return r.l
+}
 
 // requestID takes a well-formed X-Request-Id from the caller or makes one,
 // echoes it, and gives the request a logger that carries it.
@@ -31,8 +46,7 @@ func requestID(base *slog.Logger) gin.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Header("X-Request-Id", id)
-		c.Set(requestIDKey, id)
-		c.Set(loggerKey, base.With("request_id", id))
+		c.Set(loggerKey, &requestLogger{base: base, id: id})
 		c.Next()
 	}
 }
@@ -65,11 +79,10 @@ func accessLog(observe func(method, route string, status int, d time.Duration)) 
 			level = slog.LevelDebug
 		}
 		ctx := c.Request.Context()
-		l := logger(c)
-		if !l.Enabled(ctx, level) {
+		if !logEnabled(c, ctx, level) {
 			return
 		}
-		l.LogAttrs(ctx, level, "request",
+		logger(c).LogAttrs(ctx, level, "request",
 			slog.String("method", c.Request.Method), slog.String("route", route), slog.String("path", c.Request.URL.Path),
 			slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			slog.String("client_ip", c.ClientIP()), slog.Int("bytes", c.Writer.Size()))
@@ -107,11 +120,22 @@ func recovery() gin.HandlerFunc {
 
 // securityHeaders sets headers every API response should carry.
 func securityHeaders() gin.HandlerFunc {
+	// Canonical keys and shared one-element values: every response carries
+	// them, so they are set without the per-call allocation of Header.Set
+	// (a one-element slice cannot be appended to in place).
+	static := [...]struct {
+		key   string
+		value []string
+	}{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"Referrer-Policy", []string{"no-referrer"}},
+		{"X-Frame-Options", []string{"DENY"}},
+	}
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		for _, s := range static {
+			h[s.key] = s.value
+		}
 		c.Next()
 	}
 }
