@@ -6,7 +6,8 @@
 # median of every figure:
 #   1. refresh: 32 concurrent sessions refreshing as fast as they can; SQL
 #      round trips per refresh from Postgres's own transaction counter;
-#   2. JWKS: 32 concurrent fetchers, full 200 responses, then If-None-Match;
+#   2. JWKS: 32 concurrent fetchers, full 200 responses, then If-None-Match,
+#      then the same with wrk (a lighter client) when it is installed;
 #   3. bcrypt alone at cost 12 (go test -bench), hence the ceiling of
 #      sign-ins per second: GOMAXPROCS / t_bcrypt;
 #   4. sign-in throughput at cost 12;
@@ -183,6 +184,17 @@ done
 say "$(median_report "JWKS 200, 32 clients" jwks "${JWKS[@]}")"
 say "$(median_report "JWKS 304 (If-None-Match), 32 clients" jwks "${JWKS304[@]}")"
 say "issuer CPU per JWKS request (200): median $(median "${JWKS_CPU[@]}") us (per run: ${JWKS_CPU[*]})"
+# The same load from wrk, a client in C that takes far less CPU than the Go
+# load tool: what the issuer serves when the client does not eat half the
+# machine. Skipped when wrk is not installed (apt-get install wrk).
+if command -v wrk >/dev/null 2>&1; then
+  WRK=()
+  for i in $(seq 1 "$RUNS"); do
+    log "jwks run $i with wrk -t1 -c32 -d${DUR}s"
+    WRK+=("$(wrk -t1 -c32 -d"${DUR}s" "$ISSUER/.well-known/jwks.json" | awk '/Requests\/sec/ {printf "%d", $2}')")
+  done
+  say "JWKS 200 with wrk -t1 -c32: median $(median "${WRK[@]}")/s (per run: ${WRK[*]})"
+fi
 stop_issuer
 
 # ---------------------------------------------------------------- 3
