@@ -396,6 +396,9 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 		if err != nil {
 			return nil, configError{fmt.Errorf("SIGNET_KEY_ENCRYPTION_KEY_FILE: the content of %s %v", c.kekFile, err)}
 		}
+		if fi, err := os.Stat(c.kekFile); err == nil && fi.Mode().Perm()&0o007 != 0 {
+			log.Warn("the key-encryption key file is readable by every user of this machine; make it 0600 or 0640", "path", c.kekFile, "mode", fi.Mode().Perm().String())
+		}
 		return k, nil
 	case dialect != "sqlite":
 		return nil, configError{errors.New("SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE is required with Postgres (32 random bytes, base64: openssl rand -base64 32)")}

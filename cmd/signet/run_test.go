@@ -188,6 +188,24 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+func TestKeyEncryptionKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kek")
+	if err := os.WriteFile(path, []byte("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, logs := startServe(t, map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_KEY_ENCRYPTION_KEY_FILE": path})
+	if !strings.Contains(logs.String(), "readable by every user") {
+		t.Fatal("no warning about a world-readable key-encryption key file")
+	}
+	if strings.Contains(logs.String(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8") {
+		t.Fatal("the key-encryption key reached the log")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "key-encryption-key")); !os.IsNotExist(err) {
+		t.Fatal("a key was generated although a key file was given")
+	}
+}
+
 func TestCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, envFrom(nil), &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "signet ") {
