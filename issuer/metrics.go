@@ -127,9 +127,21 @@ func NewMetrics() *Metrics {
 
 // observeRequest is accessLog's observe hook.
 func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+	method = methodLabel(method)
 	code := statusLabel(status)
 	m.Requests.WithLabelValues(method, route, code).Inc()
 	m.RequestDuration.WithLabelValues(method, route, code).Observe(d.Seconds())
+}
+
+// methodLabel keeps the method label to the standard methods: a client
+// choosing the method name must not be able to create label series at will.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodHead, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // statusLabel avoids an allocation for the common statuses.

@@ -134,3 +134,20 @@ func TestRequestAndOutcomeMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A client picks the request method; the method label must not grow with
+// whatever it sends.
+func TestMetricsMethodLabelIsBounded(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite))
+	for _, m := range []string{"FOO", "BAR", "X-" + strings.Repeat("Y", 40)} {
+		e.do(m, "/v1/signin", nil)
+	}
+	for series := range e.scrape() {
+		if strings.HasPrefix(series, "signet_http_requests_total{") && (strings.Contains(series, "FOO") || strings.Contains(series, "BAR") || strings.Contains(series, "YYYY")) {
+			t.Fatalf("a client-chosen method became a label: %s", series)
+		}
+	}
+	if e.scrape()[`signet_http_requests_total{method="other",route="unmatched",status="405"}`] != 3 {
+		t.Fatal("requests with other methods are not counted under method=\"other\"")
+	}
+}
