@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/signet-auth/signet/cmd/internal/httprun"
 )
 
 //go:embed web
@@ -78,20 +80,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	slog.New(slog.NewTextHandler(stderr, nil)).Info("demo page", "url", "http://"+ln.Addr().String(), "issuer", cfg.Issuer)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return hs.Shutdown(shut)
+	return httprun.Serve(ctx, hs, ln, 5*time.Second)
 }
 
 func or(a, b string) string {

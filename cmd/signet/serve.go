@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/keys"
@@ -83,23 +83,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(func() { log.Info("shutting down") })
 	go runJanitor(ctx, db, log)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer shutCancel()
-	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return httprun.Serve(ctx, hs, ln, 15*time.Second)
 }
 
 // issuerConfig is the HTTP server's share of the configuration.

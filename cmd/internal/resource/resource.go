@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/verifier"
 )
 
@@ -106,17 +107,8 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "audience", cfg.Audience)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(shut)
+	return httprun.Serve(ctx, hs, ln, 10*time.Second)
 }
 
 func or(a, b string) string {
