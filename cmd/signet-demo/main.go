@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -48,11 +49,11 @@ type pageConfig struct {
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready chan<- string) error {
 	fset := flag.NewFlagSet("signet-demo", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	addr := fset.String("addr", or(getenv("ADDR"), "localhost:3000"), "listen address (env ADDR)")
+	addr := fset.String("addr", cmp.Or(getenv("ADDR"), "localhost:3000"), "listen address (env ADDR)")
 	var cfg pageConfig
-	fset.StringVar(&cfg.Issuer, "issuer", or(getenv("ISSUER_URL"), "http://localhost:8080"), "issuer URL as the browser reaches it (env ISSUER_URL)")
-	fset.StringVar(&cfg.Shop, "shop", or(getenv("SHOP_URL"), "http://localhost:8081"), "shop API URL (env SHOP_URL)")
-	fset.StringVar(&cfg.Video, "video", or(getenv("VIDEO_URL"), "http://localhost:8082"), "video API URL (env VIDEO_URL)")
+	fset.StringVar(&cfg.Issuer, "issuer", cmp.Or(getenv("ISSUER_URL"), "http://localhost:8080"), "issuer URL as the browser reaches it (env ISSUER_URL)")
+	fset.StringVar(&cfg.Shop, "shop", cmp.Or(getenv("SHOP_URL"), "http://localhost:8081"), "shop API URL (env SHOP_URL)")
+	fset.StringVar(&cfg.Video, "video", cmp.Or(getenv("VIDEO_URL"), "http://localhost:8082"), "video API URL (env VIDEO_URL)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -85,11 +86,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ready <- ln.Addr().String()
 	}
 	return httprun.Serve(ctx, hs, ln, 5*time.Second)
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -5,6 +5,7 @@
 package resource
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,9 +56,9 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := Config{Name: name}
-	fs.StringVar(&cfg.Addr, "addr", or(getenv("ADDR"), defaultAddr), "listen address (env ADDR)")
+	fs.StringVar(&cfg.Addr, "addr", cmp.Or(getenv("ADDR"), defaultAddr), "listen address (env ADDR)")
 	fs.StringVar(&cfg.Issuer, "issuer", getenv("ISSUER_URL"), "issuer URL, exactly as in the tokens' iss (env ISSUER_URL)")
-	fs.StringVar(&cfg.Audience, "audience", or(getenv("AUDIENCE"), name), "this server's audience (env AUDIENCE)")
+	fs.StringVar(&cfg.Audience, "audience", cmp.Or(getenv("AUDIENCE"), name), "this server's audience (env AUDIENCE)")
 	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "browser origins allowed to call the API, comma-separated (env ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,13 +110,6 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "audience", cfg.Audience)
 	return httprun.Serve(ctx, hs, ln, 10*time.Second)
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Unauthorized answers 401 like verifier.WriteUnauthorized, with the error
