@@ -35,11 +35,8 @@ func (e *Error) Error() string { return e.Code + ": " + e.Description }
 var statusOf = map[string]int{
 	"invalid_request":         http.StatusBadRequest,
 	"unsupported_grant_type":  http.StatusBadRequest,
-	"invalid_scope":           http.StatusBadRequest,
-	"invalid_client":          http.StatusUnauthorized,
 	"invalid_grant":           http.StatusUnauthorized,
 	"invalid_token":           http.StatusUnauthorized,
-	"insufficient_scope":      http.StatusForbidden,
 	"not_found":               http.StatusNotFound,
 	"method_not_allowed":      http.StatusMethodNotAllowed,
 	"email_taken":             http.StatusConflict,

@@ -43,8 +43,8 @@ func decodeForm(c *gin.Context) (map[string]string, error) {
 	return out, nil
 }
 
-// oauthError gives the RFC 6749 §5.2 status to the OAuth error codes: 400,
-// except invalid_client (401). Throttling (429), a full bcrypt queue (503)
+// oauthError gives the RFC 6749 §5.2 status, 400, to the OAuth error codes
+// the token endpoint returns. Throttling (429), a full bcrypt queue (503)
 // and server errors keep their own.
 func oauthError(err error) error {
 	var e *Error
@@ -52,7 +52,7 @@ func oauthError(err error) error {
 		return err
 	}
 	switch e.Code {
-	case "invalid_request", "invalid_grant", "unsupported_grant_type", "invalid_scope", "unauthorized_client":
+	case "invalid_request", "invalid_grant", "unsupported_grant_type":
 		cp := *e
 		cp.Status = http.StatusBadRequest
 		return &cp
