@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -32,24 +33,24 @@ type DB struct {
 	dsn     string // as given to sql.Open
 }
 
-// Open connects to url: postgres:// or postgresql:// for Postgres,
-// sqlite:// or file: or a plain path for SQLite (the file and its folder
-// are created if missing).
+// Open connects to rawURL (see ParseURL). An SQLite file and its folder are
+// created if missing: callers that must not create a database check
+// Target.Path first.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
-	dialect, dsn, err := parseURL(rawURL)
+	t, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	dialect, dsn := t.Dialect, t.dsn
 	if dialect == SQLite {
-		path := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
-		if dir := filepath.Dir(path); dir != "" {
+		if dir := filepath.Dir(t.Path); dir != "" {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("store: create data directory: %w", err)
 			}
 		}
 		// The database holds password hashes: create it readable by the
 		// owner only.
-		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		if f, err := os.OpenFile(t.Path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 			f.Close()
 		}
 	}
@@ -75,12 +76,36 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	return &DB{db: db, dialect: dialect, dsn: dsn}, nil
 }
 
-func parseURL(raw string) (dialect, dsn string, err error) {
+// Target is where a database URL points.
+type Target struct {
+	// Dialect is Postgres or SQLite.
+	Dialect string
+	// Path is the SQLite file; empty for Postgres.
+	Path string
+	// Name is what a person would call the database: the Postgres
+	// database name (empty when the URL names none), or the SQLite path.
+	Name string
+	dsn  string // as given to sql.Open
+}
+
+// ErrURL is wrapped by every error ParseURL returns.
+var ErrURL = errors.New("store: unsupported database URL")
+
+// AcceptedURLs describes the database URLs ParseURL accepts, for messages.
+const AcceptedURLs = `postgres://USER@HOST:PORT/DB (or postgresql://), the libpq key=value form ("host=HOST user=USER dbname=DB"), or sqlite://PATH`
+
+// ParseURL reads a database URL: postgres:// or postgresql:// and the
+// libpq key=value form ("host=... dbname=...") select Postgres, sqlite://PATH
+// an SQLite file. Anything else (a bare path, file:, another scheme) is
+// refused, so that a mistyped Postgres setting never quietly becomes a
+// new SQLite file. Errors never repeat the URL, which may hold a password.
+func ParseURL(raw string) (Target, error) {
+	raw = strings.TrimSpace(raw)
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		u, err := url.Parse(raw)
 		if err != nil {
-			return "", "", fmt.Errorf("store: invalid Postgres URL: %v", redactErr(err))
+			return Target{}, fmt.Errorf("%w: invalid Postgres URL: %v", ErrURL, redactErr(err))
 		}
 		// Without binary_parameters, lib/pq sends every statement that has
 		// parameters in two round trips (Parse+Describe, then Bind+Execute);
@@ -91,22 +116,45 @@ func parseURL(raw string) (dialect, dsn string, err error) {
 			q.Set("binary_parameters", "yes")
 			u.RawQuery = q.Encode()
 		}
-		return Postgres, u.String(), nil
+		return Target{Dialect: Postgres, Name: strings.TrimPrefix(u.Path, "/"), dsn: u.String()}, nil
 	case strings.HasPrefix(raw, "sqlite://"):
-		raw = strings.TrimPrefix(raw, "sqlite://")
-	case strings.HasPrefix(raw, "sqlite:"):
-		raw = strings.TrimPrefix(raw, "sqlite:")
+		return sqliteTarget(strings.TrimPrefix(raw, "sqlite://"))
+	case isKeyValueDSN(raw):
+		cfg, err := pq.NewConfig(raw)
+		if err != nil {
+			// pq's message may quote part of a value (a password with a
+			// space): name the form, not the text.
+			return Target{}, fmt.Errorf("%w: not a valid libpq key=value connection string (key=value pairs separated by spaces; quote values that hold spaces)", ErrURL)
+		}
+		dsn := raw
+		if !binaryParametersKey.MatchString(raw) {
+			dsn += " binary_parameters=yes"
+		}
+		return Target{Dialect: Postgres, Name: cfg.Database, dsn: dsn}, nil
+	case raw == "":
+		return Target{}, fmt.Errorf("%w: empty", ErrURL)
 	case strings.Contains(raw, "://"):
-		return "", "", errors.New("store: unsupported database URL scheme (want postgres:// or sqlite://)")
+		return Target{}, fmt.Errorf("%w: unknown scheme (want %s)", ErrURL, AcceptedURLs)
 	}
-	raw = strings.TrimPrefix(raw, "file:")
-	if raw == "" {
-		return "", "", errors.New("store: empty SQLite path")
-	}
+	return Target{}, fmt.Errorf("%w: neither a URL nor a key=value string (want %s)", ErrURL, AcceptedURLs)
+}
+
+// keyValueStart matches the start of a libpq key=value connection string.
+var (
+	keyValueStart       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	binaryParametersKey = regexp.MustCompile(`(^|\s)binary_parameters\s*=`)
+)
+
+func isKeyValueDSN(s string) bool { return keyValueStart.MatchString(s) }
+
+func sqliteTarget(raw string) (Target, error) {
 	path, query, _ := strings.Cut(raw, "?")
+	if path == "" {
+		return Target{}, fmt.Errorf("%w: sqlite:// without a path (want sqlite://PATH, such as sqlite://./signet-data/signet.db)", ErrURL)
+	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return "", "", fmt.Errorf("store: invalid SQLite options: %w", err)
+		return Target{}, fmt.Errorf("%w: invalid SQLite options: %v", ErrURL, err)
 	}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
@@ -114,7 +162,7 @@ func parseURL(raw string) (dialect, dsn string, err error) {
 	// Every transaction takes the write lock at BEGIN, so read-decide-write
 	// sequences (key rotation, refresh) are serialised across processes.
 	q.Set("_txlock", "immediate")
-	return SQLite, "file:" + path + "?" + q.Encode(), nil
+	return Target{Dialect: SQLite, Path: path, Name: path, dsn: "file:" + path + "?" + q.Encode()}, nil
 }
 
 // redactErr drops a URL (and any password in it) from a parse error.
