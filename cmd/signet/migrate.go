@@ -12,7 +12,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	src := addSettings(fs, getenv, "SIGNET_DATA_DIR", "SIGNET_DATABASE_URL")
+	src := addSettings(fs, getenv)
 	commandUsage(fs, "signet migrate [flags] up|down [N]|version",
 		`Apply every pending migration (up), revert the last N migrations or all of
 them (down), or print the schema version (version).`)

@@ -84,7 +84,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	hs.RegisterOnShutdown(func() { log.Info("shutting down") })
-	go runJanitor(ctx, db, log)
+	go runJanitor(ctx, db, log, cfg.Throttle.Reset)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
 	return httprun.Serve(ctx, hs, ln, 15*time.Second)
 }
@@ -96,6 +96,9 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		Audience:            c.Audience,
 		AccessTokenTTL:      c.AccessTokenTTL,
 		BcryptCost:          c.BcryptCost,
+		BcryptConcurrency:   c.BcryptConcurrency,
+		BcryptQueueWait:     c.BcryptQueueWait,
+		Throttle:            c.Throttle,
 		RefreshTokenTTL:     c.RefreshTokenTTL,
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,

@@ -14,7 +14,7 @@ import (
 
 func runUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
-	src := addSettings(fs, getenv, "SIGNET_DATA_DIR", "SIGNET_DATABASE_URL")
+	src := addSettings(fs, getenv)
 	asJSON := fs.Bool("json", false, "list: print JSON")
 	limit := fs.Int("limit", 1000, "list: at most this many users")
 	commandUsage(fs, "signet users [flags] list|delete ID", `Inspect and manage accounts.
