@@ -658,10 +658,22 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
-	if c.LogFormat == "text" || (c.LogFormat == "" && isTerminal(w)) {
+	if logFormat(c, w) == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// logFormat is SIGNET_LOG_FORMAT, else text for a person at a terminal and
+// JSON for a log collector.
+func logFormat(c *config, w io.Writer) string {
+	switch {
+	case c.LogFormat != "":
+		return c.LogFormat
+	case isTerminal(w):
+		return "text"
+	}
+	return "json"
 }
 
 // isTerminal reports whether w is a terminal (a character device other

@@ -16,7 +16,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	commandUsage(fs, "signet migrate [flags] up|down [N]|version",
 		`Apply every pending migration (up), revert the last N migrations or all of
 them (down), or print the schema version (version).`)
-	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
 	rest := fs.Args()

@@ -114,17 +114,83 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 		}
 		return errUsage
 	}
+	if msg := checkArgs(fs.Name(), fs.Args()); msg != "" {
+		fmt.Fprintf(stderr, "%s (see signet %s --help)\n", msg, fs.Name())
+		return errUsage
+	}
 	return nil
+}
+
+// commandArgs lists the arguments each command takes after its flags: its
+// subcommands, each with the arguments it needs ("[N]" is optional). A
+// command without subcommands takes none. parseFlags holds every command to
+// it, so that no command quietly ignores a stray argument.
+var commandArgs = map[string]map[string][]string{
+	"serve":   nil,
+	"migrate": {"up": nil, "down": {"[N]"}, "version": nil},
+	"keys":    {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
+	"users":   {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+}
+
+// checkArgs says what is wrong with a command's arguments ("signet keys
+// list: unexpected argument "x""), or "". A missing or unknown subcommand is
+// left to the command, which prints its usage.
+func checkArgs(cmd string, args []string) string {
+	subs, ok := commandArgs[cmd]
+	if !ok {
+		return ""
+	}
+	if subs == nil {
+		if len(args) > 0 {
+			return fmt.Sprintf("signet %s: unexpected argument %q", cmd, args[0])
+		}
+		return ""
+	}
+	if len(args) == 0 {
+		return ""
+	}
+	want, ok := subs[args[0]]
+	if !ok {
+		return ""
+	}
+	got := args[1:]
+	required := 0
+	for _, w := range want {
+		if !strings.HasPrefix(w, "[") {
+			required++
+		}
+	}
+	switch {
+	case len(got) < required:
+		return fmt.Sprintf("signet %s %s: missing %s", cmd, args[0], strings.Join(want[len(got):required], " "))
+	case len(got) > len(want):
+		return fmt.Sprintf("signet %s %s: unexpected argument %q", cmd, args[0], got[len(want)])
+	}
+	return ""
 }
 
 // errHelp means --help was asked for and printed: exit 0.
 var errHelp = errors.New("help")
 
+// commandUsage sets fs's usage: the command line, what it does, its flags,
+// and its settings that have no flag (secrets, kept out of the process
+// list).
 func commandUsage(fs *flag.FlagSet, line, about string) {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: %s\n\n%s\n", line, strings.TrimSpace(about))
 		fmt.Fprintln(w, "\nFlags:")
 		fs.PrintDefaults()
+		first := true
+		for _, s := range commandSettings(fs.Name()) {
+			if s.flag != "" {
+				continue
+			}
+			if first {
+				fmt.Fprintln(w, "\nEnvironment only:")
+				first = false
+			}
+			fmt.Fprintf(w, "  %s\n    \t%s\n", s.env, s.help)
+		}
 	}
 }

@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:         log,
 	}
 	if err := m.Start(ctx); err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return err // already "keys: ..."
 	}
 
 	icfg := cfg.issuerConfig(log)
