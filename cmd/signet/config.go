@@ -600,9 +600,10 @@ func checkOrigin(s string) error {
 }
 
 // keyEncryptionKey returns the key-encryption key. With the embedded SQLite
-// store and none configured, one is generated into the data directory
-// (mode 0600) and kept there; Postgres requires one.
-func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, error) {
+// store and none configured, the one generated into the data directory is
+// used; generate creates it (mode 0600) when missing. Postgres requires
+// one.
+func (c *config) keyEncryptionKey(log *slog.Logger, dialect string, generate bool) ([]byte, error) {
 	switch {
 	case c.kekB64 != "":
 		k, err := keys.ParseKEK(c.kekB64)
@@ -623,7 +624,7 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 			log.Warn("the key-encryption key file is readable by every user of this machine; make it 0600 or 0640", "path", c.kekFile, "mode", fi.Mode().Perm().String())
 		}
 		return k, nil
-	case dialect != "sqlite":
+	case dialect != store.SQLite:
 		return nil, configError{errors.New("SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE is required with Postgres (32 random bytes, base64: openssl rand -base64 32)")}
 	}
 	path := filepath.Join(c.DataDir, "key-encryption-key")
@@ -635,6 +636,8 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("key-encryption key file: %w", err)
+	} else if !generate {
+		return nil, configError{fmt.Errorf("no key-encryption key at %s, where signet serve keeps the one it generated: use the SIGNET_DATA_DIR that signet serve uses, or set SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE", describePath(path))}
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)

@@ -35,7 +35,8 @@ const usage = `signet: a token issuer with rotating asymmetric keys
 
 Usage:
   signet serve [flags]           run the issuer
-  signet migrate up|down|version apply, revert or show the database schema
+  signet migrate up|down N|down --all|version
+                                 apply, revert or show the database schema
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|delete       inspect and manage accounts
@@ -45,26 +46,33 @@ Run "signet <command> --help" for a command's flags. Every flag has an
 environment variable (SIGNET_*); a flag overrides its variable.
 `
 
-// run is the whole program; main only wires the process to it.
+// run is the whole program with no standard input (it is not a terminal,
+// so nothing can be confirmed by typing); tests call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWithInput(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput is the whole program; main only wires the process to it.
+// stdin answers confirmations (migrate down --all) when it is a terminal.
+func runWithInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	err := dispatch(ctx, args, getenv, stdout, stderr)
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	return err
 }
 
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, rest, getenv, stdout, stderr)
+		return runMigrate(ctx, rest, getenv, stdin, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":

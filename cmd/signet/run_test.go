@@ -256,9 +256,11 @@ func TestMigrateCommand(t *testing.T) {
 	env := envFrom(map[string]string{"SIGNET_DATA_DIR": dir})
 	var out bytes.Buffer
 	for _, step := range []struct{ args, want string }{
-		{"migrate version", "schema version 0 of 1"},
 		{"migrate up", "schema version 1 of 1"},
-		{"migrate down", "schema version 0 of 1"},
+		{"migrate version", "schema version 1 of 1"},
+		{"migrate down 1", "schema version 0 of 1"},
+		{"migrate up", "schema version 1 of 1"},
+		{"migrate down --all --yes", "schema version 0 of 1"},
 		{"migrate up", "schema version 1 of 1"},
 	} {
 		out.Reset()

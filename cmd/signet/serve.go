@@ -35,7 +35,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("SIGNET_BCRYPT_COST is below 10: passwords are cheap to guess if hashes leak", "cost", cfg.BcryptCost)
 	}
 
-	db, sealer, err := openStore(ctx, cfg, log, cfg.AutoMigrate)
+	db, sealer, err := openStoreAs(ctx, cfg, log, createMissing, cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}
@@ -110,14 +110,21 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	}
 }
 
-// openStore connects to the configured database, applies migrations when
-// asked, and returns it with the sealer for its private keys.
+// openStore opens the store of an administrative command: it must exist
+// and have a schema (see existingStore); pending migrations are applied
+// when migrate is set. It returns the store with the sealer for its
+// private keys.
 func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool) (*store.DB, *keys.Sealer, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	return openStoreAs(ctx, cfg, log, existingStore, migrate)
+}
+
+// openStoreAs opens the store in the given mode; serve uses createMissing.
+func openStoreAs(ctx context.Context, cfg *config, log *slog.Logger, mode storeMode, migrate bool) (*store.DB, *keys.Sealer, error) {
+	db, err := openDB(ctx, cfg, mode)
 	if err != nil {
 		return nil, nil, err
 	}
-	kek, err := cfg.keyEncryptionKey(log, db.Dialect())
+	kek, err := cfg.keyEncryptionKey(log, db.Dialect(), mode == createMissing)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -127,11 +134,9 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool)
 		db.Close()
 		return nil, nil, err
 	}
-	if migrate {
-		if err := db.MigrateUp(); err != nil {
-			db.Close()
-			return nil, nil, err
-		}
+	if err := checkSchema(db, cfg, mode, migrate); err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	return db, sealer, nil
 }

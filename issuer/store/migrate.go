@@ -19,6 +19,10 @@ type MigrationStatus struct {
 	Version uint `json:"version"`
 	Dirty   bool `json:"dirty"`
 	Latest  uint `json:"latest"`
+	// Applied counts the known migrations at or below Version; Known
+	// counts them all.
+	Applied int `json:"applied"`
+	Known   int `json:"known"`
 }
 
 // MigrateUp applies every pending migration. Concurrent callers (replicas
@@ -33,7 +37,17 @@ func (d *DB) MigrateUp() error {
 }
 
 // MigrateDown reverts the latest n migrations (all of them when n <= 0).
+// Asking for more than are applied reverts nothing and says how many are.
 func (d *DB) MigrateDown(n int) error {
+	if n > 0 {
+		st, err := d.MigrationVersion()
+		if err != nil {
+			return err
+		}
+		if n > st.Applied {
+			return fmt.Errorf("store: cannot revert %d migrations: %d applied", n, st.Applied)
+		}
+	}
 	return d.migrate(func(m *migrate.Migrate) error {
 		var err error
 		if n <= 0 {
@@ -64,11 +78,15 @@ func (d *DB) MigrationVersion() (MigrationStatus, error) {
 	}
 	src, err := iofs.New(migrations.FS, d.dialect)
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("store: migrations: %w", err)
 	}
 	defer src.Close()
 	for v, err := src.First(); err == nil; v, err = src.Next(v) {
 		st.Latest = v
+		st.Known++
+		if v <= st.Version {
+			st.Applied++
+		}
 	}
 	return st, nil
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/signet-auth/signet/issuer"
 )
 
 // Dialects.
@@ -172,6 +174,45 @@ func redactErr(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// ListUsersAfter returns up to limit users in creation order, starting
+// after the user whose ID is after ("" starts at the first), and whether
+// more follow: the CLI's paged listing. An unknown after gives
+// issuer.ErrNotFound.
+func (d *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]issuer.User, bool, error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("store: list users: limit %d is not positive", limit)
+	}
+	var rows []userRow
+	var err error
+	if after == "" {
+		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
+			`SELECT id, email, password_hash, created_at FROM users ORDER BY created_at, id LIMIT ?`), limit+1)
+	} else {
+		var from int64
+		if err := d.db.GetContext(ctx, &from, d.db.Rebind(`SELECT created_at FROM users WHERE id = ?`), after); errors.Is(err, sql.ErrNoRows) {
+			return nil, false, issuer.ErrNotFound
+		} else if err != nil {
+			return nil, false, fmt.Errorf("store: list users: %w", err)
+		}
+		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
+			`SELECT id, email, password_hash, created_at FROM users
+			 WHERE created_at > ? OR (created_at = ? AND id > ?)
+			 ORDER BY created_at, id LIMIT ?`), from, from, after, limit+1)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: list users: %w", err)
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	out := make([]issuer.User, len(rows))
+	for i, r := range rows {
+		out[i] = r.user()
+	}
+	return out, more, nil
 }
 
 // Dialect is Postgres or SQLite.
