@@ -108,6 +108,10 @@ func (c *config) settings() []setting {
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
 			parse: list(&c.CORSOrigins, "", origin)},
+		{env: "SIGNET_MAX_CONNS_PER_IP", flag: "max-conns-per-ip", def: "256", help: "open connections per client address (IPv6: per /64), or off", cmds: serveOnly,
+			parse: connLimit(&c.MaxConnsPerIP)},
+		{env: "SIGNET_SHUTDOWN_DRAIN", flag: "shutdown-drain", def: "5s", help: "on SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes", cmds: serveOnly,
+			parse: duration(&c.ShutdownDrain, 0, 5*time.Minute)},
 		{env: "SIGNET_AUTO_MIGRATE", flag: "auto-migrate", def: "true", help: "apply pending migrations at start-up", cmds: migrating,
 			parse: boolean(&c.AutoMigrate)},
 		{env: "SIGNET_LOG_FORMAT", flag: "log-format", help: "json or text (default text when stderr is a terminal, json otherwise)", cmds: withLogger,
@@ -154,6 +158,8 @@ type config struct {
 	SignupLimit       issuer.RateLimit
 	RefreshLimit      issuer.RateLimit
 	CORSOrigins       []string
+	MaxConnsPerIP     int // 0: no limit
+	ShutdownDrain     time.Duration
 	AutoMigrate       bool
 	LogFormat         string // empty: text on a terminal, else json
 	LogLevel          slog.Level
@@ -496,6 +502,21 @@ func prefixes(dst *[]netip.Prefix) func(string) error {
 		}
 		*dst = out
 		return errors.Join(errs...)
+	}
+}
+
+func connLimit(dst *int) func(string) error {
+	return func(v string) error {
+		if v == "off" {
+			*dst = 0
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number or off", v)
+		}
+		*dst = n
+		return nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,6 +46,10 @@ func envFrom(m map[string]string) func(string) string {
 func startServe(t *testing.T, env map[string]string, args ...string) (baseURL string, logs *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	if _, ok := env["SIGNET_SHUTDOWN_DRAIN"]; !ok {
+		env = maps.Clone(env)
+		env["SIGNET_SHUTDOWN_DRAIN"] = "0s" // the tests stop the server at once
+	}
 	pr, pw := io.Pipe()
 	logs = &syncBuffer{}
 	done := make(chan error, 1)

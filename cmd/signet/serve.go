@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/signet-auth/signet/cmd/internal/httprun"
@@ -74,8 +75,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// While draining, /readyz answers 503 so that load balancers move
+	// traffic away before the listener closes.
+	var draining atomic.Bool
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           httprun.NotReadyWhileDraining(srv.Handler(), "/readyz", &draining),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -84,9 +88,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	hs.RegisterOnShutdown(func() { log.Info("shutting down") })
+	stopDrainLog := context.AfterFunc(ctx, func() {
+		log.Info("draining: /readyz answers 503 until the listener closes", "drain", cfg.ShutdownDrain.String())
+	})
+	defer stopDrainLog() // no drain line when serve fails
 	go runJanitor(ctx, db, log, cfg.Throttle.Reset)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
-	return httprun.Serve(ctx, hs, ln, 15*time.Second)
+	capped := httprun.LimitPerIP(ln, httprun.PerIP{Max: cfg.MaxConnsPerIP, Exempt: cfg.TrustedProxies, Log: log})
+	return httprun.Run(ctx, hs, capped, httprun.Options{Drain: cfg.ShutdownDrain, Draining: &draining, Grace: 15 * time.Second})
 }
 
 // issuerConfig is the HTTP server's share of the configuration.
