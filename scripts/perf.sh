@@ -230,7 +230,9 @@ for i in $(seq 1 "$RUNS"); do
   load "$WORK/storm-refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 12s --duration "$((DUR + 12))s" &
   refresher=$!
   sleep 11
-  load "$WORK/storm-signin-$i.json" --mix signin=1 --rate "${STORM_RATE}/s" --concurrency 64 --duration "$((DUR + 2))s"
+  # The storm asks for 4 times what bcrypt can do: most of its sign-ins are
+  # refused (503) by design, so its failures do not fail the run.
+  load "$WORK/storm-signin-$i.json" --mix signin=1 --rate "${STORM_RATE}/s" --concurrency 64 --duration "$((DUR + 2))s" --max-failed off
   wait "$refresher"
   STORM_R+=("$WORK/storm-refresh-$i.json")
   STORM_S+=("$WORK/storm-signin-$i.json")
