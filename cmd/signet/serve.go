@@ -12,6 +12,7 @@ import (
 
 	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/httpapi"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/keys"
 )
@@ -70,7 +71,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	icfg := cfg.issuerConfig(log)
 	icfg.Metrics = metrics
-	srv, err := issuer.NewServer(icfg, db, ring, sealer)
+	iss, err := issuer.New(icfg, db, ring, sealer)
+	if err != nil {
+		return err
+	}
+	srv, err := httpapi.NewServer(iss, httpapi.Config{CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
@@ -94,13 +99,10 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	return issuer.Config{
 		IssuerURL:           c.IssuerURL,
 		Audience:            c.Audience,
-		AccessTokenTTL:      c.AccessTokenTTL,
 		BcryptCost:          c.BcryptCost,
 		RefreshTokenTTL:     c.RefreshTokenTTL,
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,
-		TrustedProxies:      c.TrustedProxies,
-		CORSOrigins:         c.CORSOrigins,
 		SignupLimit:         c.SignupLimit,
 		RefreshFailureLimit: c.RefreshLimit,
 		Logger:              log,

@@ -60,7 +60,12 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		if len(rest) != 2 {
 			return configError{fmt.Errorf("users delete: give exactly one user ID")}
 		}
-		if err := db.DeleteUser(ctx, rest[1]); err != nil {
+		icfg := cfg.issuerConfig(newLogger(cfg, stderr))
+		accounts, err := issuer.NewAccounts(icfg, db)
+		if err != nil {
+			return err
+		}
+		if err := accounts.DeleteUser(ctx, issuer.Caller{}, rest[1]); err != nil {
 			return fmt.Errorf("users delete %s: %w", rest[1], err)
 		}
 		fmt.Fprintf(stdout, "user %s deleted\n", rest[1])

@@ -1,12 +1,13 @@
-package issuer
+package store
 
 import (
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/signet-auth/signet/issuer"
 )
 
 type sqlStateErr string
@@ -14,15 +15,15 @@ type sqlStateErr string
 func (e sqlStateErr) Error() string    { return "pq: " + string(e) }
 func (e sqlStateErr) SQLState() string { return string(e) }
 
-func TestDatabaseUnavailable(t *testing.T) {
-	wrap := func(err error) error { return fmt.Errorf("store: get user: %w", err) }
+func TestStoreErrUnavailable(t *testing.T) {
+	wrap := func(err error) error { return storeErr("get user", err) }
 	for _, err := range []error{
 		wrap(driver.ErrBadConn),
 		wrap(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
 		wrap(sqlStateErr("57P01")), // admin shutdown
 		wrap(sqlStateErr("08006")), // connection failure
 	} {
-		if !databaseUnavailable(err) {
+		if !errors.Is(err, issuer.ErrUnavailable) || issuer.KindOf(err) != issuer.KindUnavailable {
 			t.Errorf("%v: not taken as unavailable", err)
 		}
 	}
@@ -30,7 +31,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 		wrap(errors.New("syntax error")),
 		wrap(sqlStateErr("23505")), // unique violation: a bug or a race, not an outage
 	} {
-		if databaseUnavailable(err) {
+		if errors.Is(err, issuer.ErrUnavailable) || issuer.KindOf(err) != issuer.KindInternal {
 			t.Errorf("%v: taken as unavailable", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 )
 
 // openAPIFile is the API description at the repository root.
-const openAPIFile = "../openapi.json"
+const openAPIFile = "../../openapi.json"
 
 var openAPIMethods = []string{"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
 

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"

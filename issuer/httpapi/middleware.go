@@ -1,6 +1,7 @@
-package issuer
+package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -11,33 +12,28 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/signet-auth/signet/issuer"
 )
 
 const (
-	loggerKey = "signet.logger"
+	requestKey = "signet.request" // *requestInfo
 )
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// requestLogger is a request's logger, made on first use: most requests
-// (a JWKS fetch, a refresh) never log, and cloning a logger per request
-// costs more than the rest of the middleware.
-type requestLogger struct {
-	base *slog.Logger
-	id   string
-	l    *slog.Logger
-}
-
-func (r *requestLogger) get() *slog.Logger {
-	if r.l == nil {
-		r.l = r.base.With("request_id", r.id)
-	}
-	return r.l
+// requestInfo is a request's id and logger, and its context carrying the
+// id, made on first use: most requests (a JWKS fetch) never log or call a
+// service.
+type requestInfo struct {
+	log *slog.Logger
+	id  string
+	ctx context.Context
 }
 
 // requestID takes a well-formed X-Request-Id from the caller or makes one,
-// echoes it, and gives the request a logger that carries it.
-func requestID(base *slog.Logger) gin.HandlerFunc {
+// and echoes it. Every log line of the request carries it.
+func requestID(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
 		if !validRequestID.MatchString(id) {
@@ -46,9 +42,30 @@ func requestID(base *slog.Logger) gin.HandlerFunc {
 			id = hex.EncodeToString(b[:])
 		}
 		c.Header("X-Request-Id", id)
-		c.Set(loggerKey, &requestLogger{base: base, id: id})
+		c.Set(requestKey, &requestInfo{log: log, id: id})
 		c.Next()
 	}
+}
+
+// requestContext is the context to call services and log with: the
+// request's, carrying its id.
+func requestContext(c *gin.Context) context.Context {
+	v, ok := c.Get(requestKey)
+	if !ok {
+		return c.Request.Context()
+	}
+	ri := v.(*requestInfo)
+	if ri.ctx == nil {
+		ri.ctx = issuer.WithRequestID(c.Request.Context(), ri.id)
+	}
+	return ri.ctx
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if v, ok := c.Get(requestKey); ok {
+		return v.(*requestInfo).log
+	}
+	return slog.Default()
 }
 
 // accessLog writes one structured line per request. It logs the route
@@ -78,11 +95,11 @@ func accessLog(observe func(method, route string, status int, d time.Duration)) 
 		case status < 400 && quietRoute(route):
 			level = slog.LevelDebug
 		}
-		ctx := c.Request.Context()
-		if !logEnabled(c, ctx, level) {
+		log := logger(c)
+		if !log.Enabled(c.Request.Context(), level) {
 			return
 		}
-		logger(c).LogAttrs(ctx, level, "request",
+		log.LogAttrs(requestContext(c), level, "request",
 			slog.String("method", c.Request.Method), slog.String("route", route), slog.String("path", c.Request.URL.Path),
 			slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000),
 			slog.String("client_ip", c.ClientIP()), slog.Int("bytes", c.Writer.Size()))
@@ -107,9 +124,9 @@ func recovery() gin.HandlerFunc {
 				if r == http.ErrAbortHandler {
 					panic(r)
 				}
-				logger(c).ErrorContext(c.Request.Context(), "panic", "panic", r, "stack", string(debug.Stack()))
+				logger(c).ErrorContext(requestContext(c), "panic", "panic", r, "stack", string(debug.Stack()))
 				if !c.Writer.Written() {
-					fail(c, apiError("server_error", "the server could not complete the request"))
+					fail(c, apiError(issuer.KindInternal, "the server could not complete the request"))
 				}
 				c.Abort()
 			}

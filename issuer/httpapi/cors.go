@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"net/http"
@@ -58,7 +58,7 @@ func (p *corsPolicy) middleware() gin.HandlerFunc {
 			h.Add("Vary", "Origin")
 			if !p.allowed(origin) {
 				if preflight {
-					fail(c, &Error{Code: "invalid_request", Description: "this origin is not allowed to call the API (SIGNET_CORS_ORIGINS)", Status: http.StatusForbidden})
+					fail(c, apiError(kindForbidden, "this origin is not allowed to call the API (SIGNET_CORS_ORIGINS)"))
 					return
 				}
 				break // no CORS headers: the browser withholds the response

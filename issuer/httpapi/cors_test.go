@@ -1,10 +1,9 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"net/http"
 	"testing"
 
-	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
@@ -12,7 +11,7 @@ import (
 
 func TestCORS(t *testing.T) {
 	const app = "http://app.test:3000"
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.CORSOrigins = []string{app}
 	})
 	preflight := func(path, origin string) *http.Response {

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func TestSignupAndSignin(t *testing.T) {
 func TestAccessTokenContract(t *testing.T) {
 	for _, alg := range []string{keys.EdDSA, keys.RS256} {
 		t.Run(alg, func(t *testing.T) {
-			e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, p *keys.Policy) { p.Alg = alg })
+			e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, p *keys.Policy) { p.Alg = alg })
 			e.signup("ann@example.com", "correct horse")
 			tk := e.signin("ann@example.com", "correct horse")
 

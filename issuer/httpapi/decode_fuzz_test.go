@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/issuer"
 )
 
 // FuzzDecodeJSON feeds arbitrary bodies to the strict decoder: it must
@@ -31,7 +32,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		var req signinRequest
 		err := decodeJSON(c, &req)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
+			if _, ok := err.(*issuer.Error); !ok {
 				t.Fatalf("decodeJSON returned a non-API error %T: %v", err, err)
 			}
 			return

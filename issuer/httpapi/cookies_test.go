@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ import (
 
 func TestRefreshCookieMode(t *testing.T) {
 	const app = "http://app.test"
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) { c.CORSOrigins = []string{app} })
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) { c.CORSOrigins = []string{app} })
 	e.signup("ann@example.com", "correct horse")
 	creds := map[string]any{"email": "ann@example.com", "password": "correct horse", "refresh_cookie": true}
 	browser := []string{"Origin", app, "X-Signet-CSRF", "1"}
@@ -101,7 +101,7 @@ func refreshCookieOf(t *testing.T, resp *http.Response) *http.Cookie {
 // per-address limit) leaves the browser's cookie alone.
 func TestRefreshCookieKeptOnTransientRefusal(t *testing.T) {
 	const app = "http://app.test"
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.CORSOrigins = []string{app}
 		c.RefreshFailureLimit = issuer.RateLimit{Burst: 1, Per: time.Minute}
 	})

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
@@ -91,7 +90,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 // the public documents and probes only at debug, their failures at info.
 func TestAccessLogLevels(t *testing.T) {
 	logs := &syncBuffer{}
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	})
 	e.signup("ann@example.com", "correct horse")

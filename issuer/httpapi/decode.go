@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/issuer"
 )
 
 const (
@@ -27,30 +28,30 @@ func decodeJSON(c *gin.Context, v any) error {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return apiError("unsupported_media_type", "the body must be JSON (Content-Type: application/json)")
+			return apiError(kindMediaType, "the body must be JSON (Content-Type: application/json)")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return apiError("request_too_large", "the body is larger than %d bytes", maxBodyBytes)
+			return apiError(kindTooLarge, "the body is larger than %d bytes", maxBodyBytes)
 		}
-		return apiError("invalid_request", "could not read the body")
+		return apiError(issuer.KindInvalid, "could not read the body")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return apiError("invalid_request", "the body is empty; send a JSON object")
+		return apiError(issuer.KindInvalid, "the body is empty; send a JSON object")
 	}
 	if jsonDepth(body) > maxJSONDepth {
-		return apiError("invalid_request", "the body is nested too deeply")
+		return apiError(issuer.KindInvalid, "the body is nested too deeply")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return apiError("invalid_request", "malformed JSON body: %s", describeJSONError(err))
+		return apiError(issuer.KindInvalid, "malformed JSON body: %s", describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return apiError("invalid_request", "malformed JSON body: unexpected data after the object")
+		return apiError(issuer.KindInvalid, "malformed JSON body: unexpected data after the object")
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
@@ -29,7 +28,7 @@ import (
 
 // productionLogs logs as signet serve does (JSON, info), to nowhere, so
 // that the benchmarks pay for encoding the access log but not for I/O.
-func productionLogs(c *issuer.Config, _ *keys.Policy) {
+func productionLogs(c *settings, _ *keys.Policy) {
 	c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 

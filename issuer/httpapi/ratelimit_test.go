@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 )
 
 func TestSignupLimitPerAddress(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.SignupLimit = issuer.RateLimit{Burst: 3, Per: 30 * time.Second} // one more every 10 s
 	})
 	for i := range 3 {
@@ -31,7 +31,7 @@ func TestSignupLimitPerAddress(t *testing.T) {
 }
 
 func TestRefreshFailureLimitPerAddress(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.RefreshFailureLimit = issuer.RateLimit{Burst: 5, Per: 5 * time.Second}
 	})
 	e.signup("ann@example.com", "correct horse")

@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"net/http"
@@ -9,13 +9,13 @@ import (
 // routes is the whole API surface.
 func (s *Server) routes() {
 	r := s.engine
-	r.Use(requestID(s.log), recovery(), accessLog(s.metrics.observeRequest), securityHeaders(), s.cors.middleware())
-	r.NoRoute(func(c *gin.Context) { fail(c, apiError("not_found", "no such endpoint")) })
-	r.NoMethod(func(c *gin.Context) { fail(c, apiError("method_not_allowed", "method not allowed on this endpoint")) })
+	r.Use(requestID(s.log), recovery(), accessLog(s.iss.Metrics.ObserveRequest), securityHeaders(), s.cors.middleware())
+	r.NoRoute(func(c *gin.Context) { fail(c, apiError(kindNotFound, "no such endpoint")) })
+	r.NoMethod(func(c *gin.Context) { fail(c, apiError(kindMethodNotAllowed, "method not allowed on this endpoint")) })
 
 	r.GET("/healthz", handleHealthz())
 	r.GET("/readyz", s.handleReadyz())
-	r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	r.GET("/metrics", gin.WrapH(s.iss.Metrics.Handler()))
 	r.GET("/.well-known/jwks.json", s.handleJWKS())
 	r.GET("/.well-known/openid-configuration", s.handleDiscovery())
 	r.GET("/.well-known/oauth-authorization-server", s.handleDiscovery())

@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"net/http"
@@ -25,12 +25,10 @@ const refreshCookieName = "__Host-signet_refresh"
 // must be one of SIGNET_CORS_ORIGINS.
 func (s *Server) checkCookieRequest(c *gin.Context) error {
 	if c.GetHeader(csrfHeader) == "" {
-		return &Error{Code: "invalid_request", Status: http.StatusForbidden,
-			Description: "requests that use the refresh cookie must send the " + csrfHeader + " header"}
+		return apiError(kindForbidden, "requests that use the refresh cookie must send the %s header", csrfHeader)
 	}
 	if !s.cors.allowed(c.GetHeader("Origin")) {
-		return &Error{Code: "invalid_request", Status: http.StatusForbidden,
-			Description: "requests that use the refresh cookie must come from an allowed origin (SIGNET_CORS_ORIGINS)"}
+		return apiError(kindForbidden, "requests that use the refresh cookie must come from an allowed origin (SIGNET_CORS_ORIGINS)")
 	}
 	return nil
 }
@@ -65,40 +63,4 @@ func clearRefreshCookie(c *gin.Context) {
 		Name: refreshCookieName, Value: "", Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
-}
-
-// signoutByCookie ends the session of the refresh cookie when a browser
-// signs out without an access token (it may have expired). Requests with
-// an Authorization header go on to the access-token path.
-func (s *Server) signoutByCookie() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		raw := refreshCookie(c)
-		if c.GetHeader("Authorization") != "" || raw == "" {
-			c.Next()
-			return
-		}
-		if err := s.checkCookieRequest(c); err != nil {
-			fail(c, err)
-			return
-		}
-		switch scope, err := signoutScope(c); {
-		case err != nil:
-			fail(c, err)
-			return
-		case scope != "local":
-			fail(c, apiError("invalid_request", "scope=%s needs the access token (Authorization: Bearer)", scope))
-			return
-		}
-		sess, revoked, err := s.revokeByRefreshToken(c.Request.Context(), raw, "signout")
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		if revoked {
-			s.audit(c, AuditEvent{Type: "session_revoked", UserID: sess.UserID, SessionID: sess.ID,
-				Detail: map[string]string{"via": "signout_cookie", "scope": "local", "sessions": "1"}})
-		}
-		clearRefreshCookie(c)
-		c.AbortWithStatus(http.StatusNoContent)
-	}
 }

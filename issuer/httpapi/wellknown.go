@@ -1,4 +1,4 @@
-package issuer
+package httpapi
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 // change of the set.
 func (s *Server) handleJWKS() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		set := s.keys.JWKS()
+		set := s.iss.Keyring().JWKS()
 		h := c.Writer.Header()
-		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.keys.MaxAge(set)/time.Second)))
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.iss.Keyring().MaxAge(set)/time.Second)))
 		h.Set("ETag", set.ETag)
 		if etagMatch(c.GetHeader("If-None-Match"), set.ETag) {
 			c.Status(http.StatusNotModified)
@@ -58,14 +58,14 @@ type discovery struct {
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
 func (s *Server) handleDiscovery() gin.HandlerFunc {
-	base := strings.TrimRight(s.cfg.IssuerURL, "/")
+	base := strings.TrimRight(s.iss.Config().IssuerURL, "/")
 	algs := []string{"EdDSA", "RS256"}
 	doc := discovery{
-		Issuer:                 s.cfg.IssuerURL,
+		Issuer:                 s.iss.Config().IssuerURL,
 		JWKSURI:                base + "/.well-known/jwks.json",
 		TokenEndpoint:          base + "/oauth/token",
 		RevocationEndpoint:     base + "/oauth/revoke",
-		GrantTypes:             []string{"password", "refresh_token"},
+		GrantTypes:             grantTypes(),
 		ResponseTypes:          []string{"token"},
 		SubjectTypes:           []string{"public"},
 		TokenAuthMethods:       []string{"none"},
@@ -88,10 +88,10 @@ func (s *Server) handleReadyz() gin.HandlerFunc {
 		defer cancel()
 		checks := gin.H{"database": "ok", "signing_key": "ok"}
 		ready := true
-		if err := s.store.Ping(ctx); err != nil {
+		if err := s.iss.Store().Ping(ctx); err != nil {
 			checks["database"], ready = "unreachable", false
 		}
-		if !s.keys.Ready() {
+		if !s.iss.Keyring().Ready() {
 			checks["signing_key"], ready = "missing", false
 		}
 		status, word := http.StatusOK, "ready"

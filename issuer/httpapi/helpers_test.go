@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/httpapi"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/keys"
 )
@@ -57,9 +58,10 @@ type env struct {
 	policy keys.Policy
 	ring   *keys.Keyring
 	rot    *keys.Rotator
-	server *issuer.Server
+	iss    *issuer.Issuer
+	server *httpapi.Server
 	srv    *httptest.Server
-	cfg    issuer.Config
+	cfg    settings
 	logs   *syncBuffer // the server's log, JSON lines, debug level
 }
 
@@ -162,7 +164,16 @@ func (s *countingStore) Ping(ctx context.Context) error {
 
 var _ issuer.Store = (*countingStore)(nil)
 
-func newEnv(t testing.TB, db *store.DB, opts ...func(*issuer.Config, *keys.Policy)) *env {
+// settings are what a test may change: the services' and the HTTP
+// layer's configuration.
+type settings struct {
+	issuer.Config
+	httpConfig
+}
+
+type httpConfig = httpapi.Config
+
+func newEnv(t testing.TB, db *store.DB, opts ...func(*settings, *keys.Policy)) *env {
 	t.Helper()
 	e := &env{t: t, db: db, store: &countingStore{DB: db}, clock: newClock(), logs: &syncBuffer{}}
 	e.sealer, _ = keys.NewSealer(bytes.Repeat([]byte{7}, 32))
@@ -170,12 +181,11 @@ func newEnv(t testing.TB, db *store.DB, opts ...func(*issuer.Config, *keys.Polic
 		Alg: keys.EdDSA, RSABits: 2048, RotationPeriod: 7 * 24 * time.Hour, JWKSMaxAge: 5 * time.Minute,
 		ReloadInterval: 10 * time.Second, AccessTokenTTL: 15 * time.Minute, Leeway: 30 * time.Second,
 	}
-	e.cfg = issuer.Config{
-		IssuerURL:      "http://issuer.test",
-		Audience:       []string{"http://issuer.test"},
-		AccessTokenTTL: 15 * time.Minute,
-		BcryptCost:     4,
-		Now:            e.clock.Now,
+	e.cfg.Config = issuer.Config{
+		IssuerURL:  "http://issuer.test",
+		Audience:   []string{"http://issuer.test"},
+		BcryptCost: 4,
+		Now:        e.clock.Now,
 		// The defaults, spelled out for the tests that depend on them.
 		RefreshTokenTTL:   168 * time.Hour,
 		SessionMaxAge:     720 * time.Hour,
@@ -193,7 +203,12 @@ func newEnv(t testing.TB, db *store.DB, opts ...func(*issuer.Config, *keys.Polic
 	if err := e.ring.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := issuer.NewServer(e.cfg, e.store, e.ring, e.sealer)
+	iss, err := issuer.New(e.cfg.Config, e.store, e.ring, e.sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.iss = iss
+	s, err := httpapi.NewServer(iss, e.cfg.httpConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 )
 
 // hourly rotates every hour: publication lead 5m10s, retention 20m40s.
-func hourly(c *issuer.Config, p *keys.Policy) { p.RotationPeriod = time.Hour }
+func hourly(c *settings, p *keys.Policy) { p.RotationPeriod = time.Hour }
 
 // step runs a rotation pass and a reload, as each replica's Maintainer does.
 func (e *env) step() {
@@ -190,7 +190,7 @@ func kidOf(t *testing.T, token string) string {
 // rotator's changes are counted.
 func TestMetrics(t *testing.T) {
 	m := issuer.NewMetrics()
-	e := newEnv(t, storetest.Open(t, store.SQLite), hourly, func(c *issuer.Config, p *keys.Policy) { c.Metrics = m })
+	e := newEnv(t, storetest.Open(t, store.SQLite), hourly, func(c *settings, p *keys.Policy) { c.Metrics = m })
 	if err := m.WatchDB(e.db.SQL().DB); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"bufio"
@@ -42,7 +42,7 @@ func (e *env) scrape() map[string]float64 {
 // TestRequestAndOutcomeMetrics exercises every outcome the issuer counts,
 // then checks each series in /metrics.
 func TestRequestAndOutcomeMetrics(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.Throttle = issuer.ThrottlePolicy{AccountFree: 1, IPFree: 2}
 		c.BcryptConcurrency = 1
 		c.BcryptQueueWait = 20 * time.Millisecond
@@ -72,7 +72,7 @@ func TestRequestAndOutcomeMetrics(t *testing.T) {
 
 	// No bcrypt slot in time: unavailable (the address block has passed).
 	e.clock.Advance(time.Hour)
-	release := e.server.HoldBcryptSlot()
+	release := e.iss.Accounts.HoldBcryptSlot()
 	resp, body = e.signinStatus("carol@example.com", "correct horse")
 	release()
 	wantError(t, resp, body, 503, "temporarily_unavailable")

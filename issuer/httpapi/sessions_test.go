@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"
@@ -271,7 +271,7 @@ func (e *env) mintToken(s issuer.Session, counter uint64) string {
 // the answer is the same 401 body.
 func TestRefreshRejectionsIdentical(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
-		e := newEnv(t, db, func(c *issuer.Config, _ *keys.Policy) {
+		e := newEnv(t, db, func(c *settings, _ *keys.Policy) {
 			c.RefreshTokenTTL = time.Hour
 			c.SessionMaxAge = 2 * time.Hour
 		})

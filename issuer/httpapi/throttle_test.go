@@ -1,4 +1,4 @@
-package issuer_test
+package httpapi_test
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
@@ -30,7 +29,7 @@ func TestSigninThrottlePerAccount(t *testing.T) {
 			wantError(t, resp, body, 401, "invalid_grant")
 		}
 		// Blocked: even the right password gets 429, before any bcrypt.
-		release := e.server.HoldBcryptSlot()
+		release := e.iss.Accounts.HoldBcryptSlot()
 		resp, body := e.signinStatus("ann@example.com", "correct horse")
 		release()
 		wantError(t, resp, body, 429, "too_many_requests")
@@ -126,7 +125,7 @@ func TestTrustedProxies(t *testing.T) {
 	})
 	t.Run("loopback trusted", func(t *testing.T) {
 		db := storetest.Open(t, store.SQLite)
-		e := newEnv(t, db, func(c *issuer.Config, _ *keys.Policy) {
+		e := newEnv(t, db, func(c *settings, _ *keys.Policy) {
 			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		})
 		e.signup("ann@example.com", "correct horse")
@@ -153,14 +152,14 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 func TestBcryptSemaphore(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *issuer.Config, _ *keys.Policy) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
 		c.BcryptConcurrency = 1
 		c.BcryptQueueWait = 20 * time.Millisecond
 	})
 	e.signup("ann@example.com", "correct horse")
 	tk := e.signin("ann@example.com", "correct horse")
 
-	release := e.server.HoldBcryptSlot()
+	release := e.iss.Accounts.HoldBcryptSlot()
 	resp, body := e.signinStatus("ann@example.com", "correct horse")
 	wantError(t, resp, body, 503, "temporarily_unavailable")
 	if resp.Header.Get("Retry-After") != "1" {
