@@ -1,7 +1,6 @@
 package issuer
 
 import (
-	"database/sql"
 	"errors"
 	"net/http"
 	"strconv"
@@ -206,12 +205,6 @@ func (m *Metrics) KeyChanged(event string, k keys.Key) {
 	case "key_revoked":
 		m.KeyRevocations.WithLabelValues(k.Alg).Inc()
 	}
-}
-
-// WatchDB adds the connection pool's statistics (go_sql_* with
-// db_name="signet").
-func (m *Metrics) WatchDB(db *sql.DB) error {
-	return m.Registry.Register(collectors.NewDBStatsCollector(db, "signet"))
 }
 
 // WatchKeys adds the key gauges, read from ring at each scrape.

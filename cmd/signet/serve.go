@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/httpapi"
@@ -54,7 +55,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pol := cfg.policy()
 	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
 	metrics := issuer.NewMetrics()
-	if err := metrics.WatchDB(db.SQL().DB); err != nil {
+	if err := metrics.Registry.Register(collectors.NewDBStatsCollector(db.SQL().DB, "signet")); err != nil {
 		return err
 	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
