@@ -198,8 +198,8 @@ fi
 stop_issuer
 
 # ---------------------------------------------------------------- 3
-log "bcrypt alone at cost 12: go test ./issuer -run '^\$' -bench '^BenchmarkBcrypt\$' -benchtime 20x -count $RUNS"
-BENCH="$(SIGNET_BCRYPT_COST=12 go test ./issuer -run '^$' -bench '^BenchmarkBcrypt$' -benchtime 20x -count "$RUNS")"
+log "bcrypt alone at cost 12: go test ./issuer/httpapi -run '^\$' -bench '^BenchmarkBcrypt\$' -benchtime 20x -count $RUNS"
+BENCH="$(SIGNET_BCRYPT_COST=12 go test ./issuer/httpapi -run '^$' -bench '^BenchmarkBcrypt$' -benchtime 20x -count "$RUNS")"
 echo "$BENCH" >"$WORK/bcrypt.txt"
 read -r T_BCRYPT_MS MAX_SIGNINS < <(echo "$BENCH" | python3 -c '
 import re, statistics, sys
