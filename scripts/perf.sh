@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf.sh: the performance figures of the README, reproduced on this machine.
+# perf.sh: the performance figures of docs/performance.md, reproduced on this machine.
 #
 # Builds signet and signet-load, runs one issuer on a fresh Postgres database
 # on 127.0.0.1 and measures, PERF_RUNS times each (default 3), printing the
