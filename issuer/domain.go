@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -25,22 +24,37 @@ type AuditEvent struct {
 	Detail    map[string]string
 }
 
-// Store errors, mapped from driver errors by the store.
-var (
-	ErrNotFound   = errors.New("not found")
-	ErrEmailTaken = errors.New("email already registered")
-)
+// Caller is who makes a request, as the transport saw it: what audit
+// events, limits and sessions record about the client.
+type Caller struct {
+	// IP is the client address (after trusted proxies).
+	IP string
+	// UserAgent is the client's User-Agent, as sent.
+	UserAgent string
+}
 
 // UserStore keeps accounts.
 type UserStore interface {
 	CreateUser(ctx context.Context, u User) error
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id string) (User, error)
+	// DeleteUser removes a user and every session of theirs (ErrNotFound
+	// if there is no such user).
+	DeleteUser(ctx context.Context, id string) error
 }
 
 // AuditStore keeps audit events.
 type AuditStore interface {
 	RecordEvent(ctx context.Context, e AuditEvent) error
+}
+
+// Store is what the services need from their database.
+type Store interface {
+	UserStore
+	SessionStore
+	ThrottleStore
+	AuditStore
+	Pinger
 }
 
 // Pinger reports whether the database answers.

@@ -1,124 +1,141 @@
 package issuer
 
 import (
-	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"strconv"
-	"strings"
-	"syscall"
-
-	"github.com/gin-gonic/gin"
+	"time"
 )
 
-// Error is an API error: an OAuth 2.0 style code and a human description.
-// The code decides the HTTP status (see statusOf).
+// Kind classifies an Error. Transports map each kind to their own
+// answer (package httpapi holds the one table for HTTP and RFC 6749).
+type Kind string
+
+// The kinds of error the services return.
+const (
+	// KindInvalid is a malformed or incomplete request.
+	KindInvalid Kind = "invalid_request"
+	// KindBadCredentials is a refused password or refresh token.
+	KindBadCredentials Kind = "invalid_grant"
+	// KindInvalidToken is a refused access token.
+	KindInvalidToken Kind = "invalid_token"
+	// KindEmailTaken is a sign-up for a registered address.
+	KindEmailTaken Kind = "email_taken"
+	// KindRateLimited is a request refused by a rate limit or the sign-in
+	// throttle; RetryAfter says for how long.
+	KindRateLimited Kind = "too_many_requests"
+	// KindUnavailable is a transient failure (the database cannot be
+	// reached, no bcrypt slot in time): retry after RetryAfter.
+	KindUnavailable Kind = "temporarily_unavailable"
+	// KindInternal is anything else: a bug or an unexpected failure.
+	KindInternal Kind = "server_error"
+)
+
+// Error is a service error: a kind, a description safe to show the
+// caller, and, for the log only, the reason behind it and its cause.
 type Error struct {
-	Code        string
+	Kind        Kind
 	Description string
-	// RetryAfter, when positive, is sent as Retry-After in seconds.
-	RetryAfter int
-	// Status overrides the code's usual status (RFC 6749 §5.2 answers
-	// invalid_grant with 400 where /v1 answers 401).
-	Status int
+	// RetryAfter, when positive, tells the caller when to try again.
+	RetryAfter time.Duration
+	// Reason says why a credential was refused. It is logged, never shown:
+	// every refused refresh token gets the same answer.
+	Reason Reason
+	// Err is the underlying error, if any.
+	Err error
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Description }
-
-// The error codes and their HTTP statuses: the one table that maps errors
-// to statuses.
-var statusOf = map[string]int{
-	"invalid_request":         http.StatusBadRequest,
-	"unsupported_grant_type":  http.StatusBadRequest,
-	"invalid_grant":           http.StatusUnauthorized,
-	"invalid_token":           http.StatusUnauthorized,
-	"not_found":               http.StatusNotFound,
-	"method_not_allowed":      http.StatusMethodNotAllowed,
-	"email_taken":             http.StatusConflict,
-	"request_too_large":       http.StatusRequestEntityTooLarge,
-	"unsupported_media_type":  http.StatusUnsupportedMediaType,
-	"too_many_requests":       http.StatusTooManyRequests,
-	"server_error":            http.StatusInternalServerError,
-	"temporarily_unavailable": http.StatusServiceUnavailable,
+func (e *Error) Error() string {
+	s := string(e.Kind) + ": " + e.Description
+	if e.Reason != "" {
+		s += " (" + string(e.Reason) + ")"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
 
-func apiError(code, format string, args ...any) *Error {
-	return &Error{Code: code, Description: fmt.Sprintf(format, args...)}
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an Error of kind k whose description is formatted.
+func Errorf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Description: fmt.Sprintf(format, args...)}
 }
 
-// errBody is the one error body of the API.
-type errBody struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description"`
-}
+// Reason is why a refresh token or an access token was refused.
+type Reason string
 
-// fail writes err as the error body and aborts the chain. Errors that are
-// not *Error are internal: logged, and answered with a generic 500.
-func fail(c *gin.Context, err error) {
+// The reasons a refresh token is refused.
+const (
+	ReasonMalformed      Reason = "malformed"
+	ReasonUnknownSession Reason = "unknown session"
+	ReasonBadMAC         Reason = "bad MAC"
+	ReasonRevoked        Reason = "session revoked"
+	ReasonPastMaxAge     Reason = "session past its absolute lifetime"
+	ReasonIdle           Reason = "session idle too long"
+	ReasonReused         Reason = "reused: session revoked"
+	ReasonAhead          Reason = "counter ahead of the session"
+	ReasonLostRace       Reason = "lost the rotation race twice"
+	ReasonOtherUser      Reason = "session of another user"
+)
+
+// Errors the stores return, mapped from driver errors by the store.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrEmailTaken = errors.New("email already registered")
+	// ErrUnavailable is matched by store errors that mean the database
+	// cannot be reached right now.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// KindOf returns the kind of err: an *Error's own, KindUnavailable for a
+// store error matching ErrUnavailable, KindInternal otherwise.
+func KindOf(err error) Kind {
 	var e *Error
 	switch {
+	case err == nil:
+		return ""
 	case errors.As(err, &e):
-	case databaseUnavailable(err):
-		logger(c).WarnContext(c.Request.Context(), "database unavailable", "error", err)
-		e = &Error{Code: "temporarily_unavailable", Description: "the service is temporarily unavailable; try again shortly", RetryAfter: 1}
-	default:
-		logger(c).ErrorContext(c.Request.Context(), "request failed", "error", err)
-		e = apiError("server_error", "the server could not complete the request")
+		return e.Kind
+	case errors.Is(err, ErrUnavailable):
+		return KindUnavailable
 	}
-	status := e.Status
-	if status == 0 {
-		status = statusOf[e.Code]
-	}
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	if e.RetryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(e.RetryAfter))
-	}
-	if status == http.StatusUnauthorized && e.Code == "invalid_token" && c.Writer.Header().Get("WWW-Authenticate") == "" {
-		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
-	}
-	c.AbortWithStatusJSON(status, errBody{Error: e.Code, Description: e.Description})
+	return KindInternal
 }
 
-// databaseUnavailable reports an error that says the database cannot be
-// reached right now (a restart, a failover, a network cut), as opposed to a
-// bug: the client should retry, so it gets 503 rather than 500.
-func databaseUnavailable(err error) bool {
-	var netErr net.Error
-	var state interface{ SQLState() string }
-	switch {
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
-		return true
-	case errors.As(err, &netErr):
-		return true
-	case errors.As(err, &state):
-		// Postgres classes 08 (connection exception), 53 (insufficient
-		// resources) and 57P0x (shutting down, cannot connect now).
-		code := state.SQLState()
-		return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") || strings.HasPrefix(code, "57P0")
+// AsError returns err as an *Error: itself when it is one, otherwise an
+// unavailable or internal Error wrapping it with a generic description.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
 	}
-	return false
+	if errors.Is(err, ErrUnavailable) {
+		return &Error{Kind: KindUnavailable, Description: "the service is temporarily unavailable; try again shortly", RetryAfter: time.Second, Err: err}
+	}
+	return &Error{Kind: KindInternal, Description: "the server could not complete the request", Err: err}
 }
 
-// logEnabled reports whether the request's logger would write at level,
-// without making the logger.
-func logEnabled(c *gin.Context, ctx context.Context, level slog.Level) bool {
-	if l, ok := c.Get(loggerKey); ok {
-		return l.(*requestLogger).base.Enabled(ctx, level)
-	}
-	return slog.Default().Enabled(ctx, level)
+// errBadCredentials is the one answer to a refused password, whatever
+// was wrong (unknown email, wrong password, malformed email).
+func errBadCredentials() *Error {
+	return &Error{Kind: KindBadCredentials, Description: "invalid email or password"}
 }
 
-func logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(loggerKey); ok {
-		return l.(*requestLogger).get()
-	}
-	return slog.Default()
+// ErrBusy is wrapped by the error of a request that found no bcrypt slot
+// in time.
+var ErrBusy = errors.New("no bcrypt slot in time")
+
+func errBusy() *Error {
+	return &Error{Kind: KindUnavailable, Description: "the server is busy; try again shortly", RetryAfter: time.Second, Err: ErrBusy}
+}
+
+// rejected is a refused refresh token: every reason gets the same answer.
+func rejected(r Reason) *Error {
+	return &Error{Kind: KindBadCredentials, Description: "the refresh token is invalid or expired", Reason: r}
+}
+
+// tooManyRequests is a rate-limit refusal.
+func tooManyRequests(desc string, wait time.Duration) *Error {
+	return &Error{Kind: KindRateLimited, Description: desc, RetryAfter: wait}
 }

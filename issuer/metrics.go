@@ -1,7 +1,6 @@
 package issuer
 
 import (
-	"database/sql"
 	"errors"
 	"net/http"
 	"strconv"
@@ -125,8 +124,8 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// observeRequest is accessLog's observe hook.
-func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+// ObserveRequest counts an HTTP request (the access log's hook).
+func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
 	method = methodLabel(method)
 	code := statusLabel(status)
 	m.Requests.WithLabelValues(method, route, code).Inc()
@@ -163,17 +162,18 @@ func statusLabel(status int) string {
 
 // signin counts the outcome of a password sign-in from its error.
 func (m *Metrics) signin(err error) {
-	var e *Error
 	outcome := "error"
-	switch {
-	case err == nil:
+	switch KindOf(err) {
+	case "":
 		outcome = "success"
-	case errors.Is(err, errBadCredentials):
+	case KindBadCredentials:
 		outcome = "invalid_credentials"
-	case errors.Is(err, errBusy):
-		outcome = "unavailable"
-	case errors.As(err, &e) && e.Code == "too_many_requests":
+	case KindRateLimited:
 		outcome = "throttled"
+	case KindUnavailable:
+		if errors.Is(err, ErrBusy) {
+			outcome = "unavailable"
+		}
 	}
 	m.Signins.WithLabelValues(outcome).Inc()
 }
@@ -181,11 +181,11 @@ func (m *Metrics) signin(err error) {
 // refreshFailed counts the failure of a refresh (nothing when err is
 // nil). Successes and reuse_detected are counted where they happen.
 func (m *Metrics) refreshFailed(err error) {
-	var rj *refreshRejected
+	var e *Error
 	switch {
 	case err == nil:
-	case errors.As(err, &rj) && rj.reason == reasonReused:
-	case errors.As(err, &rj):
+	case errors.As(err, &e) && e.Reason == ReasonReused:
+	case errors.As(err, &e) && e.Reason != "":
 		m.Refreshes.WithLabelValues("invalid").Inc()
 	default:
 		m.Refreshes.WithLabelValues("error").Inc()
@@ -205,12 +205,6 @@ func (m *Metrics) KeyChanged(event string, k keys.Key) {
 	case "key_revoked":
 		m.KeyRevocations.WithLabelValues(k.Alg).Inc()
 	}
-}
-
-// WatchDB adds the connection pool's statistics (go_sql_* with
-// db_name="signet").
-func (m *Metrics) WatchDB(db *sql.DB) error {
-	return m.Registry.Register(collectors.NewDBStatsCollector(db, "signet"))
 }
 
 // WatchKeys adds the key gauges, read from ring at each scrape.

@@ -98,8 +98,3 @@ func (l *limiter) sweep(now time.Time) {
 		}
 	}
 }
-
-// tooManyRequests is the 429 answer, with Retry-After in whole seconds.
-func tooManyRequests(desc string, wait time.Duration) *Error {
-	return &Error{Code: "too_many_requests", Description: desc, RetryAfter: int(math.Ceil(wait.Seconds())), Status: 429}
-}

@@ -5,17 +5,13 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // ThrottlePolicy is the brute-force control on sign-in. Failures are
 // counted per account (normalised email, known or not) and per client
 // address in the store, so every replica sees them. After Free failures
 // each new failure blocks the key for BaseDelay·2^(n-Free-1), capped at
-// MaxDelay; a blocked caller gets 429 before any password is checked. It
-// never locks an account for good: once the delay has passed the right
-// password signs in, and clears the account's count.
+// MaxDelay; a blocked caller is refused before any password is checked.
 type ThrottlePolicy struct {
 	// AccountFree is the failures per account before delays start; 5.
 	AccountFree int
@@ -29,7 +25,8 @@ type ThrottlePolicy struct {
 	Reset time.Duration
 }
 
-func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
+// WithDefaults fills in the zero fields.
+func (p ThrottlePolicy) WithDefaults() ThrottlePolicy {
 	if p.AccountFree <= 0 {
 		p.AccountFree = 5
 	}
@@ -60,6 +57,32 @@ func (p ThrottlePolicy) delay(n, free int) time.Duration {
 	return min(p.BaseDelay<<shift, p.MaxDelay)
 }
 
+// Throttle holds the limits on what an attacker can hammer: the sign-in
+// throttle in the store (shared by every replica) and per-address rate
+// limits in memory (per replica; they guard the replica's own bcrypt time
+// and database reads).
+type Throttle struct {
+	store   ThrottleStore
+	audit   *Auditor
+	metrics *Metrics
+	now     func() time.Time
+	policy  ThrottlePolicy
+
+	signups         *limiter
+	refreshFailures *limiter
+}
+
+func newThrottle(cfg Config, store ThrottleStore, audit *Auditor) *Throttle {
+	return &Throttle{
+		store: store, audit: audit, metrics: cfg.Metrics, now: cfg.Now, policy: cfg.Throttle,
+		signups:         newLimiter(cfg.SignupLimit, RateLimit{Burst: 20, Per: time.Minute}),
+		refreshFailures: newLimiter(cfg.RefreshFailureLimit, RateLimit{Burst: 30, Per: time.Minute}),
+	}
+}
+
+// Policy is the sign-in throttle's policy, defaults filled in.
+func (t *Throttle) Policy() ThrottlePolicy { return t.policy }
+
 // throttleKeys are the counters a sign-in attempt touches: the account
 // (only for a well-formed email: no account can have any other) and the
 // client address.
@@ -67,9 +90,9 @@ type throttleKeys struct {
 	account, ip string
 }
 
-func (s *Server) throttleKeysOf(c *gin.Context, rawEmail string) throttleKeys {
-	k := throttleKeys{ip: "ip:" + c.ClientIP()}
-	if email, err := normalizeEmail(rawEmail); err == nil {
+func (t *Throttle) keysFor(caller Caller, rawEmail string) throttleKeys {
+	k := throttleKeys{ip: "ip:" + caller.IP}
+	if email, err := NormalizeEmail(rawEmail); err == nil {
 		k.account = "acct:" + email
 	}
 	return k
@@ -82,89 +105,77 @@ func (k throttleKeys) list() []string {
 	return []string{k.account, k.ip}
 }
 
-// checkThrottle returns a 429 error while any of the keys is blocked.
-func (s *Server) checkThrottle(c *gin.Context, k throttleKeys) error {
-	until, err := s.store.SigninBlockedUntil(c.Request.Context(), k.list())
+// check refuses while any of the keys is blocked.
+func (t *Throttle) check(ctx context.Context, caller Caller, k throttleKeys) error {
+	until, err := t.store.SigninBlockedUntil(ctx, k.list())
 	if err != nil {
 		return err
 	}
-	wait := until.Sub(s.now())
+	wait := until.Sub(t.now())
 	if wait <= 0 {
 		return nil
 	}
 	secs := int((wait + time.Second - 1) / time.Second)
-	s.audit(c, AuditEvent{Type: "signin_throttled", Detail: map[string]string{"retry_after": strconv.Itoa(secs)}})
-	return &Error{Code: "too_many_requests", Description: "too many failed sign-ins; try again later", RetryAfter: secs}
+	t.audit.Record(ctx, caller, AuditEvent{Type: "signin_throttled", Detail: map[string]string{"retry_after": strconv.Itoa(secs)}})
+	return tooManyRequests("too many failed sign-ins; try again later", time.Duration(secs)*time.Second)
 }
 
 // recordFailure counts a failed sign-in against each key and blocks the
 // keys that ran out of free failures. Counting is best effort: a store
-// error is logged, and the caller still gets its invalid_grant.
-func (s *Server) recordFailure(c *gin.Context, k throttleKeys) {
-	ctx := context.WithoutCancel(c.Request.Context())
-	now := s.now()
-	p := s.cfg.Throttle
+// error is logged, and the caller still gets its refusal.
+func (t *Throttle) recordFailure(ctx context.Context, k throttleKeys) {
+	ctx = context.WithoutCancel(ctx)
+	now := t.now()
+	p := t.policy
 	count := func(key, kind string, free int) {
 		if key == "" {
 			return
 		}
-		n, err := s.store.RecordSigninFailure(ctx, key, now, now.Add(-p.Reset))
+		n, err := t.store.RecordSigninFailure(ctx, key, now, now.Add(-p.Reset))
 		if err != nil {
-			logger(c).ErrorContext(ctx, "sign-in failure not counted", "error", err)
+			t.audit.log.ErrorContext(ctx, "sign-in failure not counted", "error", err)
 			return
 		}
 		if d := p.delay(n, free); d > 0 {
-			if err := s.store.BlockSignin(ctx, key, now.Add(d)); err != nil {
-				logger(c).ErrorContext(ctx, "sign-in block not stored", "error", err)
+			if err := t.store.BlockSignin(ctx, key, now.Add(d)); err != nil {
+				t.audit.log.ErrorContext(ctx, "sign-in block not stored", "error", err)
 				return
 			}
-			s.metrics.SigninBlocks.WithLabelValues(kind).Inc()
+			t.metrics.SigninBlocks.WithLabelValues(kind).Inc()
 		}
 	}
 	count(k.account, "account", p.AccountFree)
 	count(k.ip, "ip", p.IPFree)
 }
 
-// clearFailures forgets the account's failures after a good sign-in.
-func (s *Server) clearFailures(c *gin.Context, k throttleKeys) {
+// clear forgets the account's failures after a good sign-in.
+func (t *Throttle) clear(ctx context.Context, k throttleKeys) {
 	if k.account == "" {
 		return
 	}
-	if err := s.store.ClearSigninFailures(context.WithoutCancel(c.Request.Context()), k.account); err != nil {
-		logger(c).ErrorContext(c.Request.Context(), "sign-in failures not cleared", "error", err)
+	if err := t.store.ClearSigninFailures(context.WithoutCancel(ctx), k.account); err != nil {
+		t.audit.log.ErrorContext(ctx, "sign-in failures not cleared", "error", err)
 	}
 }
 
-// errBusy answers a request that found no bcrypt slot in time.
-var errBusy = &Error{Code: "temporarily_unavailable", Description: "the server is busy; try again shortly", RetryAfter: 1}
-
-// withBcryptSlot runs fn holding one of the bcrypt slots, waiting at most
-// BcryptQueueWait for one. Bounding bcrypt keeps a flood of sign-ins from
-// starving every other request of CPU; refresh and JWKS never come here.
-func (s *Server) withBcryptSlot(ctx context.Context, fn func()) error {
-	select {
-	case s.bcrypt <- struct{}{}:
-		s.metrics.BcryptQueueWait.Observe(0)
-	default:
-		start := time.Now()
-		t := time.NewTimer(s.cfg.BcryptQueueWait)
-		defer t.Stop()
-		select {
-		case s.bcrypt <- struct{}{}:
-			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
-		case <-t.C:
-			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
-			return errBusy
-		case <-ctx.Done():
-			s.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
-			return errBusy
-		}
+// takeSignup spends one of the caller's sign-ups, or refuses.
+func (t *Throttle) takeSignup(caller Caller) error {
+	now := t.now()
+	if wait := t.signups.wait(caller.IP, now); wait > 0 {
+		return tooManyRequests("too many sign-ups from this address; try again later", wait)
 	}
-	s.metrics.BcryptInFlight.Inc()
-	defer func() {
-		s.metrics.BcryptInFlight.Dec()
-		<-s.bcrypt
-	}()
-	fn()
+	t.signups.take(caller.IP, now)
 	return nil
 }
+
+// refreshAllowed refuses a caller that presented too many bad refresh
+// tokens.
+func (t *Throttle) refreshAllowed(caller Caller) error {
+	if wait := t.refreshFailures.wait(caller.IP, t.now()); wait > 0 {
+		return tooManyRequests("too many invalid refresh tokens from this address; try again later", wait)
+	}
+	return nil
+}
+
+// refreshRejected counts a rejected refresh token against the caller.
+func (t *Throttle) refreshRejected(caller Caller) { t.refreshFailures.take(caller.IP, t.now()) }

@@ -1,55 +1,140 @@
 package issuer
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
-// tokenResponse is the body of sign-in and refresh.
-type tokenResponse struct {
-	AccessToken      string `json:"access_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int    `json:"expires_in"`
-	RefreshToken     string `json:"refresh_token,omitempty"` // in a cookie instead, in cookie mode
-	RefreshExpiresIn int    `json:"refresh_expires_in"`
-	User             User   `json:"user"`
-
-	sessionID string
+// TokenSet is what sign-in and refresh hand out.
+type TokenSet struct {
+	AccessToken string
+	// ExpiresIn is the access token's lifetime.
+	ExpiresIn    time.Duration
+	RefreshToken string
+	// RefreshExpiresIn is the time left until the session's idle expiry.
+	RefreshExpiresIn time.Duration
+	User             User
+	SessionID        string
 }
 
-// signAccessToken signs an access token for u in session sid.
-func (s *Server) signAccessToken(u User, sid, scope string) (string, time.Duration, error) {
-	now := s.now()
-	ttl := s.cfg.AccessTokenTTL
+// Tokens signs access tokens with the keyring's active key, and checks
+// the issuer's own tokens with package verifier: the same code and the
+// same strict rules as every resource server, against the key set this
+// replica publishes.
+type Tokens struct {
+	ring     *keys.Keyring
+	issuer   string
+	audience []string
+	ttl      time.Duration
+	now      func() time.Time
+	metrics  *Metrics
+	maxLife  time.Duration
+	current  atomic.Pointer[verifier.Verifier] // nil: no usable key
+}
+
+func newTokens(cfg Config, ring *keys.Keyring) *Tokens {
+	ttl := ring.Policy().AccessTokenTTL
+	t := &Tokens{
+		ring: ring, issuer: cfg.IssuerURL, audience: cfg.Audience, ttl: ttl, now: cfg.Now, metrics: cfg.Metrics,
+		// The issuer's own tokens may live longer than the verifier's
+		// default ceiling if so configured.
+		maxLife: max(verifier.DefaultMaxTokenLifetime, ttl+time.Minute),
+	}
+	// Rebuilt on every change of the published set, so a key removed from
+	// the JWKS stops verifying here at once.
+	ring.OnSetChange(t.load)
+	return t
+}
+
+// AccessTokenTTL is the lifetime of the access tokens signed.
+func (t *Tokens) AccessTokenTTL() time.Duration { return t.ttl }
+
+// Sign signs an access token for u in session sid.
+func (t *Tokens) Sign(u User, sid, scope string) (string, error) {
+	now := t.now()
 	claims := keys.AccessClaims{
-		Issuer:    s.cfg.IssuerURL,
+		Issuer:    t.issuer,
 		Subject:   u.ID,
-		Audience:  s.cfg.Audience,
+		Audience:  t.audience,
 		IssuedAt:  now.Unix(),
 		NotBefore: now.Unix(),
-		Expiry:    now.Add(ttl).Unix(),
+		Expiry:    now.Add(t.ttl).Unix(),
 		ID:        randomID(),
 		SessionID: sid,
 		Email:     u.Email,
 		Scope:     scope,
 	}
-	tok, _, err := s.keys.Sign(&claims)
-	return tok, ttl, err
+	tok, _, err := t.ring.Sign(&claims)
+	return tok, err
 }
 
-// issueTokens signs an access token for u in sess and puts it beside the
+// issue signs an access token for u in sess and puts it beside the
 // session's refresh token.
-func (s *Server) issueTokens(u User, sess Session, refreshToken string) (tokenResponse, error) {
-	tok, ttl, err := s.signAccessToken(u, sess.ID, "")
+func (t *Tokens) issue(u User, sess Session, refreshToken string) (TokenSet, error) {
+	tok, err := t.Sign(u, sess.ID, "")
 	if err != nil {
-		return tokenResponse{}, err
+		return TokenSet{}, err
 	}
-	s.metrics.TokensIssued.WithLabelValues("access").Inc()
-	s.metrics.TokensIssued.WithLabelValues("refresh").Inc()
-	return tokenResponse{
-		AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
-		RefreshToken: refreshToken, RefreshExpiresIn: s.refreshExpiresIn(sess),
-		User: u, sessionID: sess.ID,
+	t.metrics.TokensIssued.WithLabelValues("access").Inc()
+	t.metrics.TokensIssued.WithLabelValues("refresh").Inc()
+	return TokenSet{
+		AccessToken: tok, ExpiresIn: t.ttl,
+		RefreshToken: refreshToken, RefreshExpiresIn: t.refreshExpiresIn(sess),
+		User: u, SessionID: sess.ID,
 	}, nil
+}
+
+// refreshExpiresIn is the time, in whole seconds, until the session's
+// idle expiry (which never passes its absolute expiry). Rounding absorbs
+// the millisecond truncation of stored times.
+func (t *Tokens) refreshExpiresIn(sess Session) time.Duration {
+	d := sess.IdleExpiresAt.Sub(t.now()).Round(time.Second)
+	return max(min(d, math.MaxInt32*time.Second), 0)
+}
+
+// load replaces the key set with the keys of a published JWK set.
+func (t *Tokens) load(set keys.JWKS) {
+	vf, err := verifier.New(context.Background(), verifier.Config{
+		Issuer:           t.issuer,
+		Audience:         t.audience[0], // every token carries every configured audience
+		StaticJWKS:       set.Body,
+		Now:              t.now,
+		MaxTokenLifetime: t.maxLife,
+	})
+	if err != nil {
+		vf = nil // no usable key: every token is rejected until the next set
+	}
+	t.current.Store(vf)
+}
+
+// errTokenRejected is wrapped by every refusal of Verify.
+var errTokenRejected = errors.New("access token rejected")
+
+// Verify checks an access token this issuer signed and returns its
+// subject and session. A refused token is KindInvalidToken; the error's
+// text says why, for the log only.
+func (t *Tokens) Verify(ctx context.Context, raw string) (*verifier.Claims, error) {
+	vf := t.current.Load()
+	if vf == nil {
+		return nil, invalidToken(fmt.Errorf("%w: no published key", errTokenRejected))
+	}
+	c, err := vf.Verify(ctx, raw)
+	if err != nil {
+		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
+	}
+	if c.SessionID == "" {
+		return nil, invalidToken(fmt.Errorf("%w: no sid", errTokenRejected))
+	}
+	return c, nil
+}
+
+func invalidToken(cause error) *Error {
+	return &Error{Kind: KindInvalidToken, Description: "the access token is invalid or expired", Err: cause}
 }

@@ -263,3 +263,6 @@ func (r *Keyring) Published() int {
 	}
 	return n
 }
+
+// Policy is the key policy the keyring was made with.
+func (r *Keyring) Policy() Policy { return r.policy }

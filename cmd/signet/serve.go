@@ -11,8 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/httpapi"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/keys"
 )
@@ -54,7 +56,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pol := cfg.policy()
 	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
 	metrics := issuer.NewMetrics()
-	if err := metrics.WatchDB(db.SQL().DB); err != nil {
+	if err := metrics.Registry.Register(collectors.NewDBStatsCollector(db.SQL().DB, "signet")); err != nil {
 		return err
 	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
@@ -71,7 +73,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	icfg := cfg.issuerConfig(log)
 	icfg.Metrics = metrics
-	srv, err := issuer.NewServer(icfg, db, ring, sealer)
+	iss, err := issuer.New(icfg, db, ring, sealer)
+	if err != nil {
+		return err
+	}
+	srv, err := httpapi.NewServer(iss, httpapi.Config{CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err
 	}
@@ -103,7 +109,6 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	return issuer.Config{
 		IssuerURL:           c.IssuerURL,
 		Audience:            c.Audience,
-		AccessTokenTTL:      c.AccessTokenTTL,
 		BcryptCost:          c.BcryptCost,
 		BcryptConcurrency:   c.BcryptConcurrency,
 		BcryptQueueWait:     c.BcryptQueueWait,
@@ -111,8 +116,6 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		RefreshTokenTTL:     c.RefreshTokenTTL,
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,
-		TrustedProxies:      c.TrustedProxies,
-		CORSOrigins:         c.CORSOrigins,
 		SignupLimit:         c.SignupLimit,
 		RefreshFailureLimit: c.RefreshLimit,
 		Logger:              log,

@@ -85,7 +85,14 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return printUsers(stdout, []issuer.User{u}, *asJSON)
 	default: // delete
-		err := db.DeleteUser(ctx, rest[1])
+		// Through the accounts service, which writes the audit event. It
+		// wants an issuer URL and an audience, which deleting does not use.
+		cfg.finishAddr(cfg.Addr)
+		accounts, err := issuer.NewAccounts(cfg.issuerConfig(newLogger(cfg, stderr)), db)
+		if err != nil {
+			return err
+		}
+		err = accounts.DeleteUser(ctx, issuer.Caller{}, rest[1])
 		if errors.Is(err, issuer.ErrNotFound) {
 			return fmt.Errorf("users delete: no user has the ID %s", rest[1])
 		}

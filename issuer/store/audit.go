@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/signet-auth/signet/issuer"
@@ -19,14 +18,14 @@ func recordEvent(ctx context.Context, q sqlx.ExtContext, e issuer.AuditEvent) er
 	if len(e.Detail) > 0 {
 		var err error
 		if detail, err = json.Marshal(e.Detail); err != nil {
-			return fmt.Errorf("store: audit detail: %w", err)
+			return storeErr("audit detail", err)
 		}
 	}
 	_, err := q.ExecContext(ctx, q.Rebind(
 		`INSERT INTO audit_events (at, type, user_id, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)`),
 		ms(e.At), e.Type, nullStr(e.UserID), nullStr(e.SessionID), nullStr(e.IP), string(detail))
 	if err != nil {
-		return fmt.Errorf("store: record event: %w", err)
+		return storeErr("record event", err)
 	}
 	return nil
 }
@@ -49,7 +48,7 @@ func (d *DB) Events(ctx context.Context, typ string) ([]AuditRow, error) {
 	err := d.db.SelectContext(ctx, &rows, d.db.Rebind(
 		`SELECT id, at, type, user_id, session_id, ip, detail FROM audit_events WHERE (? = '' OR type = ?) ORDER BY id`), typ, typ)
 	if err != nil {
-		return nil, fmt.Errorf("store: list events: %w", err)
+		return nil, storeErr("list events", err)
 	}
 	return rows, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -50,7 +49,7 @@ func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
 		s.ID, s.UserID, s.RefreshSecret, int64(s.RefreshCounter), ms(s.RotatedAt), ms(s.CreatedAt),
 		ms(s.IdleExpiresAt), ms(s.AbsoluteExpiresAt), s.UserAgent, s.IP)
 	if err != nil {
-		return fmt.Errorf("store: create session: %w", err)
+		return storeErr("create session", err)
 	}
 	return nil
 }
@@ -70,7 +69,7 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 		return issuer.Session{}, issuer.User{}, issuer.ErrNotFound
 	}
 	if err != nil {
-		return issuer.Session{}, issuer.User{}, fmt.Errorf("store: get session: %w", err)
+		return issuer.Session{}, issuer.User{}, storeErr("get session", err)
 	}
 	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt)}
 	return r.session(), u, nil
@@ -87,11 +86,11 @@ func (d *DB) RotateRefresh(ctx context.Context, id string, from uint64, at, idle
 		WHERE id = ? AND refresh_counter = ? AND revoked_at IS NULL`),
 		int64(from)+1, ms(at), ms(idleExpiresAt), id, int64(from))
 	if err != nil {
-		return false, fmt.Errorf("store: rotate refresh token: %w", err)
+		return false, storeErr("rotate refresh token", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: rotate refresh token: %w", err)
+		return false, storeErr("rotate refresh token", err)
 	}
 	return n == 1, nil
 }
@@ -102,11 +101,11 @@ func (d *DB) RevokeSession(ctx context.Context, id string, at time.Time, reason 
 		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL`),
 		ms(at), reason, id)
 	if err != nil {
-		return false, fmt.Errorf("store: revoke session: %w", err)
+		return false, storeErr("revoke session", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: revoke session: %w", err)
+		return false, storeErr("revoke session", err)
 	}
 	return n == 1, nil
 }
@@ -117,11 +116,11 @@ func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at t
 		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
 		ms(at), reason, userID, except)
 	if err != nil {
-		return 0, fmt.Errorf("store: revoke sessions: %w", err)
+		return 0, storeErr("revoke sessions", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("store: revoke sessions: %w", err)
+		return 0, storeErr("revoke sessions", err)
 	}
 	return n, nil
 }
@@ -131,7 +130,7 @@ func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]issuer.Sessio
 	var rows []sessionRow
 	if err := d.db.SelectContext(ctx, &rows, d.db.Rebind(`SELECT `+sessionColumns+`
 		FROM sessions s WHERE s.user_id = ? ORDER BY s.created_at, s.id`), userID); err != nil {
-		return nil, fmt.Errorf("store: list sessions: %w", err)
+		return nil, storeErr("list sessions", err)
 	}
 	out := make([]issuer.Session, len(rows))
 	for i, r := range rows {
@@ -147,7 +146,7 @@ func (d *DB) DeleteEndedSessions(ctx context.Context, before time.Time) (int64, 
 	res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM sessions
 		WHERE idle_expires_at < ? OR absolute_expires_at < ? OR revoked_at < ?`), b, b, b)
 	if err != nil {
-		return 0, fmt.Errorf("store: delete ended sessions: %w", err)
+		return 0, storeErr("delete ended sessions", err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil

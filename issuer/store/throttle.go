@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -16,11 +15,11 @@ func (d *DB) SigninBlockedUntil(ctx context.Context, keys []string) (time.Time, 
 	}
 	q, args, err := sqlx.In(`SELECT MAX(blocked_until) FROM signin_throttle WHERE key IN (?)`, keys)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("store: signin throttle: %w", err)
+		return time.Time{}, storeErr("signin throttle", err)
 	}
 	var until sql.NullInt64
 	if err := d.db.GetContext(ctx, &until, d.db.Rebind(q), args...); err != nil {
-		return time.Time{}, fmt.Errorf("store: signin throttle: %w", err)
+		return time.Time{}, storeErr("signin throttle", err)
 	}
 	return fromMS(until.Int64), nil
 }
@@ -38,7 +37,7 @@ func (d *DB) RecordSigninFailure(ctx context.Context, key string, at, resetBefor
 			last_failure_at = ?
 		RETURNING failures`), key, ms(at), ms(resetBefore), ms(resetBefore), ms(at))
 	if err != nil {
-		return 0, fmt.Errorf("store: record signin failure: %w", err)
+		return 0, storeErr("record signin failure", err)
 	}
 	return n, nil
 }
@@ -50,7 +49,7 @@ func (d *DB) BlockSignin(ctx context.Context, key string, until time.Time) error
 	_, err := d.db.ExecContext(ctx, d.db.Rebind(`UPDATE signin_throttle
 		SET blocked_until = CASE WHEN blocked_until < ? THEN ? ELSE blocked_until END WHERE key = ?`), u, u, key)
 	if err != nil {
-		return fmt.Errorf("store: block signin: %w", err)
+		return storeErr("block signin", err)
 	}
 	return nil
 }
@@ -58,7 +57,7 @@ func (d *DB) BlockSignin(ctx context.Context, key string, until time.Time) error
 // ClearSigninFailures forgets key's failures.
 func (d *DB) ClearSigninFailures(ctx context.Context, key string) error {
 	if _, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM signin_throttle WHERE key = ?`), key); err != nil {
-		return fmt.Errorf("store: clear signin failures: %w", err)
+		return storeErr("clear signin failures", err)
 	}
 	return nil
 }
@@ -69,7 +68,7 @@ func (d *DB) DeleteStaleSigninFailures(ctx context.Context, before, now time.Tim
 	res, err := d.db.ExecContext(ctx, d.db.Rebind(
 		`DELETE FROM signin_throttle WHERE last_failure_at < ? AND blocked_until <= ?`), ms(before), ms(now))
 	if err != nil {
-		return 0, fmt.Errorf("store: delete stale signin failures: %w", err)
+		return 0, storeErr("delete stale signin failures", err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil

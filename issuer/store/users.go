@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/signet-auth/signet/issuer"
 )
@@ -29,7 +28,7 @@ func (d *DB) CreateUser(ctx context.Context, u issuer.User) error {
 		return issuer.ErrEmailTaken
 	}
 	if err != nil {
-		return fmt.Errorf("store: create user: %w", err)
+		return storeErr("create user", err)
 	}
 	return nil
 }
@@ -51,7 +50,7 @@ func (d *DB) user(ctx context.Context, query string, arg any) (issuer.User, erro
 		return issuer.User{}, issuer.ErrNotFound
 	}
 	if err != nil {
-		return issuer.User{}, fmt.Errorf("store: get user: %w", err)
+		return issuer.User{}, storeErr("get user", err)
 	}
 	return r.user(), nil
 }
@@ -61,7 +60,7 @@ func (d *DB) ListUsers(ctx context.Context, limit int) ([]issuer.User, error) {
 	var rows []userRow
 	if err := d.db.SelectContext(ctx, &rows, d.db.Rebind(
 		`SELECT id, email, password_hash, created_at FROM users ORDER BY created_at, id LIMIT ?`), limit); err != nil {
-		return nil, fmt.Errorf("store: list users: %w", err)
+		return nil, storeErr("list users", err)
 	}
 	out := make([]issuer.User, len(rows))
 	for i, r := range rows {
@@ -74,7 +73,7 @@ func (d *DB) ListUsers(ctx context.Context, limit int) ([]issuer.User, error) {
 func (d *DB) DeleteUser(ctx context.Context, id string) error {
 	res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM users WHERE id = ?`), id)
 	if err != nil {
-		return fmt.Errorf("store: delete user: %w", err)
+		return storeErr("delete user", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return issuer.ErrNotFound

@@ -21,6 +21,7 @@ import (
 
 	"github.com/signet-auth/signet/cmd/internal/resource"
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/httpapi"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
@@ -53,7 +54,11 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	srv, err := issuer.NewServer(issuer.Config{IssuerURL: url, Audience: audiences, AccessTokenTTL: 15 * time.Minute, BcryptCost: 4}, db, ring, sealer)
+	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4}, db, ring, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpapi.NewServer(iss, httpapi.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

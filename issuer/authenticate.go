@@ -1,0 +1,103 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Authenticate returns the user whose password matches, behind the
+// sign-in throttle: a blocked caller is refused before any bcrypt work,
+// and a failure counts against the account and the address. Whatever is
+// wrong (malformed email, unknown email, wrong password) costs one bcrypt
+// comparison and gets the same KindBadCredentials error.
+func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, password string) (User, error) {
+	tk := a.throttle.keysFor(caller, email)
+	if err := a.throttle.check(ctx, caller, tk); err != nil {
+		return User{}, err
+	}
+	var u User
+	var ok bool
+	var authErr error
+	if err := a.withBcryptSlot(ctx, func() { u, ok, authErr = a.comparePassword(ctx, email, password) }); err != nil {
+		return User{}, err
+	}
+	if authErr != nil {
+		return User{}, authErr
+	}
+	if !ok {
+		a.throttle.recordFailure(ctx, tk)
+		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_failed", UserID: u.ID})
+		return User{}, errBadCredentials()
+	}
+	a.throttle.clear(ctx, tk)
+	return u, nil
+}
+
+// comparePassword spends one bcrypt comparison whatever the input and
+// reports whether the password is the account's. The user has an id
+// only when the email is known.
+func (a *Accounts) comparePassword(ctx context.Context, rawEmail, password string) (User, bool, error) {
+	hash := a.dummyHash
+	var u User
+	email, emailErr := NormalizeEmail(rawEmail)
+	if emailErr == nil {
+		var err error
+		u, err = a.store.UserByEmail(ctx, email)
+		switch {
+		case err == nil:
+			hash = []byte(u.PasswordHash)
+		case !errors.Is(err, ErrNotFound):
+			return User{}, false, err
+		}
+	}
+	if len(password) > MaxPasswordBytes {
+		password = password[:0] // never matches; still costs a comparison
+	}
+	match := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	if !match || emailErr != nil || u.ID == "" {
+		return User{ID: u.ID}, false, nil
+	}
+	return u, true, nil
+}
+
+// withBcryptSlot runs fn holding one of the bcrypt slots, waiting at most
+// the configured queue wait for one. Bounding bcrypt keeps a flood of
+// sign-ins from starving every other request of CPU; refresh and JWKS
+// never come here.
+func (a *Accounts) withBcryptSlot(ctx context.Context, fn func()) error {
+	select {
+	case a.slots <- struct{}{}:
+		a.metrics.BcryptQueueWait.Observe(0)
+	default:
+		start := time.Now()
+		t := time.NewTimer(a.queueWait)
+		defer t.Stop()
+		select {
+		case a.slots <- struct{}{}:
+			a.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
+		case <-t.C:
+			a.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
+			return errBusy()
+		case <-ctx.Done():
+			a.metrics.BcryptQueueWait.Observe(time.Since(start).Seconds())
+			return errBusy()
+		}
+	}
+	a.metrics.BcryptInFlight.Inc()
+	defer func() {
+		a.metrics.BcryptInFlight.Dec()
+		<-a.slots
+	}()
+	fn()
+	return nil
+}
+
+// HoldBcryptSlot takes one bcrypt slot until release is called: load
+// shedding drills and tests fill the pool with it.
+func (a *Accounts) HoldBcryptSlot() (release func()) {
+	a.slots <- struct{}{}
+	return func() { <-a.slots }
+}

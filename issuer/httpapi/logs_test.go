@@ -1,0 +1,116 @@
+package httpapi_test
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/keys"
+)
+
+// TestNoSecretsInLogs exercises every endpoint, failures included, and
+// then searches the server's debug-level log for every password and token
+// it handled. It also checks that each audit event was written.
+func TestNoSecretsInLogs(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db)
+	pw, wrong := "correct horse", "wrong horse battery"
+	e.signup("ann@example.com", pw)
+	secrets := []string{pw, wrong}
+	keep := func(tk tokens) tokens {
+		secrets = append(secrets, tk.AccessToken, tk.RefreshToken)
+		return tk
+	}
+	a := keep(e.signin("ann@example.com", pw))
+	b := keep(e.signin("ann@example.com", pw))
+	c := keep(e.signin("ann@example.com", pw))
+	for range 7 {
+		e.signinStatus("ann@example.com", wrong)
+	}
+	e.clock.Advance(time.Hour)
+	a2 := keep(e.mustRefresh(a.RefreshToken))
+	e.mustRefresh(a.RefreshToken) // grace repeat
+	e.refresh("sgt_rt_" + strings.Repeat("A", 75))
+	e.refresh(a.AccessToken)
+	e.do("GET", "/v1/me", nil, "Authorization", "Bearer "+a2.AccessToken)
+	e.do("GET", "/v1/me", nil, "Authorization", "Bearer "+a2.AccessToken+"x")
+	e.do("POST", "/v1/signout?scope=bogus", nil, "Authorization", "Bearer "+b.AccessToken)
+	e.do("POST", "/v1/signout", nil, "Authorization", "Bearer "+b.AccessToken)
+	e.do("POST", "/v1/signout?scope=others", nil, "Authorization", "Bearer "+a2.AccessToken)
+	e.do("POST", "/v1/signout?scope=global", nil, "Authorization", "Bearer "+a2.AccessToken)
+	e.form("/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {wrong}})
+	e.clock.Advance(time.Hour)
+	e.form("/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {pw}})
+	e.form("/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.RefreshToken}})
+	e.form("/oauth/revoke", url.Values{"token": {c.RefreshToken}})
+	d := keep(e.signin("ann@example.com", pw))
+	d2 := keep(e.mustRefresh(d.RefreshToken))
+	e.clock.Advance(time.Minute)
+	e.refresh(d.RefreshToken) // reuse after the grace: theft
+	e.form("/oauth/revoke", url.Values{"token": {d2.AccessToken}})
+
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"msg":"refresh token rejected"`) || !strings.Contains(logs, `"msg":"audit"`) {
+		t.Fatalf("the log does not have the expected lines:\n%s", logs)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Fatalf("the log contains a secret (%.12s...)", s)
+		}
+		// Refresh tokens' secret part alone must not appear either.
+		if strings.HasPrefix(s, "sgt_rt_") && strings.Contains(logs, s[len(s)-43:]) {
+			t.Fatal("the log contains a refresh token's MAC")
+		}
+	}
+	for _, typ := range []string{"signup", "signin", "signin_failed", "signin_throttled", "refresh_token_reused", "session_revoked"} {
+		ev, err := db.Events(context.Background(), typ)
+		if err != nil || len(ev) == 0 {
+			t.Fatalf("no %s audit event (%v)", typ, err)
+		}
+		for _, x := range ev {
+			if x.IP == nil || *x.IP == "" {
+				t.Fatalf("%s event without an IP: %+v", typ, x)
+			}
+			if strings.Contains(x.Detail, pw) || strings.Contains(x.Detail, "sgt_rt_") {
+				t.Fatalf("%s event detail holds a secret: %s", typ, x.Detail)
+			}
+		}
+		if typ != "signin_throttled" && typ != "signin_failed" && (ev[0].UserID == nil || *ev[0].UserID == "") {
+			t.Fatalf("%s event without a user: %+v", typ, ev[0])
+		}
+	}
+}
+
+// TestAccessLogLevels: API requests are logged at info; successful reads of
+// the public documents and probes only at debug, their failures at info.
+func TestAccessLogLevels(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	e.signup("ann@example.com", "correct horse")
+	e.do("GET", "/.well-known/jwks.json", nil)
+	e.do("GET", "/.well-known/openid-configuration", nil)
+	e.do("GET", "/healthz", nil)
+	e.do("GET", "/metrics", nil)
+	e.do("POST", "/.well-known/jwks.json", nil)
+	for _, tc := range []struct {
+		line   string
+		logged bool
+	}{
+		{`"route":"/v1/signup","path":"/v1/signup","status":201`, true},
+		{`"route":"unmatched","path":"/.well-known/jwks.json","status":405`, true},
+		{`"status":200`, false},
+		{`"route":"/healthz"`, false},
+		{`"route":"/metrics"`, false},
+	} {
+		if got := strings.Contains(logs.String(), tc.line); got != tc.logged {
+			t.Errorf("%s logged: %v, want %v\n%s", tc.line, got, tc.logged, logs)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signet-auth/signet/issuer"
+)
+
+// decodeForm reads an application/x-www-form-urlencoded body (RFC 6749
+// §3.2) with the size cap. A repeated parameter is invalid_request (RFC
+// 6749 §3.1); an empty one counts as absent.
+func decodeForm(c *gin.Context) (map[string]string, error) {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, apiError(issuer.KindInvalid, "the body must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, apiError(kindTooLarge, "the body is larger than %d bytes", maxBodyBytes)
+		}
+		return nil, apiError(issuer.KindInvalid, "could not read the body")
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, apiError(issuer.KindInvalid, "the body is not valid form encoding")
+	}
+	out := make(map[string]string, len(vals))
+	for k, v := range vals {
+		if len(v) > 1 {
+			return nil, apiError(issuer.KindInvalid, "parameter %q is repeated", k)
+		}
+		if v[0] != "" {
+			out[k] = v[0]
+		}
+	}
+	return out, nil
+}
+
+// grant is one grant type of the token endpoint. Each lives in its own
+// file (grant_*.go) and is listed in grants; discovery advertises exactly
+// those.
+type grant interface {
+	// exchange validates the grant's parameters and returns its tokens.
+	exchange(s *Server, c *gin.Context, form map[string]string) (issuer.TokenSet, error)
+}
+
+// grants are the grant types the token endpoint supports, by name.
+var grants = map[string]grant{
+	"password":      passwordGrant{},
+	"refresh_token": refreshGrant{},
+}
+
+// grantTypes lists the supported grant types, sorted.
+func grantTypes() []string {
+	names := make([]string, 0, len(grants))
+	for n := range grants {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// oauthTokenResponse is RFC 6749 §5.1, plus refresh_expires_in.
+type oauthTokenResponse struct {
+	AccessToken      string  `json:"access_token"`
+	TokenType        string  `json:"token_type"`
+	ExpiresIn        int     `json:"expires_in"`
+	RefreshToken     string  `json:"refresh_token"`
+	RefreshExpiresIn int     `json:"refresh_expires_in"`
+	Scope            *string `json:"scope,omitempty"`
+}
+
+// handleOAuthToken is the RFC 6749 token endpoint. There is no client
+// registry: client_id is ignored. A requested scope is not granted; the
+// response then says so with an empty scope.
+func (s *Server) handleOAuthToken() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		form, err := decodeForm(c)
+		if err != nil {
+			failOAuth(c, err)
+			return
+		}
+		name := form["grant_type"]
+		g, ok := grants[name]
+		switch {
+		case name == "":
+			failOAuth(c, apiError(issuer.KindInvalid, "grant_type is required"))
+			return
+		case !ok:
+			failOAuth(c, apiError(kindUnsupportedGrant, "grant_type must be one of %v", grantTypes()))
+			return
+		}
+		ts, err := g.exchange(s, c, form)
+		if err != nil {
+			failOAuth(c, err)
+			return
+		}
+		resp := newTokenResponse(ts)
+		out := oauthTokenResponse{
+			AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn,
+			RefreshToken: resp.RefreshToken, RefreshExpiresIn: resp.RefreshExpiresIn,
+		}
+		if _, asked := form["scope"]; asked {
+			out.Scope = new(string)
+		}
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// handleOAuthRevoke is RFC 7009 revocation: 200 with an empty body for any
+// token, known or not (§2.2).
+func (s *Server) handleOAuthRevoke() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		form, err := decodeForm(c)
+		if err != nil {
+			failOAuth(c, err)
+			return
+		}
+		raw := form["token"]
+		if raw == "" {
+			failOAuth(c, apiError(issuer.KindInvalid, "token is required"))
+			return
+		}
+		if err := s.iss.Sessions.RevokeToken(requestContext(c), caller(c), raw); err != nil {
+			failOAuth(c, err)
+			return
+		}
+		c.Status(http.StatusOK)
+		c.Writer.WriteHeaderNow()
+	}
+}

@@ -1,0 +1,68 @@
+// Package httpapi is Signet's HTTP transport (Gin): routes, request
+// decoding, CORS, cookies and the one table that maps service errors to
+// statuses. It translates; the work is done by the services of package
+// issuer.
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signet-auth/signet/issuer"
+)
+
+// Config is the HTTP transport's own configuration.
+type Config struct {
+	// CORSOrigins are the exact browser origins allowed to call /v1 and
+	// /oauth with credentials; empty means none.
+	CORSOrigins []string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for the client address. None (the default) means the address of the
+	// connection is used and forwarding headers are ignored.
+	TrustedProxies []netip.Prefix
+}
+
+// Server serves the issuer's HTTP API.
+type Server struct {
+	iss    *issuer.Issuer
+	log    *slog.Logger
+	engine *gin.Engine
+	cors   *corsPolicy
+}
+
+// NewServer builds the HTTP API over the services.
+func NewServer(iss *issuer.Issuer, cfg Config) (*Server, error) {
+	s := &Server{iss: iss, log: iss.Logger(), cors: newCORSPolicy(cfg.CORSOrigins)}
+	gin.SetMode(gin.ReleaseMode)
+	s.engine = gin.New()
+	s.engine.HandleMethodNotAllowed = true
+	// Gin trusts every proxy unless told otherwise; believe X-Forwarded-For
+	// only from the configured networks.
+	proxies := make([]string, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := s.engine.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("httpapi: trusted proxies: %w", err)
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func init() {
+	gin.DefaultWriter = io.Discard
+	gin.DefaultErrorWriter = io.Discard
+}
+
+// caller is what the services record about the client.
+func caller(c *gin.Context) issuer.Caller {
+	return issuer.Caller{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}
+}

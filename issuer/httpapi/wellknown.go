@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// handleJWKS serves the pre-serialised JWK set with an ETag, 304 for a
+// matching If-None-Match, and a max-age that never outlives a scheduled
+// change of the set.
+func (s *Server) handleJWKS() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		set := s.iss.Keyring().JWKS()
+		h := c.Writer.Header()
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(s.iss.Keyring().MaxAge(set)/time.Second)))
+		h.Set("ETag", set.ETag)
+		if etagMatch(c.GetHeader("If-None-Match"), set.ETag) {
+			c.Status(http.StatusNotModified)
+			return
+		}
+		c.Data(http.StatusOK, "application/json", set.Body)
+	}
+}
+
+// etagMatch implements If-None-Match's weak comparison over a list.
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+type discovery struct {
+	Issuer                 string   `json:"issuer"`
+	JWKSURI                string   `json:"jwks_uri"`
+	TokenEndpoint          string   `json:"token_endpoint"`
+	RevocationEndpoint     string   `json:"revocation_endpoint"`
+	GrantTypes             []string `json:"grant_types_supported"`
+	ResponseTypes          []string `json:"response_types_supported"`
+	SubjectTypes           []string `json:"subject_types_supported"`
+	TokenAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
+	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
+	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
+	ClaimsSupported        []string `json:"claims_supported"`
+}
+
+// handleDiscovery serves RFC 8414 / OpenID discovery metadata.
+func (s *Server) handleDiscovery() gin.HandlerFunc {
+	base := strings.TrimRight(s.iss.Config().IssuerURL, "/")
+	algs := []string{"EdDSA", "RS256"}
+	doc := discovery{
+		Issuer:                 s.iss.Config().IssuerURL,
+		JWKSURI:                base + "/.well-known/jwks.json",
+		TokenEndpoint:          base + "/oauth/token",
+		RevocationEndpoint:     base + "/oauth/revoke",
+		GrantTypes:             grantTypes(),
+		ResponseTypes:          []string{"token"},
+		SubjectTypes:           []string{"public"},
+		TokenAuthMethods:       []string{"none"},
+		RevocationAuthMethods:  []string{"none"},
+		SigningAlgs:            algs,
+		AccessTokenSigningAlgs: algs,
+		ClaimsSupported:        []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "scope"},
+	}
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=3600")
+		c.JSON(http.StatusOK, doc)
+	}
+}
+
+// handleReadyz reports whether the database answers and a signing key is
+// loaded.
+func (s *Server) handleReadyz() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		checks := gin.H{"database": "ok", "signing_key": "ok"}
+		ready := true
+		if err := s.iss.Store().Ping(ctx); err != nil {
+			checks["database"], ready = "unreachable", false
+		}
+		if !s.iss.Keyring().Ready() {
+			checks["signing_key"], ready = "missing", false
+		}
+		status, word := http.StatusOK, "ready"
+		if !ready {
+			status, word = http.StatusServiceUnavailable, "unavailable"
+		}
+		c.Header("Cache-Control", "no-store")
+		c.JSON(status, gin.H{"status": word, "checks": checks})
+	}
+}

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/signet-auth/signet/issuer"
+)
+
+// storeErr wraps a driver error for operation op. An error that says the
+// database cannot be reached right now (a restart, a failover, a network
+// cut) also matches issuer.ErrUnavailable, so callers can tell "retry
+// shortly" from a bug without knowing the driver.
+func storeErr(op string, err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("store: %s: %w: %w", op, issuer.ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// unavailable classifies driver and network errors.
+func unavailable(err error) bool {
+	var netErr net.Error
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &netErr):
+		return true
+	case errors.As(err, &state):
+		// Postgres classes 08 (connection exception), 53 (insufficient
+		// resources) and 57P0x (shutting down, cannot connect now).
+		code := state.SQLState()
+		return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "53") || strings.HasPrefix(code, "57P0")
+	}
+	return false
+}
