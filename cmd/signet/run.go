@@ -39,11 +39,11 @@ Usage:
                                  apply, revert or show the database schema
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
-  signet users list|delete       inspect and manage accounts
+  signet users list|find|delete  inspect and manage accounts
   signet version                 print the version
 
-Run "signet <command> --help" for a command's flags. Every flag has an
-environment variable (SIGNET_*); a flag overrides its variable.
+Run "signet <command> --help" for a command's flags. Every setting has an
+environment variable (SIGNET_*); its flag, if it has one, overrides it.
 `
 
 // run is the whole program with no standard input (it is not a terminal,

@@ -251,6 +251,17 @@ func TestUsersCommand(t *testing.T) {
 			if _, _, err := signet(t, env, nil, "users list --after nobody"); err == nil || !strings.Contains(err.Error(), "--after nobody: no user has this ID") {
 				t.Fatalf("users list --after an unknown ID: %v", err)
 			}
+
+			if out, _, err := signet(t, env, nil, "users delete user-0"); err != nil || !strings.Contains(out, "user user-0 deleted") {
+				t.Fatalf("users delete: %v %q", err, out)
+			}
+			if _, _, err := signet(t, env, nil, "users delete user-0"); err == nil || !strings.Contains(err.Error(), "no user has the ID user-0") {
+				t.Fatalf("users delete of a deleted user: %v", err)
+			}
+			events, err := db.Events(context.Background(), "user_deleted")
+			if err != nil || len(events) != 1 || events[0].UserID == nil || *events[0].UserID != "user-0" {
+				t.Fatalf("audit events after users delete: %+v %v", events, err)
+			}
 		})
 	}
 }
