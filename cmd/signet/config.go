@@ -658,7 +658,7 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string, generate boo
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("key-encryption key file: %w", err)
 	} else if !generate {
-		return nil, configError{fmt.Errorf("no key-encryption key at %s, where signet serve keeps the one it generated: use the SIGNET_DATA_DIR that signet serve uses, or set SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE", describePath(path))}
+		return nil, configError{fmt.Errorf("no key-encryption key at %s, where signet serve keeps the one it generates: start signet serve once, use the SIGNET_DATA_DIR that signet serve uses, or set SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE", describePath(path))}
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
