@@ -15,6 +15,15 @@ import (
 
 const maxUserAgentBytes = 256
 
+// retryWindow bounds how long after a rotation the spent token may still
+// be retried (see spend): a retry comes from a client that never saw its
+// reply, and it may have been offline since (a phone that lost signal, a
+// laptop closed mid-request), so minutes are too short; a day covers a
+// night or a flight. Past that, a spent token is more likely a leaked copy
+// than a retry, and the client signs in again. The session's idle lifetime
+// ends the window sooner when it is shorter.
+const retryWindow = 24 * time.Hour
+
 // Sessions starts sessions, rotates their refresh tokens and ends them.
 type Sessions struct {
 	store    Store
@@ -126,12 +135,32 @@ func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (Toke
 //
 // With n the presented counter and c the stored one:
 //   - n == c: rotate to n+1 by compare-and-swap; when another request
-//     rotated first, read again and decide again (now the grace case);
+//     rotated first, read again and decide again (now a repeat);
 //   - n == c-1 within the reuse grace of the last rotation: the same
-//     successor again (it is a function of the secret and c), no write;
-//   - any older n: the token was used twice, so it is presumed stolen and
-//     the whole session is revoked;
+//     successor again (it is a function of the secret and c), no write:
+//     racing tabs, quick retries;
+//   - n == c-1 later, within retryWindow: the successor has never been
+//     presented (presenting it would have moved c on), so this may be a
+//     client whose reply was lost (a network fault on either side of the
+//     issuer) retrying. It gets the same successor, and the session records
+//     that token c was handed out again (ReissuedCounter = c) — unless
+//     token n was itself handed out again that way: then it may have two
+//     holders, one has spent it, and this is the other;
+//   - any older n, or a refused repeat: the token was used twice, so it is
+//     presumed stolen and the whole session is revoked;
 //   - anything else (bad MAC, unknown, revoked, expired, n > c): rejected.
+//
+// Why two holders of one token are still caught: once a token's successor
+// has been presented, the token is two rotations old and any presentation
+// of it is reuse. A holder can only avoid that by presenting it late,
+// before the successor is used, which is a retry and marks the successor
+// as handed out twice. Whichever holder then presents that successor
+// first rotates it; the other one's presentation is a late repeat of a
+// re-issued token, which is refused and revokes the session. So a thief
+// who replays a spent token gets at most one turn, ended by the next
+// rotation (inside the short grace two holders look like racing tabs, as
+// before). The price: a client whose replies are lost on two consecutive
+// refreshes, and which retries each after the grace, is signed out.
 func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Session, User, string, error) {
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
@@ -178,6 +207,20 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 		case n < cur && n == cur-1 && now.Sub(sess.RotatedAt) <= s.reuseGrace:
 			s.metrics.Refreshes.WithLabelValues("grace_replay").Inc()
 			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
+		case n < cur && n == cur-1 && s.reuseGrace > 0 && now.Sub(sess.RotatedAt) <= retryWindow && !sess.reissued(n):
+			won, err := s.store.ReissueRefresh(ctx, id, cur)
+			if err != nil {
+				return Session{}, User{}, "", err
+			}
+			if !won {
+				continue // the successor was presented (or the session revoked) meanwhile
+			}
+			sess.ReissuedCounter = cur
+			s.metrics.Refreshes.WithLabelValues("retry_replay").Inc()
+			s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_token_retried", UserID: u.ID, SessionID: id, Detail: map[string]string{
+				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
+			}})
+			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
 		case n < cur:
 			if _, err := s.store.RevokeSession(context.WithoutCancel(ctx), id, now, "refresh_token_reused"); err != nil {
 				return Session{}, User{}, "", err
@@ -193,6 +236,10 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 	}
 	return Session{}, User{}, "", rejected(ReasonLostRace)
 }
+
+// reissued reports whether token n was handed out again to a retry of
+// its predecessor (token 0 never is).
+func (sess Session) reissued(n uint64) bool { return n != 0 && sess.ReissuedCounter == n }
 
 // sessionUnusable says why a session can no longer be used, or "".
 func sessionUnusable(sess Session, now time.Time) Reason {

@@ -23,6 +23,7 @@ type sessionRow struct {
 	RevokedReason     sql.NullString `db:"revoked_reason"`
 	UserAgent         string         `db:"user_agent"`
 	IP                string         `db:"ip"`
+	ReissuedCounter   int64          `db:"reissued_counter"`
 }
 
 func (r sessionRow) session() issuer.Session {
@@ -31,12 +32,12 @@ func (r sessionRow) session() issuer.Session {
 		RotatedAt: fromMS(r.RotatedAt), CreatedAt: fromMS(r.CreatedAt),
 		IdleExpiresAt: fromMS(r.IdleExpiresAt), AbsoluteExpiresAt: fromMS(r.AbsoluteExpiresAt),
 		RevokedAt: fromMS(r.RevokedAt.Int64), RevokedReason: r.RevokedReason.String,
-		UserAgent: r.UserAgent, IP: r.IP,
+		UserAgent: r.UserAgent, IP: r.IP, ReissuedCounter: uint64(r.ReissuedCounter),
 	}
 }
 
 const sessionColumns = `s.id, s.user_id, s.refresh_secret, s.refresh_counter, s.rotated_at, s.created_at,
-	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip`
+	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip, s.reissued_counter`
 
 // CreateSession inserts a session.
 func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
@@ -91,6 +92,26 @@ func (d *DB) RotateRefresh(ctx context.Context, id string, from uint64, at, idle
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, storeErr("rotate refresh token", err)
+	}
+	return n == 1, nil
+}
+
+// ReissueRefresh marks the current token of a live session as handed out
+// again, if the counter is still `counter`: one statement, like the
+// rotation it must not cross.
+func (d *DB) ReissueRefresh(ctx context.Context, id string, counter uint64) (bool, error) {
+	if counter > math.MaxInt64 {
+		return false, nil
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`UPDATE sessions SET reissued_counter = ?
+		WHERE id = ? AND refresh_counter = ? AND revoked_at IS NULL`),
+		int64(counter), id, int64(counter))
+	if err != nil {
+		return false, storeErr("reissue refresh token", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("reissue refresh token", err)
 	}
 	return n == 1, nil
 }

@@ -1,0 +1,5 @@
+-- The counter of the last refresh token handed out again to a client that
+-- retried its predecessor after the reuse grace (its reply was lost); 0 when
+-- none. Such a token gets no late retry of its own, so two holders of one
+-- token are caught at the next rotation.
+ALTER TABLE sessions ADD COLUMN reissued_counter INTEGER NOT NULL DEFAULT 0;
