@@ -329,6 +329,50 @@ func (s *Sessions) SignOut(ctx context.Context, caller Caller, sess Session, sco
 	return n, nil
 }
 
+// SignOutWithRefreshToken is SignOut for a caller that also holds a
+// refresh token (a browser sending its refresh cookie with its access
+// token). The token may name another session than sess: when it is a
+// genuine token of a session of the same user, that session ends too.
+// It reports whether the token's session is over, so that the caller
+// drops the token only then; a token of another user's session, or one
+// that is not genuine, is left alone (empty: no token).
+func (s *Sessions) SignOutWithRefreshToken(ctx context.Context, caller Caller, sess Session, scope SignOutScope, raw string) (n int64, tokenOver bool, err error) {
+	ctx = context.WithoutCancel(ctx)
+	var other Session
+	if raw != "" {
+		tokSess, genuine, err := s.genuineRefreshSession(ctx, raw)
+		if err != nil {
+			return 0, false, err
+		}
+		switch {
+		case !genuine || tokSess.UserID != sess.UserID:
+		case tokSess.ID == sess.ID:
+			tokenOver = scope != SignOutOthers
+		default:
+			tokenOver = true
+			if scope == SignOutLocal { // the wider scopes end it anyway
+				other = tokSess
+			}
+		}
+	}
+	if other.ID != "" {
+		revoked, err := s.store.RevokeSession(ctx, other.ID, s.now(), "signout")
+		if err != nil {
+			return 0, false, err
+		}
+		if revoked {
+			n++
+			s.audit.Record(ctx, caller, AuditEvent{Type: "session_revoked", UserID: other.UserID, SessionID: other.ID,
+				Detail: map[string]string{"via": "signout_cookie", "scope": "local", "sessions": "1"}})
+		}
+	}
+	m, err := s.SignOut(ctx, caller, sess, scope)
+	if err != nil {
+		return 0, false, err
+	}
+	return n + m, tokenOver, nil
+}
+
 // SignOutByRefreshToken ends the session of a genuine refresh token (a
 // browser signing out with its refresh cookie, its access token perhaps
 // expired). A token that names no live session ends nothing and is no
@@ -364,10 +408,21 @@ func (s *Sessions) RevokeToken(ctx context.Context, caller Caller, raw string) e
 	return nil
 }
 
-// revokeByRefreshToken revokes the session of a genuine refresh token (a
-// valid MAC for a counter the session has reached). It reports whether a
-// live session was revoked.
+// revokeByRefreshToken revokes the session of a genuine refresh token. It
+// reports whether a live session was revoked.
 func (s *Sessions) revokeByRefreshToken(ctx context.Context, raw, reason string) (Session, bool, error) {
+	sess, genuine, err := s.genuineRefreshSession(ctx, raw)
+	if err != nil || !genuine {
+		return Session{}, false, err
+	}
+	revoked, err := s.store.RevokeSession(ctx, sess.ID, s.now(), reason)
+	return sess, revoked, err
+}
+
+// genuineRefreshSession returns the session of a refresh token, and
+// whether the token is genuine: a valid MAC for a counter the session
+// has reached (a spent token is genuine too; live or not).
+func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Session, bool, error) {
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
 		return Session{}, false, nil
@@ -387,8 +442,7 @@ func (s *Sessions) revokeByRefreshToken(ctx context.Context, raw, reason string)
 	if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) || tok.counter > sess.RefreshCounter {
 		return Session{}, false, nil
 	}
-	revoked, err := s.store.RevokeSession(ctx, id, s.now(), reason)
-	return sess, revoked, err
+	return sess, true, nil
 }
 
 // revokeByAccessToken revokes the session named by a valid access token.
