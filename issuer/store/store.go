@@ -30,12 +30,13 @@ type DB struct {
 	db      *sqlx.DB
 	dialect string
 	dsn     string // as given to sql.Open
+	timeout time.Duration
 }
 
 // Open connects to url: postgres:// or postgresql:// for Postgres,
 // sqlite:// or file: or a plain path for SQLite (the file and its folder
-// are created if missing).
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+// are created if missing). Options: StatementTimeout.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	dialect, dsn, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -53,7 +54,8 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 			f.Close()
 		}
 	}
-	db, err := sqlx.Open(dialect, dsn)
+	o := newOptions(opts)
+	db, err := openPool(dialect, dsn, o)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
@@ -72,7 +74,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn}, nil
+	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout()}, nil
 }
 
 func parseURL(raw string) (dialect, dsn string, err error) {
