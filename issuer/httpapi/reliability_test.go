@@ -2,9 +2,11 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,4 +198,63 @@ func (p *faultProxy) restore() {
 	p.down = false
 	p.up.Broadcast()
 	p.mu.Unlock()
+}
+
+// readiness returns /readyz's status and checks.
+func (e *env) readiness() (int, map[string]string) {
+	e.t.Helper()
+	resp, body := e.do("GET", "/readyz", nil)
+	var r struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		e.t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+	}
+	if (resp.StatusCode == http.StatusOK) != (r.Status == "ready") {
+		e.t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+	}
+	return resp.StatusCode, r.Checks
+}
+
+// TestSQLiteDiskFull: when the database cannot grow (here PRAGMA
+// max_page_count; on a server, a full disk), writes answer 503 with
+// Retry-After, /readyz says the storage is unwritable, and both recover
+// once there is room again.
+func TestSQLiteDiskFull(t *testing.T) {
+	ctx := context.Background()
+	u := storetest.URL(t, store.SQLite)
+	setup := openWithTimeout(t, store.SQLite, u)
+	var pages int
+	if err := setup.SQL().GetContext(ctx, &pages, `PRAGMA page_count`); err != nil {
+		t.Fatal(err)
+	}
+	setup.Close()
+	db := openWithTimeout(t, store.SQLite, u+"?_pragma=max_page_count("+strconv.Itoa(pages+16)+")")
+	e := newEnv(t, db)
+	e.signup("ann@example.com", "correct horse")
+	if status, checks := e.readiness(); status != http.StatusOK || checks["storage"] != "ok" {
+		t.Fatalf("readyz before the disk fills: %d %v", status, checks)
+	}
+
+	var resp *http.Response
+	var body []byte
+	for range 1000 {
+		resp, body = e.do("POST", "/v1/signin", map[string]string{"email": "ann@example.com", "password": "correct horse"})
+		if resp.StatusCode != http.StatusOK {
+			break
+		}
+	}
+	wantUnavailable(t, resp, body)
+	if status, checks := e.readiness(); status != http.StatusServiceUnavailable || checks["storage"] != "unwritable" || checks["database"] != "ok" {
+		t.Fatalf("readyz with the disk full: %d %v", status, checks)
+	}
+
+	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM audit_events`); err != nil {
+		t.Fatal(err)
+	}
+	if status, checks := e.readiness(); status != http.StatusOK || checks["storage"] != "ok" {
+		t.Fatalf("readyz once there is room: %d %v", status, checks)
+	}
+	e.signin("ann@example.com", "correct horse")
 }

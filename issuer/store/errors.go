@@ -51,11 +51,19 @@ func unavailable(err error) bool {
 }
 
 // sqliteUnavailable classifies a SQLite result code: the lock not had
-// within the busy timeout. It passes, and needs no change to the request.
+// within the busy timeout, a full disk or database, and the I/O errors
+// of writing to a full or failing disk. They pass (the lock is released,
+// space is freed) and need no change to the request.
 func sqliteUnavailable(code int) bool {
 	switch code & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL:
 		return true
+	case sqlite3.SQLITE_IOERR:
+		switch code {
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_DIR_FSYNC,
+			sqlite3.SQLITE_IOERR_TRUNCATE, sqlite3.SQLITE_IOERR_SHMSIZE, sqlite3.SQLITE_IOERR_NOMEM:
+			return true
+		}
 	}
 	return false
 }
