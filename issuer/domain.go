@@ -78,6 +78,10 @@ type Session struct {
 	RevokedReason     string
 	UserAgent         string
 	IP                string
+	// ReissuedCounter is the counter of the last refresh token handed out
+	// again to a retry of its predecessor after the reuse grace; 0 when
+	// none (token 0 comes from sign-in, never from a retry).
+	ReissuedCounter uint64
 }
 
 // Revoked reports whether the session has been revoked.
@@ -92,6 +96,10 @@ type SessionStore interface {
 	// if it is still `from` (compare-and-swap); false when another request
 	// got there first or the session is revoked.
 	RotateRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (bool, error)
+	// ReissueRefresh records that the current token of a live session,
+	// whose counter is still `counter`, was handed out again to a retry;
+	// false when the counter has moved on or the session is revoked.
+	ReissueRefresh(ctx context.Context, id string, counter uint64) (bool, error)
 	// RevokeSession revokes a live session; false if it was not live.
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error)
 	// RevokeUserSessions revokes every live session of a user except

@@ -19,7 +19,7 @@ import (
 // TestHelpListsOwnSettings: each command's --help lists the flags of the
 // settings that command reads, and no other setting.
 func TestHelpListsOwnSettings(t *testing.T) {
-	store := []string{"data-dir", "database-url"}
+	store := []string{"data-dir", "database-url", "db-statement-timeout"}
 	keyFlags := append(slices.Clone(store), "key-encryption-key-file", "signing-alg", "rsa-bits", "access-token-ttl",
 		"rotation-period", "jwks-max-age", "key-reload-interval", "clock-leeway", "auto-migrate", "log-format", "log-level")
 	want := map[string][]string{

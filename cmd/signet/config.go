@@ -58,6 +58,8 @@ func (c *config) settings() []setting {
 			parse: text(&c.DataDir)},
 		{env: "SIGNET_DATABASE_URL", flag: "database-url", help: "postgres://... or the libpq key=value form for Postgres, sqlite://PATH for SQLite (default a SQLite file in the data dir)", cmds: withStore,
 			parse: databaseURL(&c.DatabaseURL, &c.db)},
+		{env: "SIGNET_DB_STATEMENT_TIMEOUT", flag: "db-statement-timeout", def: "5s", help: "longest a database statement may run before the request gets 503 (0: none)", cmds: withStore,
+			parse: duration(&c.DBStatementTimeout, 0, time.Hour)},
 		{env: "SIGNET_KEY_ENCRYPTION_KEY", help: "32 bytes, base64: encrypts private keys at rest", cmds: withKeys,
 			parse: text(&c.kekB64)},
 		{env: "SIGNET_KEY_ENCRYPTION_KEY_FILE", flag: "key-encryption-key-file", help: "file holding the key-encryption key", cmds: withKeys,
@@ -160,9 +162,11 @@ type config struct {
 	CORSOrigins       []string
 	MaxConnsPerIP     int // 0: no limit
 	ShutdownDrain     time.Duration
-	AutoMigrate       bool
-	LogFormat         string // empty: text on a terminal, else json
-	LogLevel          slog.Level
+	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
+	DBStatementTimeout time.Duration
+	AutoMigrate        bool
+	LogFormat          string // empty: text on a terminal, else json
+	LogLevel           slog.Level
 }
 
 // source resolves the settings of one command: a flag that was set, else a

@@ -10,6 +10,9 @@ import (
 type janitorStore interface {
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
 	DeleteStaleSigninFailures(ctx context.Context, before, now time.Time) (int64, error)
+	// CheckpointWAL moves SQLite's write-ahead log into the database and
+	// truncates it (nothing on Postgres).
+	CheckpointWAL(ctx context.Context) error
 }
 
 const (
@@ -44,6 +47,9 @@ func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time
 	failures, err := db.DeleteStaleSigninFailures(ctx, now.Add(-throttleReset), now)
 	if err != nil {
 		log.Warn("janitor: deleting stale sign-in failures failed", "error", err)
+	}
+	if err := db.CheckpointWAL(ctx); err != nil {
+		log.Warn("janitor: WAL checkpoint failed", "error", err)
 	}
 	if sessions+failures > 0 {
 		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures)

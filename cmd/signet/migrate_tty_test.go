@@ -64,7 +64,7 @@ func TestMigrateDownAllAsksOnATerminal(t *testing.T) {
 				t.Fatalf("no prompt on the terminal: %q", stderr)
 			}
 			if c.done {
-				if err != nil || !strings.Contains(out, "schema version 0 of 1") {
+				if err != nil || !strings.Contains(out, schemaAt(0)) {
 					t.Fatalf("answer %q: %v %q", c.answer, err, out)
 				}
 				return
@@ -72,7 +72,7 @@ func TestMigrateDownAllAsksOnATerminal(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "not confirmed; nothing was changed") {
 				t.Fatalf("answer %q: %v", c.answer, err)
 			}
-			if v := schemaVersion(t, env); v != "schema version 1 of 1" {
+			if v := schemaVersion(t, env); v != fullSchema() {
 				t.Fatalf("after answer %q: %s", c.answer, v)
 			}
 		})
@@ -89,7 +89,7 @@ func TestMigrateDownAllAsksOnATerminal(t *testing.T) {
 		if _, err := controller.WriteString(cfg.db.Name + "\n"); err != nil {
 			t.Fatal(err)
 		}
-		if out, _, err := signet(t, env, term, "migrate down --all"); err != nil || !strings.Contains(out, "schema version 0 of 1") {
+		if out, _, err := signet(t, env, term, "migrate down --all"); err != nil || !strings.Contains(out, schemaAt(0)) {
 			t.Fatalf("typing the database name %q: %v %q", cfg.db.Name, err, out)
 		}
 	})

@@ -261,12 +261,12 @@ func TestMigrateCommand(t *testing.T) {
 	env := envFrom(map[string]string{"SIGNET_DATA_DIR": dir})
 	var out bytes.Buffer
 	for _, step := range []struct{ args, want string }{
-		{"migrate up", "schema version 1 of 1"},
-		{"migrate version", "schema version 1 of 1"},
-		{"migrate down 1", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
-		{"migrate down --all --yes", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
+		{"migrate up", fullSchema()},
+		{"migrate version", fullSchema()},
+		{"migrate down 1", schemaAt(migrationVersions[len(migrationVersions)-2])},
+		{"migrate up", fullSchema()},
+		{"migrate down --all --yes", schemaAt(0)},
+		{"migrate up", fullSchema()},
 	} {
 		out.Reset()
 		if err := run(context.Background(), strings.Fields(step.args), env, &out, io.Discard); err != nil {

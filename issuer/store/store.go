@@ -33,12 +33,13 @@ type DB struct {
 	db      *sqlx.DB
 	dialect string
 	dsn     string // as given to sql.Open
+	timeout time.Duration
 }
 
 // Open connects to rawURL (see ParseURL). An SQLite file and its folder are
 // created if missing: callers that must not create a database check
-// Target.Path first.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+// Target.Path first. Options: StatementTimeout.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	t, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -56,7 +57,8 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 			f.Close()
 		}
 	}
-	db, err := sqlx.Open(dialect, dsn)
+	o := newOptions(opts)
+	db, err := openPool(dialect, dsn, o)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
@@ -75,7 +77,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn}, nil
+	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout()}, nil
 }
 
 // Target is where a database URL points.
