@@ -233,10 +233,10 @@ func TestMigrateCommand(t *testing.T) {
 	env := envFrom(map[string]string{"SIGNET_DATA_DIR": dir})
 	var out bytes.Buffer
 	for _, step := range []struct{ args, want string }{
-		{"migrate version", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
-		{"migrate down", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
+		{"migrate version", "schema version 0 of 4"},
+		{"migrate up", "schema version 4 of 4"},
+		{"migrate down", "schema version 0 of 4"},
+		{"migrate up", "schema version 4 of 4"},
 	} {
 		out.Reset()
 		if err := run(context.Background(), strings.Fields(step.args), env, &out, io.Discard); err != nil {

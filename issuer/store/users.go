@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/signet-auth/signet/issuer"
 )
@@ -19,11 +20,14 @@ func (r userRow) user() issuer.User {
 	return issuer.User{ID: r.ID, Email: r.Email, PasswordHash: r.PasswordHash, CreatedAt: fromMS(r.CreatedAt)}
 }
 
-// CreateUser inserts u; an email already registered gives issuer.ErrEmailTaken.
+// CreateUser inserts u; an email already registered, or one whose
+// confusable skeleton (issuer.EmailSkeleton) is an existing account's,
+// gives issuer.ErrEmailTaken. The unique indexes decide, so two racing
+// sign-ups cannot both win.
 func (d *DB) CreateUser(ctx context.Context, u issuer.User) error {
 	_, err := d.db.ExecContext(ctx, d.db.Rebind(
-		`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.PasswordHash, ms(u.CreatedAt), ms(u.CreatedAt))
+		`INSERT INTO users (id, email, email_skeleton, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, issuer.EmailSkeleton(u.Email), u.PasswordHash, ms(u.CreatedAt), ms(u.CreatedAt))
 	if isUniqueViolation(err) {
 		return issuer.ErrEmailTaken
 	}
@@ -79,4 +83,63 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 		return issuer.ErrNotFound
 	}
 	return nil
+}
+
+// FillEmailSkeletons computes the email skeleton of rows that have none
+// (rows written before migration 000004, or by an older issuer during a
+// rolling upgrade), oldest first. A row whose skeleton is already an
+// older row's is left without one: it is a look-alike, and "signet
+// check-emails" reports it. It returns how many rows it filled.
+func (d *DB) FillEmailSkeletons(ctx context.Context) (int, error) {
+	var rows []struct {
+		ID    string `db:"id"`
+		Email string `db:"email"`
+	}
+	if err := d.db.SelectContext(ctx, &rows,
+		`SELECT id, email FROM users WHERE email_skeleton IS NULL ORDER BY created_at, id`); err != nil {
+		return 0, storeErr("list users without skeleton", err)
+	}
+	filled := 0
+	for _, r := range rows {
+		res, err := d.db.ExecContext(ctx, d.db.Rebind(
+			`UPDATE users SET email_skeleton = ? WHERE id = ? AND email_skeleton IS NULL`), issuer.EmailSkeleton(r.Email), r.ID)
+		switch {
+		case isUniqueViolation(err):
+			continue
+		case err != nil:
+			return filled, storeErr("fill email skeleton", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			filled++
+		}
+	}
+	return filled, nil
+}
+
+// EmailRecord is a user's stored email and skeleton, for the email report.
+type EmailRecord struct {
+	ID        string
+	Email     string
+	Skeleton  string // empty when none is stored
+	CreatedAt time.Time
+}
+
+// EmailRecords returns every user's email and stored skeleton, oldest
+// first.
+func (d *DB) EmailRecords(ctx context.Context) ([]EmailRecord, error) {
+	var rows []struct {
+		ID        string         `db:"id"`
+		Email     string         `db:"email"`
+		Skeleton  sql.NullString `db:"email_skeleton"`
+		CreatedAt int64          `db:"created_at"`
+	}
+	if err := d.db.SelectContext(ctx, &rows,
+		`SELECT id, email, email_skeleton, created_at FROM users ORDER BY created_at, id`); err != nil {
+		return nil, storeErr("list emails", err)
+	}
+	out := make([]EmailRecord, len(rows))
+	for i, r := range rows {
+		out[i] = EmailRecord{ID: r.ID, Email: r.Email, Skeleton: r.Skeleton.String, CreatedAt: fromMS(r.CreatedAt)}
+	}
+	return out, nil
 }
