@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
@@ -83,6 +84,41 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 		return issuer.ErrNotFound
 	}
 	return nil
+}
+
+// UpdatePasswordHash replaces a user's password hash `from` with `to`
+// (compare-and-swap): false when the hash is no longer `from`, so a
+// re-hash at sign-in never undoes a password change made meanwhile.
+func (d *DB) UpdatePasswordHash(ctx context.Context, id, from, to string, at time.Time) (bool, error) {
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`), to, ms(at), id, from)
+	if err != nil {
+		return false, storeErr("update password hash", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("update password hash", err)
+	}
+	return n == 1, nil
+}
+
+// MaxPasswordHashCost returns the highest bcrypt cost among stored
+// password hashes (0 when there is none). It reads every row once.
+func (d *DB) MaxPasswordHashCost(ctx context.Context) (int, error) {
+	// A bcrypt hash is $2a$NN$..., $2b$ or $2y$: the cost is always two digits.
+	var cost sql.NullString
+	if err := d.db.GetContext(ctx, &cost,
+		`SELECT MAX(substr(password_hash, 5, 2)) FROM users WHERE password_hash LIKE '$2_$__$%'`); err != nil {
+		return 0, storeErr("max password hash cost", err)
+	}
+	if !cost.Valid {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(cost.String)
+	if err != nil {
+		return 0, nil // not a bcrypt hash after all: no cost to match
+	}
+	return n, nil
 }
 
 // FillEmailSkeletons computes the email skeleton of rows that have none
