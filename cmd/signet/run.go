@@ -39,6 +39,7 @@ Usage:
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|delete       inspect and manage accounts
+  signet check-emails            report stored emails not in normal form, or look-alikes
   signet version                 print the version
 
 Run "signet <command> --help" for a command's flags. Every flag has an
@@ -69,6 +70,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdout, stderr)
+	case "check-emails":
+		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "signet", versionString())
 		return nil
