@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,4 +145,116 @@ func TestSignupLookAlikeRace(t *testing.T) {
 			t.Fatalf("statuses %v: %d accounts created, want exactly 1", statuses, created)
 		}
 	})
+}
+
+// jsonEndpoints are every endpoint that takes a JSON body.
+var jsonEndpoints = []string{"/v1/signup", "/v1/signin", "/v1/token/refresh"}
+
+// Invalid UTF-8 used to become U+FFFD, so password\xff, password\xfe and
+// password\x80 were one password (and the form endpoint disagreed). Every
+// endpoint now refuses them.
+func TestBodiesMustBeUTF8(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), manySignups)
+	for _, path := range jsonEndpoints {
+		for name, body := range map[string]string{
+			"byte ff":        "{\"email\":\"a@example.com\",\"password\":\"password\xff\"}",
+			"byte fe":        "{\"email\":\"a@example.com\",\"password\":\"password\xfe\"}",
+			"byte 80":        "{\"email\":\"a@example.com\",\"password\":\"password\x80\"}",
+			"in a name":      "{\"email\":\"a@example.com\",\"pass\xffword\":\"password\"}",
+			"lone high":      `{"email":"a@example.com","password":"password\ud800"}`,
+			"lone low":       `{"email":"a@example.com","password":"password\udc00x"}`,
+			"high then text": `{"email":"a@example.com","password":"password\ud800\u0041"}`,
+			"token":          "{\"refresh_token\":\"sgt_rt_\xff\"}",
+		} {
+			resp, b := e.do("POST", path, body)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s, %s: %d %s, want 400 invalid_request", path, name, resp.StatusCode, b)
+				continue
+			}
+			wantError(t, resp, b, 400, "invalid_request")
+		}
+	}
+	// A real surrogate pair and a real U+FFFD are text like any other.
+	e.signup("pair@example.com", "password \U0001f600 \ufffd")
+	resp, b := e.do("POST", "/v1/signin", `{"email":"pair@example.com","password":"password \ud83d\ude00 \ufffd"}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("escaped surrogate pair: %d %s", resp.StatusCode, b)
+	}
+	form := "application/x-www-form-urlencoded"
+	for _, body := range []string{
+		"grant_type=password&username=a%40example.com&password=password%FF",
+		"grant_type=password&username=a%40example.com&password=password\xfe",
+		"grant_type=password&username=a%40example.com%80&password=password",
+		"grant_type=refresh_token&refresh_token=sgt_rt_%FF",
+		"grant_type=password&user%FFname=a&password=password",
+	} {
+		resp, b := e.do("POST", "/oauth/token", body, "Content-Type", form)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "UTF-8") {
+			t.Errorf("/oauth/token %q: %d %s, want 400 invalid_request about UTF-8", body, resp.StatusCode, b)
+		}
+	}
+	resp, b = e.do("POST", "/oauth/revoke", "token=sgt_rt_%FF", "Content-Type", form)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "UTF-8") {
+		t.Errorf("/oauth/revoke: %d %s, want 400 invalid_request about UTF-8", resp.StatusCode, b)
+	}
+}
+
+// encoding/json is lenient where a strict API must not be: duplicate
+// names (last wins), names in any case ("EMAIL" is email), a null body
+// (an empty sign-in that costs a bcrypt), and no Content-Type at all
+// (what a cross-site page can send without a CORS preflight). Every JSON
+// endpoint refuses them before doing any work.
+func TestJSONBodiesStrict(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite))
+	for _, path := range jsonEndpoints {
+		for name, tc := range map[string]struct {
+			body, contentType string
+			status            int
+			code              string
+		}{
+			"duplicate name":         {`{"email":"a@example.com","email":"b@example.com","password":"password"}`, "application/json", 400, "invalid_request"},
+			"duplicate token":        {`{"refresh_token":"x","refresh_token":"y"}`, "application/json", 400, "invalid_request"},
+			"upper-case name":        {`{"EMAIL":"a@example.com","password":"password"}`, "application/json", 400, "invalid_request"},
+			"mixed-case name":        {`{"Refresh_Token":"x"}`, "application/json", 400, "invalid_request"},
+			"case-variant duplicate": {`{"password":"one","Password":"two"}`, "application/json", 400, "invalid_request"},
+			"null":                   {`null`, "application/json", 400, "invalid_request"},
+			"null with spaces":       {" null\n", "application/json", 400, "invalid_request"},
+			"string":                 {`"x"`, "application/json", 400, "invalid_request"},
+			"no Content-Type":        {`{"email":"a@example.com","password":"password"}`, "", 415, "unsupported_media_type"},
+			"text/plain":             {`{"email":"a@example.com","password":"password"}`, "text/plain", 415, "unsupported_media_type"},
+			"form":                   {`{"email":"a@example.com","password":"password"}`, "application/x-www-form-urlencoded", 415, "unsupported_media_type"},
+			"multipart":              {`{"email":"a@example.com","password":"password"}`, "multipart/form-data; boundary=x", 415, "unsupported_media_type"},
+			"UTF-16 charset":         {`{"email":"a@example.com","password":"password"}`, "application/json; charset=utf-16", 415, "unsupported_media_type"},
+		} {
+			before := e.store.calls()
+			req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s, %s: %d %s, want %d %s", path, name, resp.StatusCode, b, tc.status, tc.code)
+				continue
+			}
+			wantError(t, resp, b, tc.status, tc.code)
+			if n := e.store.calls() - before; n != 0 {
+				t.Errorf("%s, %s: refused after %d store calls, want none", path, name, n)
+			}
+		}
+	}
+	// JSON with a charset parameter, and +json types, are still JSON.
+	for i, ct := range []string{"application/json; charset=utf-8", "application/json;charset=UTF-8", "application/merge-patch+json"} {
+		resp, b := e.do("POST", "/v1/signup", `{"email":"ct`+strconv.Itoa(i)+`@example.com","password":"correct horse"}`, "Content-Type", ct)
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("Content-Type %q: %d %s", ct, resp.StatusCode, b)
+		}
+	}
 }
