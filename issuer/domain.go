@@ -41,6 +41,12 @@ type UserStore interface {
 	// DeleteUser removes a user and every session of theirs (ErrNotFound
 	// if there is no such user).
 	DeleteUser(ctx context.Context, id string) error
+	// UpdatePasswordHash replaces the hash `from` with `to`; false when the
+	// user's hash is no longer `from` (compare-and-swap).
+	UpdatePasswordHash(ctx context.Context, id, from, to string, at time.Time) (bool, error)
+	// MaxPasswordHashCost is the highest bcrypt cost among stored hashes
+	// (0 when none).
+	MaxPasswordHashCost(ctx context.Context) (int, error)
 }
 
 // AuditStore keeps audit events.

@@ -39,7 +39,7 @@ type setting struct {
 var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
-	withStore  = []string{"serve", "migrate", "keys", "users"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
 	withLogger = []string{"serve", "keys"}
 	migrating  = []string{"serve", "keys", "users"}
 )

@@ -40,6 +40,7 @@ Usage:
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|find|delete  inspect and manage accounts
+  signet check-emails            report stored emails not in normal form, or look-alikes
   signet version                 print the version
 
 Run "signet <command> --help" for a command's flags. Every setting has an
@@ -77,6 +78,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdout, stderr)
+	case "check-emails":
+		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "signet", versionString())
 		return nil
@@ -134,10 +137,11 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 // command without subcommands takes none. parseFlags holds every command to
 // it, so that no command quietly ignores a stray argument.
 var commandArgs = map[string]map[string][]string{
-	"serve":   nil,
-	"migrate": {"up": nil, "down": {"[N]"}, "version": nil},
-	"keys":    {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
-	"users":   {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+	"serve":        nil,
+	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
+	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
+	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+	"check-emails": nil,
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -28,12 +29,19 @@ type MigrationStatus struct {
 // MigrateUp applies every pending migration. Concurrent callers (replicas
 // starting together) are serialised by golang-migrate's database lock.
 func (d *DB) MigrateUp() error {
-	return d.migrate(func(m *migrate.Migrate) error {
+	err := d.migrate(func(m *migrate.Migrate) error {
 		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 			return err
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// SQL cannot compute the email skeleton (migration 000004): fill it in
+	// for rows that predate it.
+	_, err = d.FillEmailSkeletons(context.Background())
+	return err
 }
 
 // MigrateDown reverts the latest n migrations (all of them when n <= 0).
