@@ -69,7 +69,6 @@ var (
 	errBadPayload      = detail(ErrMalformed, "payload is not a strict json object")
 	errBadTyp          = detail(ErrMalformed, "typ is not at+jwt")
 	errForbiddenHeader = detail(ErrMalformed, "header parameter not allowed")
-	errBadSigLength    = detail(ErrBadSignature, "signature has the wrong length")
 	errNoAlg           = detail(ErrDisallowedAlg, "alg missing")
 	errAlgNotAllowed   = detail(ErrDisallowedAlg, "alg not allowed")
 	errAlgKeyMismatch  = detail(ErrDisallowedAlg, "alg does not match the key")

@@ -49,7 +49,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	if s.StaticKeys != nil || s.StaticJWKS != nil {
-		keys := map[string]*publicKey{}
+		var keys map[string]*publicKey
 		if s.StaticKeys != nil {
 			keys = usableKeys(keysOfSet(s.StaticKeys), s.allowed, s.Logger)
 		} else if keys, err = parseJWKS(s.StaticJWKS, s.allowed, s.Logger); err != nil {
