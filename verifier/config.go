@@ -82,8 +82,10 @@ type Config struct {
 	// MaxTokenSize is checked before any parsing. Default 8 KiB.
 	MaxTokenSize int
 
-	// Now is the clock for token times and key-set staleness. Default
-	// time.Now. Refresh scheduling and the cooldown use real time.
+	// Now is the clock for every time decision: token times, key-set
+	// staleness and the unknown-kid cooldown. Default time.Now. Only the
+	// waits between background fetches (and UnknownKIDWait) run on real
+	// timers.
 	Now func() time.Time
 
 	// MinRefreshInterval and MaxRefreshInterval bound the JWKS refresh
@@ -101,7 +103,10 @@ type Config struct {
 	// UnknownKIDCooldown is the minimum time between two fetches triggered
 	// by tokens (unknown kid, missing or stale key set). Tokens with an
 	// unknown kid during the cooldown fail at once with ErrUnknownKey, so a
-	// flood of forged kids costs at most one fetch per cooldown. Default 5 s.
+	// flood of forged kids costs at most one fetch per cooldown. Scheduled
+	// fetches and New's first fetch do not start a cooldown: the first token
+	// signed by a key published after them still gets its fetch. Measured
+	// with Now. Default 5 s.
 	UnknownKIDCooldown time.Duration
 
 	// UnknownKIDWait is how long Verify may wait for a refresh it triggered

@@ -234,8 +234,8 @@ type jwksServer struct {
 	status    int
 	cacheCtl  string
 	etag      string
-	delay     time.Duration
-	discovery string // issuer in the discovery document; "" = server URL
+	gate      chan struct{} // when set, JWKS answers wait until it is closed
+	discovery string        // issuer in the discovery document; "" = server URL
 }
 
 func newJWKSServer(t testing.TB, body []byte) *jwksServer {
@@ -260,10 +260,14 @@ func newJWKSServer(t testing.TB, body []byte) *jwksServer {
 func (s *jwksServer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	s.fetches.Add(1)
 	s.mu.Lock()
-	body, status, cacheCtl, etag, delay := s.body, s.status, s.cacheCtl, s.etag, s.delay
+	body, status, cacheCtl, etag, gate := s.body, s.status, s.cacheCtl, s.etag, s.gate
 	s.mu.Unlock()
-	if delay > 0 {
-		time.Sleep(delay)
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if status != http.StatusOK {
 		http.Error(w, "unavailable", status)
@@ -293,6 +297,12 @@ func (s *jwksServer) set(body []byte, status int) {
 	s.status = status
 }
 
+func (s *jwksServer) setCacheControl(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cacheCtl = v
+}
+
 func (s *jwksServer) jwksURL() string { return s.URL + "/.well-known/jwks.json" }
 
 // eventually polls cond every few milliseconds for up to 5 s.
@@ -305,6 +315,13 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// idle reports whether no fetch is requested or running.
+func (c *keyCache) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.round == nil
 }
 
 func mustSet(t testing.TB, keys ...*testKey) jwk.Set {

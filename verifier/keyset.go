@@ -37,10 +37,13 @@ type keyCache struct {
 
 	trigger chan struct{} // wakes run; buffered, holds at most one request
 
-	mu        sync.Mutex
-	round     chan struct{} // closed when the requested or running fetch ends; nil when idle
-	lastStart time.Time     // real time the last fetch was started or requested
-	stopped   bool
+	mu    sync.Mutex
+	round chan struct{} // closed when the requested or running fetch ends; nil when idle
+	// lastTriggered is when (by Config.Now) a token last started a fetch.
+	// Only those fetches count against the cooldown: New's fetch and the
+	// scheduled ones must not delay the first token of a new key.
+	lastTriggered time.Time
+	stopped       bool
 }
 
 // lookup returns the current snapshot if it may be used: a set older than
@@ -70,9 +73,9 @@ func (c *keyCache) markFailing() {
 }
 
 // requestRefresh asks run for a fetch unless one is already requested or
-// running (then it is shared) or the cooldown is active (then nil is
-// returned and nothing happens). The returned channel is closed when the
-// fetch ends.
+// running (then it is shared) or the cooldown since the last fetch a token
+// started is active (then nil is returned and nothing happens). The
+// returned channel is closed when the fetch ends.
 func (c *keyCache) requestRefresh() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,11 +85,14 @@ func (c *keyCache) requestRefresh() <-chan struct{} {
 	if c.round != nil {
 		return c.round
 	}
-	if time.Since(c.lastStart) < c.cooldown {
+	now := c.now()
+	// A clock that went back since counts as past the cooldown, so a
+	// stepped-back clock cannot block refreshes for the size of the step.
+	if since := now.Sub(c.lastTriggered); !c.lastTriggered.IsZero() && since >= 0 && since < c.cooldown {
 		return nil
 	}
 	c.round = make(chan struct{})
-	c.lastStart = time.Now()
+	c.lastTriggered = now
 	select {
 	case c.trigger <- struct{}{}:
 	default: // a wake-up is already pending
@@ -148,7 +154,6 @@ func (c *keyCache) refresh(ctx context.Context, f *fetcher) time.Duration {
 		c.round = make(chan struct{})
 	}
 	round := c.round
-	c.lastStart = time.Now()
 	c.mu.Unlock()
 
 	snap, next, err := f.fetch(ctx, c.current.Load())

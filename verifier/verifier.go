@@ -76,7 +76,6 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	var next time.Duration // Lazy: first fetch at once, in the background
 	if !s.Lazy {
-		v.keys.lastStart = time.Now()
 		snap, n, err := f.fetch(ctx, nil)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: first key set fetch: %w", err)
