@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -34,9 +36,10 @@ const (
 // field has a safe default.
 type Config struct {
 	// Issuer is the exact "iss" every token must carry, e.g.
-	// "https://auth.example.com". It is also the base of discovery.
-	// http:// is accepted (loopback, development); use https:// in
-	// production.
+	// "https://auth.example.com". It is also the base of discovery, and
+	// then, like JWKSURL and the discovered jwks_uri, must be https://;
+	// plain http:// is accepted only for loopback hosts (127.0.0.0/8, ::1,
+	// localhost) unless AllowInsecureHTTP is set.
 	Issuer string
 
 	// Audience is this resource server's identifier; the token's "aud" (a
@@ -57,11 +60,19 @@ type Config struct {
 	StaticKeys jwk.Set
 	StaticJWKS []byte
 
+	// AllowInsecureHTTP accepts plain http:// URLs (Issuer for discovery,
+	// JWKSURL, the discovered jwks_uri, and redirects) for any host, not
+	// only loopback ones. Risky: anyone on the network path can then
+	// replace the issuer's keys and forge every token. Only for closed
+	// networks that cannot have TLS.
+	AllowInsecureHTTP bool
+
 	// HTTPClient fetches discovery and the JWKS. Default: a client with a
 	// 10 s timeout (never http.DefaultClient, which has none). A client
 	// without a timeout lets a hung issuer stall refreshes indefinitely
 	// (never Verify, which does not wait on the network unless
-	// UnknownKIDWait is set).
+	// UnknownKIDWait is set). New uses a copy whose redirects are checked
+	// like the URLs above before the client's own CheckRedirect.
 	HTTPClient *http.Client
 
 	// Algorithms is the allowlist of JWS algorithms. Default: EdDSA and
@@ -166,11 +177,11 @@ func (c Config) withDefaults() (*settings, error) {
 		return nil, errors.New("verifier: config: set at most one of JWKSURL, StaticKeys and StaticJWKS")
 	}
 	if c.JWKSURL != "" {
-		if err := checkHTTPURL(c.JWKSURL); err != nil {
+		if err := checkFetchURL(c.JWKSURL, c.AllowInsecureHTTP); err != nil {
 			return nil, fmt.Errorf("verifier: config: JWKSURL: %w", err)
 		}
 	} else if sources == 0 {
-		if err := checkHTTPURL(c.Issuer); err != nil {
+		if err := checkFetchURL(c.Issuer, c.AllowInsecureHTTP); err != nil {
 			return nil, fmt.Errorf("verifier: config: Issuer: %w", err)
 		}
 	}
@@ -236,13 +247,17 @@ func (c Config) withDefaults() (*settings, error) {
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
+	s.HTTPClient = checkRedirects(s.HTTPClient, s.AllowInsecureHTTP)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
 }
 
-func checkHTTPURL(raw string) error {
+// checkFetchURL accepts an absolute https:// URL, or an http:// one whose
+// host is loopback (or any host when allowInsecure is set): keys fetched in
+// the clear can be replaced by anyone on the path.
+func checkFetchURL(raw string, allowInsecure bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err
@@ -250,5 +265,38 @@ func checkHTTPURL(raw string) error {
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute http(s) url", raw)
 	}
+	if u.Scheme == "http" && !allowInsecure && !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("%q uses plain http to a host that is not loopback; use https (or set AllowInsecureHTTP, which lets anyone on the network path forge tokens)", raw)
+	}
 	return nil
+}
+
+// checkRedirects returns a copy of c that refuses redirects to URLs that
+// checkFetchURL refuses (https to plain http, say), and otherwise follows
+// c's own redirect policy.
+func checkRedirects(c *http.Client, allowInsecure bool) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkFetchURL(req.URL.String(), allowInsecure); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback address
+// (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

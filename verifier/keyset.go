@@ -186,16 +186,18 @@ func (c *keyCache) stop() {
 // fetcher fetches discovery and the JWKS. Only one goroutine uses it at a
 // time (New, then run), so its fields need no lock.
 type fetcher struct {
-	client   *http.Client
-	issuer   string
-	jwksURL  string // empty until discovered
-	etag     string
-	maxBody  int64
-	allowed  algSet
-	minEvery time.Duration
-	maxEvery time.Duration
-	now      func() time.Time
-	log      *slog.Logger
+	client  *http.Client
+	issuer  string
+	jwksURL string // empty until discovered
+	etag    string
+	maxBody int64
+	allowed algSet
+	// allowInsecure is Config.AllowInsecureHTTP: plain http to any host.
+	allowInsecure bool
+	minEvery      time.Duration
+	maxEvery      time.Duration
+	now           func() time.Time
+	log           *slog.Logger
 }
 
 // fetch gets the key set. A 200 response is authoritative: its keys replace
@@ -278,7 +280,7 @@ func (f *fetcher) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != f.issuer {
 		return "", fmt.Errorf("discovery: issuer %q does not match the configured issuer %q", doc.Issuer, f.issuer)
 	}
-	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+	if err := checkFetchURL(doc.JWKSURI, f.allowInsecure); err != nil {
 		return "", fmt.Errorf("discovery: jwks_uri: %w", err)
 	}
 	return doc.JWKSURI, nil

@@ -64,15 +64,16 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	f := &fetcher{
-		client:   s.HTTPClient,
-		issuer:   s.Issuer,
-		jwksURL:  s.JWKSURL,
-		maxBody:  s.MaxJWKSSize,
-		allowed:  s.allowed,
-		minEvery: s.MinRefreshInterval,
-		maxEvery: s.MaxRefreshInterval,
-		now:      s.Now,
-		log:      s.Logger,
+		client:        s.HTTPClient,
+		issuer:        s.Issuer,
+		jwksURL:       s.JWKSURL,
+		maxBody:       s.MaxJWKSSize,
+		allowed:       s.allowed,
+		allowInsecure: s.AllowInsecureHTTP,
+		minEvery:      s.MinRefreshInterval,
+		maxEvery:      s.MaxRefreshInterval,
+		now:           s.Now,
+		log:           s.Logger,
 	}
 	var next time.Duration // Lazy: first fetch at once, in the background
 	if !s.Lazy {
