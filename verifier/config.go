@@ -132,10 +132,11 @@ type Config struct {
 	UnknownKIDWait time.Duration
 
 	// MaxStaleness bounds how long the last good key set is used when the
-	// issuer is unreachable: once the last successful fetch is older than
-	// this and a fetch has failed since (or refreshing stopped: Close, ctx
-	// done), Verify fails closed with ErrKeySetUnavailable, until a fetch
-	// succeeds again. Measured with Now. Default 24 h. Must be at least
+	// issuer is unreachable or answers badly (an error status, a body that
+	// is not a JWK set or is too large, a set with no usable key): once
+	// the last successful fetch is older than this and a fetch has failed
+	// since (or refreshing stopped: Close, ctx done), Verify fails closed
+	// with ErrKeySetUnavailable, until a fetch succeeds again. Measured with Now. Default 24 h. Must be at least
 	// MaxRefreshInterval. A long value keeps a key the issuer has revoked
 	// trusted for longer during an outage.
 	MaxStaleness time.Duration

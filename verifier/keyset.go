@@ -200,10 +200,13 @@ type fetcher struct {
 	log           *slog.Logger
 }
 
-// fetch gets the key set. A 200 response is authoritative: its keys replace
-// the previous ones entirely, even when it lists none. A 304 keeps prev and
-// counts as success. Anything else is an error and the caller keeps prev.
-// It also returns the delay until the next scheduled fetch.
+// fetch gets the key set. A 200 response with at least one usable key is
+// authoritative: its keys replace the previous ones entirely, so a key it
+// no longer lists stops verifying. A 304 keeps prev and counts as success.
+// Anything else, including a 200 with no usable key (an empty set is far
+// more likely a broken issuer than a revocation of every key), is an error
+// and the caller keeps prev. It also returns the delay until the next
+// scheduled fetch.
 func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, time.Duration, error) {
 	if f.jwksURL == "" {
 		u, err := f.discover(ctx)
@@ -242,7 +245,7 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 		return nil, f.minEvery, err
 	}
 	if len(keys) == 0 {
-		f.log.Warn("verifier: jwks has no usable key; every token will fail", "url", f.jwksURL)
+		return nil, f.minEvery, errors.New("jwks has no usable key")
 	}
 	f.etag = resp.Header.Get("ETag")
 	return &keySnapshot{keys: keys, fetched: f.now()}, f.interval(resp.Header), nil

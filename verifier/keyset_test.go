@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -143,15 +144,60 @@ func TestScheduledFetchDoesNotStartCooldown(t *testing.T) {
 	}
 }
 
-func TestRevocationByEmptySet(t *testing.T) {
-	a := newEdKey(t)
-	srv := newJWKSServer(t, jwksOf(t, a.pub))
+// A 200 with a usable key is authoritative: a key it no longer lists (the
+// issuer revoked it) stops verifying, unusable keys beside it or not.
+func TestRevocationByRemoval(t *testing.T) {
+	a, b := newEdKey(t), newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub, b.pub))
 	srv.cacheCtl = "no-cache"
 	v := newRemote(t, remoteConfig(srv, newClock(testNow)))
 	tok := a.token(t, testNow, nil)
 	must(t, verifies(v, tok))
-	srv.set([]byte(`{"keys":[]}`), http.StatusOK)
+	srv.set(jwksOf(t, b.pub, newRSAKey(t, 1024, false).pub), http.StatusOK)
 	eventually(t, "revoked key to stop verifying", func() bool { return errors.Is(verifies(v, tok), ErrUnknownKey) })
+	must(t, verifies(v, b.token(t, testNow, nil)))
+}
+
+// A 200 whose set has no usable key is a failed fetch, not a revocation of
+// every key: the last good set stays until MaxStaleness, the failure is
+// logged, and then Verify fails closed as in an outage.
+func TestNoUsableKeyIsAFailedFetch(t *testing.T) {
+	a := newEdKey(t)
+	unusable := newEdKey(t)
+	must(t, unusable.pub.Set("use", "enc"))
+	for name, body := range map[string][]byte{
+		"empty":         []byte(`{"keys":[]}`),
+		"only unusable": jwksOf(t, newRSAKey(t, 1024, false).pub, unusable.pub),
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := newJWKSServer(t, jwksOf(t, a.pub))
+			srv.cacheCtl = "no-cache"
+			clk := newClock(testNow)
+			cfg := remoteConfig(srv, clk)
+			logs := &syncBuffer{}
+			cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			v := newRemote(t, cfg)
+
+			srv.set(body, http.StatusOK)
+			before := srv.fetches.Load()
+			eventually(t, "refreshes", func() bool { return srv.fetches.Load() > before+2 })
+			must(t, verifies(v, a.token(t, clk.Now(), nil)))
+			eventually(t, "the failure logged", func() bool { return strings.Contains(logs.String(), "jwks has no usable key") })
+
+			clk.Add(cfg.MaxStaleness + time.Minute)
+			if err := verifies(v, a.token(t, clk.Now(), nil)); !errors.Is(err, ErrKeySetUnavailable) {
+				t.Fatalf("after MaxStaleness: %v", err)
+			}
+
+			// As the first fetch, New fails.
+			if v, err := New(context.Background(), remoteConfig(srv, clk)); err == nil {
+				v.Close()
+				t.Fatal("New succeeded with no usable key")
+			} else if !strings.Contains(err.Error(), "no usable key") {
+				t.Fatalf("New: %v", err)
+			}
+		})
+	}
 }
 
 func TestOutageKeepsLastGoodSetThenFailsClosed(t *testing.T) {
@@ -206,6 +252,8 @@ func TestBadResponsesKeepLastGoodSet(t *testing.T) {
 		{"not json", []byte(`<html>oops</html>`), http.StatusOK},
 		{"keys not an array", []byte(`{"keys":"x"}`), http.StatusOK},
 		{"no keys member", []byte(`{}`), http.StatusOK},
+		{"empty keys", []byte(`{"keys":[]}`), http.StatusOK},
+		{"only unusable keys", jwksOf(t, newRSAKey(t, 1024, false).pub), http.StatusOK},
 		{"truncated", jwksOf(t, a.pub)[:40], http.StatusOK},
 		{"server error", jwksOf(t, a.pub), http.StatusInternalServerError},
 		{"not found", jwksOf(t, a.pub), http.StatusNotFound},
