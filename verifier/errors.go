@@ -40,7 +40,9 @@ var (
 	ErrInvalidLifetime = errors.New("verifier: token lifetime not allowed")
 	// ErrKeySetUnavailable means no usable key set: the first fetch has not
 	// succeeded yet, or the issuer has been unreachable for longer than
-	// Config.MaxStaleness. The verifier fails closed.
+	// Config.MaxStaleness. The verifier fails closed. The token may well be
+	// good, so the middleware answers 503 rather than 401. Verify returns it
+	// as a *KeySetUnavailableError.
 	ErrKeySetUnavailable = errors.New("verifier: key set unavailable")
 )
 
@@ -57,6 +59,25 @@ func (e *TokenExpiredError) Error() string {
 // Is reports ErrExpired as a match, so callers can use either errors.Is or
 // errors.As.
 func (e *TokenExpiredError) Is(target error) bool { return target == ErrExpired }
+
+// KeySetUnavailableError is returned by Verify when it has no usable key
+// set. errors.Is(err, ErrKeySetUnavailable) is true for it.
+type KeySetUnavailableError struct {
+	// RetryAfter is when a retry may succeed: a token can start a new fetch
+	// once Config.UnknownKIDCooldown is over.
+	RetryAfter time.Duration
+	reason     string
+}
+
+func (e *KeySetUnavailableError) Error() string {
+	if e.reason == "" {
+		return ErrKeySetUnavailable.Error()
+	}
+	return ErrKeySetUnavailable.Error() + ": " + e.reason
+}
+
+// Is reports ErrKeySetUnavailable as a match.
+func (e *KeySetUnavailableError) Is(target error) bool { return target == ErrKeySetUnavailable }
 
 // Fixed errors for the hot path: no allocation and no token content.
 func detail(sentinel error, msg string) error { return fmt.Errorf("%w: %s", sentinel, msg) }
@@ -83,8 +104,12 @@ var (
 	errIatFuture       = detail(ErrNotYetValid, "iat is in the future")
 	errExpBeforeIat    = detail(ErrInvalidLifetime, "exp is not after iat")
 	errTooLong         = detail(ErrInvalidLifetime, "exp-iat exceeds the maximum token lifetime")
-	errNoKeySet        = detail(ErrKeySetUnavailable, "no key set fetched yet")
-	errStaleKeySet     = detail(ErrKeySetUnavailable, "key set is stale and the issuer is unreachable")
+)
+
+// Reasons of a KeySetUnavailableError.
+const (
+	reasonNoKeySet    = "no key set fetched yet"
+	reasonStaleKeySet = "key set is stale and the issuer is unreachable"
 )
 
 // ErrorKind classifies an error from Verify or the middleware into a short,

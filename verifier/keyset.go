@@ -35,6 +35,9 @@ type keyCache struct {
 	cooldown     time.Duration
 	wait         time.Duration
 
+	// Made once in New so that an outage costs no allocation per request.
+	errNoKeySet, errStaleKeySet *KeySetUnavailableError
+
 	trigger chan struct{} // wakes run; buffered, holds at most one request
 
 	mu    sync.Mutex
@@ -54,11 +57,11 @@ type keyCache struct {
 func (c *keyCache) lookup() (*keySnapshot, error) {
 	snap := c.current.Load()
 	if snap == nil {
-		return nil, errNoKeySet
+		return nil, c.errNoKeySet
 	}
 	if !c.static && c.now().Sub(snap.fetched) > c.maxStaleness {
 		if snap.failing {
-			return nil, errStaleKeySet
+			return nil, c.errStaleKeySet
 		}
 		c.requestRefresh()
 	}

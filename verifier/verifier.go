@@ -40,12 +40,15 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		b := make([]byte, 0, bufSize)
 		return &b
 	}
+	retry := s.UnknownKIDCooldown
 	v.keys = &keyCache{
-		now:          s.Now,
-		maxStaleness: s.MaxStaleness,
-		cooldown:     s.UnknownKIDCooldown,
-		wait:         s.UnknownKIDWait,
-		trigger:      make(chan struct{}, 1),
+		now:            s.Now,
+		maxStaleness:   s.MaxStaleness,
+		cooldown:       s.UnknownKIDCooldown,
+		wait:           s.UnknownKIDWait,
+		trigger:        make(chan struct{}, 1),
+		errNoKeySet:    &KeySetUnavailableError{RetryAfter: retry, reason: reasonNoKeySet},
+		errStaleKeySet: &KeySetUnavailableError{RetryAfter: retry, reason: reasonStaleKeySet},
 	}
 
 	if s.StaticKeys != nil || s.StaticJWKS != nil {
