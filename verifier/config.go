@@ -102,7 +102,9 @@ type Config struct {
 	// MinRefreshInterval and MaxRefreshInterval bound the JWKS refresh
 	// period, which follows the response's Cache-Control max-age (or 5 min
 	// without one). After a failed fetch the next try is MinRefreshInterval
-	// later. Defaults 5 s and 1 h. The issuer lowers its max-age before a
+	// later, doubling after each further failure up to a minute (or
+	// MaxRefreshInterval if lower); tokens can start a fetch sooner, once
+	// per UnknownKIDCooldown. Defaults 5 s and 1 h. The issuer lowers its max-age before a
 	// scheduled change of the key set and times key activation from it, so
 	// a minimum above the issuer's SIGNET_JWKS_MAX_AGE would make this
 	// verifier meet a new kid before it has fetched it. A long maximum
@@ -145,9 +147,14 @@ type Config struct {
 	// is an error and the last good set is kept. Default 1 MiB.
 	MaxJWKSSize int64
 
-	// Lazy makes New return without fetching: the first fetch runs in the
-	// background and Verify fails with ErrKeySetUnavailable until it
-	// succeeds. By default New fetches synchronously and fails if it cannot.
+	// Lazy makes New return without fetching, so a server can start while
+	// its issuer is down: the first fetch runs in the background and is
+	// retried with backoff (see MinRefreshInterval), and until one succeeds
+	// Verify fails with ErrKeySetUnavailable (the middleware answers 503
+	// with Retry-After). Configuration errors, such as a malformed or plain
+	// http:// URL, still make New fail. By default New fetches before it
+	// returns and fails if it cannot, so that a wrong URL or a down issuer
+	// shows at start-up.
 	Lazy bool
 
 	// Logger receives key-set events (fetch failures, dropped keys); never

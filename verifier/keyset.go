@@ -159,12 +159,22 @@ func (c *keyCache) refresh(ctx context.Context, f *fetcher) time.Duration {
 	round := c.round
 	c.mu.Unlock()
 
-	snap, next, err := f.fetch(ctx, c.current.Load())
-	if err != nil {
-		f.log.Warn("verifier: jwks refresh failed, keeping the last good key set", "err", err)
-		c.markFailing()
-	} else {
+	prev := c.current.Load()
+	snap, next, err := f.fetch(ctx, prev)
+	switch {
+	case err == nil:
+		f.failures = 0
 		c.current.Store(snap)
+	case ctx.Err() != nil: // stopping: stop marks the set
+	default:
+		f.failures++
+		next = f.retryDelay()
+		if prev == nil {
+			f.log.Warn("verifier: jwks fetch failed; tokens fail with keyset_unavailable until one succeeds", "err", err, "retry_in", next)
+		} else {
+			f.log.Warn("verifier: jwks refresh failed, keeping the last good key set", "err", err, "retry_in", next)
+		}
+		c.markFailing()
 	}
 
 	c.mu.Lock()
@@ -189,18 +199,36 @@ func (c *keyCache) stop() {
 // fetcher fetches discovery and the JWKS. Only one goroutine uses it at a
 // time (New, then run), so its fields need no lock.
 type fetcher struct {
-	client  *http.Client
-	issuer  string
-	jwksURL string // empty until discovered
-	etag    string
-	maxBody int64
-	allowed algSet
-	// allowInsecure is Config.AllowInsecureHTTP: plain http to any host.
-	allowInsecure bool
+	client        *http.Client
+	issuer        string
+	jwksURL       string // empty until discovered
+	etag          string
+	maxBody       int64
+	allowed       algSet
+	allowInsecure bool // Config.AllowInsecureHTTP: plain http to any host
 	minEvery      time.Duration
 	maxEvery      time.Duration
 	now           func() time.Time
 	log           *slog.Logger
+	failures      int // consecutive failed fetches
+}
+
+// maxRetryInterval caps the backoff after failed fetches, so a verifier
+// that started before its issuer, or outlived an outage, recovers within
+// a minute of the issuer even with no traffic to trigger a fetch.
+const maxRetryInterval = time.Minute
+
+// retryDelay is the wait before the next try after f.failures consecutive
+// failures: MinRefreshInterval, doubled after each further failure up to
+// maxRetryInterval (or MaxRefreshInterval if lower, but never below
+// MinRefreshInterval).
+func (f *fetcher) retryDelay() time.Duration {
+	limit := max(min(f.maxEvery, maxRetryInterval), f.minEvery)
+	d := f.minEvery
+	for i := 1; i < f.failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // fetch gets the key set. A 200 response with at least one usable key is
@@ -208,19 +236,19 @@ type fetcher struct {
 // no longer lists stops verifying. A 304 keeps prev and counts as success.
 // Anything else, including a 200 with no usable key (an empty set is far
 // more likely a broken issuer than a revocation of every key), is an error
-// and the caller keeps prev. It also returns the delay until the next
-// scheduled fetch.
+// and the caller keeps prev. On success it also returns the delay until
+// the next scheduled fetch.
 func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, time.Duration, error) {
 	if f.jwksURL == "" {
 		u, err := f.discover(ctx)
 		if err != nil {
-			return nil, f.minEvery, err
+			return nil, 0, err
 		}
 		f.jwksURL = u
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.jwksURL, nil)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks request: %w", err)
+		return nil, 0, fmt.Errorf("jwks request: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	if prev != nil && f.etag != "" {
@@ -228,7 +256,7 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: %w", err)
+		return nil, 0, fmt.Errorf("jwks fetch: %w", err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -237,18 +265,18 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 		return &keySnapshot{keys: prev.keys, fetched: f.now()}, f.interval(resp.Header), nil
 	case resp.StatusCode != http.StatusOK:
 		drain(resp.Body)
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: status %d", resp.StatusCode)
+		return nil, 0, fmt.Errorf("jwks fetch: status %d", resp.StatusCode)
 	}
 	body, err := readCapped(resp.Body, f.maxBody)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: %w", err)
+		return nil, 0, fmt.Errorf("jwks fetch: %w", err)
 	}
 	keys, err := parseJWKS(body, f.allowed, f.log)
 	if err != nil {
-		return nil, f.minEvery, err
+		return nil, 0, err
 	}
 	if len(keys) == 0 {
-		return nil, f.minEvery, errors.New("jwks has no usable key")
+		return nil, 0, errors.New("jwks has no usable key")
 	}
 	f.etag = resp.Header.Get("ETag")
 	return &keySnapshot{keys: keys, fetched: f.now()}, f.interval(resp.Header), nil

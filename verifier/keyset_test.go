@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -454,6 +455,53 @@ func TestLazyStart(t *testing.T) {
 	}
 	srv.set(nil, http.StatusOK)
 	eventually(t, "lazy fetch", func() bool { return verifies(v, tok) == nil })
+}
+
+// Lazy is the way to start while the issuer is down: New succeeds on an
+// address where nothing listens, Verify answers keyset_unavailable, and a
+// bad configuration still fails at once.
+func TestLazyStartUnreachableIssuer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	down := "http://" + ln.Addr().String() // nothing listens there once closed
+	ln.Close()
+	cfg := Config{Issuer: down, Audience: testAudience, Lazy: true, Now: func() time.Time { return testNow }}
+	v := newRemote(t, cfg)
+	a := newEdKey(t)
+	if err := verifies(v, a.token(t, testNow, map[string]any{"iss": down})); !errors.Is(err, ErrKeySetUnavailable) {
+		t.Fatalf("Verify before any key: %v", err)
+	}
+	if _, err := New(context.Background(), Config{Issuer: down, Audience: testAudience}); err == nil {
+		t.Fatal("New without Lazy succeeded with the issuer down")
+	}
+	for _, issuer := range []string{"issuer.example.com", "http://issuer.example.com"} {
+		cfg.Issuer = issuer
+		if v, err := New(context.Background(), cfg); err == nil {
+			v.Close()
+			t.Fatalf("Lazy New accepted the issuer %q", issuer)
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		min, max time.Duration
+		failures []time.Duration // delay after 1, 2, 3, ... failures
+	}{
+		{5 * time.Second, time.Hour, []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute, time.Minute}},
+		{time.Second, 3 * time.Second, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}},
+		{2 * time.Minute, time.Hour, []time.Duration{2 * time.Minute, 2 * time.Minute}},
+		{time.Millisecond, time.Hour, append(make([]time.Duration, 59), time.Minute)},
+	}
+	for _, tt := range tests {
+		f := &fetcher{minEvery: tt.min, maxEvery: tt.max}
+		for i, want := range tt.failures {
+			f.failures = i + 1
+			if got := f.retryDelay(); want != 0 && got != want {
+				t.Errorf("min %v max %v, %d failures: %v, want %v", tt.min, tt.max, f.failures, got, want)
+			}
+		}
+	}
 }
 
 func TestCloseStopsRefresh(t *testing.T) {
