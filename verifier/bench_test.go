@@ -118,3 +118,14 @@ func BenchmarkVerifyRatio(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseClaims is the claim reader alone, on the standard payload.
+func BenchmarkParseClaims(b *testing.B) {
+	payload := toJSON(b, claimsAt(testNow, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseClaims(payload); !ok {
+			b.Fatal("parse failed")
+		}
+	}
+}
