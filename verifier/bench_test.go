@@ -129,3 +129,16 @@ func BenchmarkParseClaims(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendJSON is the claim writer the issuer signs with.
+func BenchmarkAppendJSON(b *testing.B) {
+	c := fullClaims()
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = c.AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

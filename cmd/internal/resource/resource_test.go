@@ -57,11 +57,10 @@ func (f *fakeIssuer) handler() http.Handler {
 func (f *fakeIssuer) token(t *testing.T, audience string) string {
 	t.Helper()
 	now := time.Now()
+	c := verifier.Claims{Issuer: f.url, Subject: "user-1", Audience: []string{audience}, Email: "ann@example.com",
+		IssuedAt: now, Expiry: now.Add(15 * time.Minute)}
 	header, _ := json.Marshal(map[string]string{"alg": "EdDSA", "kid": "k1", "typ": "at+jwt"})
-	payload, err := json.Marshal(map[string]any{
-		"iss": f.url, "sub": "user-1", "aud": []string{audience}, "email": "ann@example.com",
-		"iat": now.Unix(), "exp": now.Add(15 * time.Minute).Unix(),
-	})
+	payload, err := c.AppendJSON(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
