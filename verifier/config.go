@@ -104,12 +104,12 @@ type Config struct {
 	// without one). After a failed fetch the next try is MinRefreshInterval
 	// later, doubling after each further failure up to a minute (or
 	// MaxRefreshInterval if lower); tokens can start a fetch sooner, once
-	// per UnknownKIDCooldown. Defaults 5 s and 1 h. The issuer lowers its max-age before a
-	// scheduled change of the key set and times key activation from it, so
-	// a minimum above the issuer's SIGNET_JWKS_MAX_AGE would make this
-	// verifier meet a new kid before it has fetched it. A long maximum
-	// delays the moment a key removed from the JWKS (revoked) stops
-	// verifying.
+	// per UnknownKIDCooldown. Defaults 5 s and 1 h. The issuer lowers its
+	// max-age before a scheduled change of the key set and times key
+	// activation from it, so a minimum above the issuer's
+	// SIGNET_JWKS_MAX_AGE would make this verifier meet a new kid before it
+	// has fetched it. A long maximum delays the moment a key removed from
+	// the JWKS (revoked) stops verifying.
 	MinRefreshInterval time.Duration
 	MaxRefreshInterval time.Duration
 
@@ -138,9 +138,10 @@ type Config struct {
 	// is not a JWK set or is too large, a set with no usable key): once
 	// the last successful fetch is older than this and a fetch has failed
 	// since (or refreshing stopped: Close, ctx done), Verify fails closed
-	// with ErrKeySetUnavailable, until a fetch succeeds again. Measured with Now. Default 24 h. Must be at least
-	// MaxRefreshInterval. A long value keeps a key the issuer has revoked
-	// trusted for longer during an outage.
+	// with ErrKeySetUnavailable, until a fetch succeeds again. Measured
+	// with Now. Default 24 h. Must be at least MaxRefreshInterval. A long
+	// value keeps a key the issuer has revoked trusted for longer during
+	// an outage.
 	MaxStaleness time.Duration
 
 	// MaxJWKSSize caps discovery and JWKS response bodies. A larger response
