@@ -235,6 +235,7 @@ type jwksServer struct {
 	status    int
 	cacheCtl  string
 	etag      string
+	firstCC   string        // when set, the Cache-Control of the first JWKS answer only
 	gate      chan struct{} // when set, JWKS answers wait until it is closed
 	discovery string        // issuer in the discovery document; "" = server URL
 }
@@ -259,9 +260,12 @@ func newJWKSServer(t testing.TB, body []byte) *jwksServer {
 }
 
 func (s *jwksServer) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	s.fetches.Add(1)
+	n := s.fetches.Add(1)
 	s.mu.Lock()
 	body, status, cacheCtl, etag, gate := s.body, s.status, s.cacheCtl, s.etag, s.gate
+	if n == 1 && s.firstCC != "" {
+		cacheCtl = s.firstCC
+	}
 	s.mu.Unlock()
 	if gate != nil {
 		select {
@@ -296,12 +300,6 @@ func (s *jwksServer) set(body []byte, status int) {
 		s.body = body
 	}
 	s.status = status
-}
-
-func (s *jwksServer) setCacheControl(v string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cacheCtl = v
 }
 
 func (s *jwksServer) jwksURL() string { return s.URL + "/.well-known/jwks.json" }

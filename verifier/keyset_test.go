@@ -125,15 +125,17 @@ func TestUnknownKIDCooldownFollowsClock(t *testing.T) {
 // started count against the cooldown.
 func TestScheduledFetchDoesNotStartCooldown(t *testing.T) {
 	a, b := newEdKey(t), newEdKey(t)
-	srv := newJWKSServer(t, jwksOf(t, a.pub))
-	srv.cacheCtl = "max-age=0" // New's response schedules a fetch at once
+	srv := newJWKSServer(t, jwksOf(t, a.pub)) // max-age 300: the scheduled fetch schedules no other
+	srv.firstCC = "max-age=0"                 // New's answer schedules a fetch at once
 	cfg := remoteConfig(srv, newClock(testNow))
 	cfg.UnknownKIDCooldown = 0 // the default, 5 s, on a clock that does not move
 	cfg.UnknownKIDWait = 2 * time.Second
 	v := newRemote(t, cfg)
 	first := v.keys.current.Load()
-	srv.setCacheControl("max-age=300") // the scheduled fetch schedules no other
 	eventually(t, "the scheduled fetch", func() bool { return v.keys.current.Load() != first && v.keys.idle() })
+	if n := srv.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want New's and one scheduled", n)
+	}
 
 	srv.set(jwksOf(t, a.pub, b.pub), http.StatusOK)
 	before := srv.fetches.Load()
