@@ -18,7 +18,7 @@ import (
 // change of the set.
 type Keyring struct {
 	store  Store
-	sealer *Sealer
+	source KeySource
 	policy Policy
 	now    func() time.Time
 
@@ -42,12 +42,19 @@ type JWKS struct {
 	NextChange time.Time
 }
 
-// NewKeyring returns an empty keyring; call Reload before use.
+// NewKeyring returns an empty keyring for keys sealed in the store (see
+// SealedKeys); call Reload before use.
 func NewKeyring(store Store, sealer *Sealer, policy Policy, now func() time.Time) *Keyring {
+	return NewKeyringWithSource(store, SealedKeys{Sealer: sealer}, policy, now)
+}
+
+// NewKeyringWithSource returns an empty keyring whose private keys are
+// opened by source; call Reload before use.
+func NewKeyringWithSource(store Store, source KeySource, policy Policy, now func() time.Time) *Keyring {
 	if now == nil {
 		now = time.Now
 	}
-	return &Keyring{store: store, sealer: sealer, policy: policy, now: now, signers: map[string]*signingKey{}}
+	return &Keyring{store: store, source: source, policy: policy, now: now, signers: map[string]*signingKey{}}
 }
 
 // OnSetChange registers fn to be called with each new JWK set (and at once
@@ -86,7 +93,11 @@ func (r *Keyring) Reload(ctx context.Context) error {
 			pub = append(pub, json.RawMessage(k.PublicJWK))
 		}
 		if k.State == StateActive {
-			s, err := newSigningKey(k, r.sealer)
+			signer, err := r.source.Signer(ctx, k)
+			if err != nil {
+				return err
+			}
+			s, err := newSigningKey(k, signer)
 			if err != nil {
 				return err
 			}
@@ -207,14 +218,24 @@ func (r *Keyring) signer() *signingKey {
 // Sign signs claims with the active key (see signer) and returns the
 // compact token and the kid used.
 func (r *Keyring) Sign(c *AccessClaims) (token, kid string, err error) {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: encode claims: %w", err)
+	}
+	return r.SignPayload(context.Background(), payload)
+}
+
+// SignPayload signs payload, a JSON claims set, with the active key (see
+// signer) and returns the compact token and the kid used.
+func (r *Keyring) SignPayload(ctx context.Context, payload []byte) (token, kid string, err error) {
 	r.mu.RLock()
 	s := r.signer()
 	r.mu.RUnlock()
 	if s == nil {
 		return "", "", fmt.Errorf("%w for %s", ErrNoActiveKey, r.policy.Alg)
 	}
-	tok, err := s.sign(c)
-	return tok, s.kid, err
+	tok, err := s.sign(ctx, payload)
+	return tok, s.signer.KID(), err
 }
 
 // Signing describes an algorithm's active key as last loaded.

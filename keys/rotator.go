@@ -11,7 +11,10 @@ import (
 // interval; each step re-reads the keys inside Store.UpdateKeys, so replicas
 // racing on the same store never promote two keys or lose one.
 type Rotator struct {
-	Store  Store
+	Store Store
+	// Source holds the private keys; nil means SealedKeys with Sealer and
+	// Policy.RSABits.
+	Source KeySource
 	Sealer *Sealer
 	Policy Policy
 	Now    func() time.Time
@@ -27,6 +30,13 @@ func (r *Rotator) now() time.Time {
 	return time.Now().UTC().Truncate(time.Millisecond)
 }
 
+func (r *Rotator) source() KeySource {
+	if r.Source != nil {
+		return r.Source
+	}
+	return SealedKeys{Sealer: r.Sealer, RSABits: r.Policy.RSABits}
+}
+
 func (r *Rotator) logger() *slog.Logger {
 	if r.Logger != nil {
 		return r.Logger
@@ -39,6 +49,9 @@ func (r *Rotator) logger() *slog.Logger {
 type change struct {
 	event string
 	key   Key
+	// destroyed is the key as it was before its private part was
+	// cleared, for KeySource.Destroy.
+	destroyed *Key
 }
 
 // Pass brings the keys up to date with the policy at the current time: it
@@ -75,14 +88,14 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	alg := r.Policy.Alg
 	// create stores a new key of alg (the spare, if one was generated).
 	create := func(state State, activates time.Time, event string) (*Key, error) {
-		k, err := r.take(&spare, alg, state, now, activates)
+		k, err := r.take(ctx, &spare, alg, state, now, activates)
 		if err != nil {
 			return nil, err
 		}
 		if err := tx.InsertKey(ctx, k); err != nil {
 			return nil, err
 		}
-		out = append(out, change{event, k})
+		out = append(out, change{event, k, nil})
 		return &k, nil
 	}
 	active, next := current(ks, alg)
@@ -135,17 +148,18 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 				if err != nil {
 					return nil, err
 				}
-				out = append(out, change{"key_retired", k})
+				out = append(out, change{"key_retired", k, nil})
 			}
 		}
 	}
 	for _, k := range ks {
 		if k.State == StateRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
+			before := k
 			k.State, k.RemovedAt, k.PrivateKey = StateRemoved, now, nil
 			if err := tx.UpdateKey(ctx, k); err != nil {
 				return nil, err
 			}
-			out = append(out, change{"key_removed", k})
+			out = append(out, change{"key_removed", k, &before})
 		}
 	}
 	return out, nil
@@ -159,13 +173,13 @@ func (r *Rotator) promote(ctx context.Context, tx KeyTx, active *Key, next Key, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, change{"key_retired", k})
+		out = append(out, change{"key_retired", k, nil})
 	}
 	next.State, next.ActivatesAt = StateActive, now
 	if err := tx.UpdateKey(ctx, next); err != nil {
 		return nil, err
 	}
-	return append(out, change{"key_activated", next}), nil
+	return append(out, change{"key_activated", next, nil}), nil
 }
 
 func (r *Rotator) retire(ctx context.Context, tx KeyTx, k Key, now time.Time) (Key, error) {
@@ -191,14 +205,14 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 		var out []change
 		active, next := current(ks, alg)
 		if next == nil {
-			k, err := r.take(&spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+			k, err := r.take(ctx, &spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
 			if err != nil {
 				return nil, err
 			}
 			if err := tx.InsertKey(ctx, k); err != nil {
 				return nil, err
 			}
-			out = append(out, change{"key_published", k})
+			out = append(out, change{"key_published", k, nil})
 			next = &k
 		}
 		result = *next
@@ -228,7 +242,7 @@ func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, 
 		return nil, nil
 	}
 	now := r.now()
-	k, err := r.generate(alg, StateNext, now, now)
+	k, err := r.generate(ctx, alg, StateNext, now, now)
 	if err != nil {
 		return nil, err
 	}
@@ -237,14 +251,14 @@ func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, 
 
 // take returns *spare (clearing it) with its state and times set, or a
 // freshly generated key when there is no spare.
-func (r *Rotator) take(spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
+func (r *Rotator) take(ctx context.Context, spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
 	if *spare != nil && (*spare).Alg == alg {
 		k := **spare
 		*spare = nil
 		k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
 		return k, nil
 	}
-	return r.generate(alg, state, now, activates)
+	return r.generate(ctx, alg, state, now, activates)
 }
 
 // Generate publishes a next key for alg even when alg is not the signing
@@ -295,18 +309,19 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			if next != nil {
 				repl = *next
 			} else {
-				g, err := r.take(&spare, k.Alg, StateNext, now, now)
+				g, err := r.take(ctx, &spare, k.Alg, StateNext, now, now)
 				if err != nil {
 					return nil, err
 				}
 				if err := tx.InsertKey(ctx, g); err != nil {
 					return nil, err
 				}
-				out = append(out, change{"key_published", g})
+				out = append(out, change{"key_published", g, nil})
 				repl = g
 			}
 			// Take the revoked key out of the active slot first: the store
 			// allows one active key per algorithm.
+			before := *k
 			k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
 			if err := tx.UpdateKey(ctx, *k); err != nil {
 				return nil, err
@@ -316,14 +331,15 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 				return nil, err
 			}
 			revoked, promoted = *k, &repl
-			return append(out, change{"key_revoked", *k}, change{"key_activated", repl}), nil
+			return append(out, change{"key_revoked", *k, &before}, change{"key_activated", repl, nil}), nil
 		}
+		before := *k
 		k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
 		if err := tx.UpdateKey(ctx, *k); err != nil {
 			return nil, err
 		}
 		revoked = *k
-		return append(out, change{"key_revoked", *k}), nil
+		return append(out, change{"key_revoked", *k, &before}), nil
 	})
 	return revoked, promoted, err
 }
@@ -360,6 +376,11 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 	}
 	for _, c := range changes {
 		r.logger().Info("key state changed", "event", c.event, "kid", c.key.KID, "alg", c.key.Alg, "state", string(c.key.State))
+		if c.destroyed != nil {
+			if err := r.source().Destroy(ctx, *c.destroyed); err != nil {
+				r.logger().Error("key destruction failed", "kid", c.key.KID, "error", err)
+			}
+		}
 		if r.OnChange != nil {
 			r.OnChange(c.event, c.key)
 		}
@@ -367,8 +388,13 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 	return changes, nil
 }
 
-func (r *Rotator) generate(alg string, state State, now, activates time.Time) (Key, error) {
-	return Generate(alg, r.Policy.RSABits, state, now, activates, r.Sealer)
+func (r *Rotator) generate(ctx context.Context, alg string, state State, now, activates time.Time) (Key, error) {
+	k, err := r.source().Create(ctx, alg)
+	if err != nil {
+		return Key{}, err
+	}
+	k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
+	return k, nil
 }
 
 // current returns alg's active and next keys (the next key that activates
