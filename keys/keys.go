@@ -72,6 +72,9 @@ type Store interface {
 
 // KeyTx is the view of the store inside UpdateKeys.
 type KeyTx interface {
+	// Now is the store's clock, read once the key lock is held: the one
+	// clock every replica shares (see Rotator.Clock).
+	Now() time.Time
 	ListKeys(ctx context.Context) ([]Key, error)
 	InsertKey(ctx context.Context, k Key) error
 	UpdateKey(ctx context.Context, k Key) error

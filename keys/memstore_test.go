@@ -19,6 +19,8 @@ import (
 // algorithm is active (the partial unique index).
 type memStore struct {
 	lock sync.Mutex // the key lock, held for a whole UpdateKeys
+	// now is the store's clock (KeyTx.Now); nil means time.Now.
+	now func() time.Time
 
 	mu     sync.RWMutex // guards the committed state below
 	keys   []keys.Key
@@ -42,8 +44,11 @@ func (s *memStore) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error)
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	s.mu.RLock()
-	tx := &memTx{keys: slices.Clone(s.keys)}
+	tx := &memTx{keys: slices.Clone(s.keys), now: time.Now()}
 	s.mu.RUnlock()
+	if s.now != nil {
+		tx.now = s.now()
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -63,7 +68,10 @@ func (s *memStore) Events() []memEvent {
 type memTx struct {
 	keys   []keys.Key
 	events []memEvent
+	now    time.Time
 }
+
+func (t *memTx) Now() time.Time { return t.now }
 
 func (t *memTx) ListKeys(ctx context.Context) ([]keys.Key, error) { return slices.Clone(t.keys), nil }
 

@@ -17,17 +17,48 @@ type Rotator struct {
 	Source KeySource
 	Sealer *Sealer
 	Policy Policy
-	Now    func() time.Time
+	// Now is this replica's clock; nil means time.Now.
+	Now func() time.Time
+	// Clock is the clock key changes follow (see Clock); the zero value
+	// picks StoreClock when Now is nil and LocalClock when it is set.
+	Clock  Clock
 	Logger *slog.Logger
 	// OnChange, if set, is called after a committed change (metrics).
 	OnChange func(event string, k Key)
 }
+
+// Clock chooses the clock that times key changes: when a next key is
+// published and becomes active, when a retired key is removed, and the
+// dates recorded with each change.
+type Clock int
+
+const (
+	// DefaultClock is StoreClock, or LocalClock when Rotator.Now is set.
+	DefaultClock Clock = iota
+	// StoreClock times key changes with the store's clock (KeyTx.Now),
+	// read inside the key transaction. Replicas sharing a store then follow
+	// one clock, and a replica whose own clock is off can neither activate a
+	// key nor remove a retired one early.
+	StoreClock
+	// LocalClock times key changes with Rotator.Now: for tests that move
+	// time on a store whose clock they cannot move.
+	LocalClock
+)
 
 func (r *Rotator) now() time.Time {
 	if r.Now != nil {
 		return r.Now().UTC().Truncate(time.Millisecond)
 	}
 	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// changeTime is the time a change is decided and dated at, inside the key
+// transaction.
+func (r *Rotator) changeTime(tx KeyTx) time.Time {
+	if r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil {
+		return tx.Now().UTC().Truncate(time.Millisecond)
+	}
+	return r.now()
 }
 
 func (r *Rotator) source() KeySource {
@@ -350,7 +381,8 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 // The time is read once the lock is held: a replica that waited for the
 // lock must not date a key's publication or retirement earlier than the
 // moment other replicas can see it, or the timing rules would be cut short
-// by the wait.
+// by the wait. It is the store's clock (see Clock): the spare key made
+// ahead of the lock uses the local one, but only as a hint.
 func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
@@ -359,7 +391,7 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 		if err != nil {
 			return err
 		}
-		now := r.now()
+		now := r.changeTime(tx)
 		changes, err = plan(tx, ks, now)
 		if err != nil {
 			return err

@@ -247,7 +247,7 @@ func TestKeySourceOutsideTheStore(t *testing.T) {
 	ctx := context.Background()
 	src := newHSM(t)
 	clk := newClock()
-	st := &memStore{}
+	st := &memStore{now: clk.Now}
 	p := testPolicy()
 	rot := &keys.Rotator{Store: st, Source: src, Policy: p, Now: clk.Now}
 	ring := keys.NewKeyringWithSource(st, src, p, clk.Now)

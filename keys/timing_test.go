@@ -78,7 +78,7 @@ type schedule struct {
 
 func newSchedule(t *testing.T) *schedule {
 	clk := newClock() // 2026-01-01 00:00:00 UTC
-	st := &memStore{}
+	st := &memStore{now: clk.Now}
 	return &schedule{newReplica(t, st, clk, testPolicy()), t}
 }
 

@@ -61,7 +61,9 @@ func (d *DB) ListKeys(ctx context.Context) ([]keys.Key, error) { return listKeys
 
 // UpdateKeys runs fn in a transaction that holds the key lock: an advisory
 // lock on Postgres, the database write lock on SQLite. On Postgres a change
-// notifies every replica.
+// notifies every replica. The transaction's Now is the database's clock,
+// read once the lock is held, so that every replica times key changes by
+// the same clock.
 func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error {
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
 		if d.dialect == Postgres {
@@ -69,7 +71,11 @@ func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error
 				return fmt.Errorf("store: key lock: %w", err)
 			}
 		}
-		kt := &keyTx{tx: tx}
+		now, err := d.now(ctx, tx)
+		if err != nil {
+			return err
+		}
+		kt := &keyTx{tx: tx, now: now}
 		if err := fn(kt); err != nil {
 			return err
 		}
@@ -84,7 +90,28 @@ func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error
 
 type keyTx struct {
 	tx      *sqlx.Tx
+	now     time.Time
 	changed bool
+}
+
+func (t *keyTx) Now() time.Time { return t.now }
+
+// Now reads the database's clock, to the millisecond. On Postgres it is
+// the server's clock at the time of the call (clock_timestamp, not the
+// transaction's start); on SQLite, which runs in this process, it is the
+// clock of this machine, which every process sharing the file shares.
+func (d *DB) Now(ctx context.Context) (time.Time, error) { return d.now(ctx, d.db) }
+
+func (d *DB) now(ctx context.Context, q sqlx.QueryerContext) (time.Time, error) {
+	query := `SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)`
+	if d.dialect == Postgres {
+		query = `SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
+	}
+	var v int64
+	if err := sqlx.GetContext(ctx, q, &v, query); err != nil {
+		return time.Time{}, fmt.Errorf("store: read the database clock: %w", err)
+	}
+	return fromMS(v), nil
 }
 
 func (t *keyTx) ListKeys(ctx context.Context) ([]keys.Key, error) { return listKeys(ctx, t.tx) }
