@@ -298,8 +298,8 @@ func (r *Rotator) Generate(ctx context.Context, alg string) (Key, error) {
 	return r.Rotate(ctx, alg, false)
 }
 
-// Revoke takes a key out of the JWK set at once and destroys its private
-// part. Revoking the active key requires promote: its algorithm's next key
+// Revoke takes a key out of the JWK set at once and makes its private part
+// unusable. Revoking the active key requires promote: its algorithm's next key
 // (or, without one, a new key) becomes active in the same step.
 func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked Key, promoted *Key, err error) {
 	var spare *Key

@@ -29,7 +29,8 @@ type KeySource interface {
 	// Destroy is called once a key's removal or revocation is committed,
 	// with the key as it was before (PrivateKey set), for sources that
 	// must delete a key held elsewhere. The store has cleared PrivateKey
-	// by then.
+	// by then. A failure is logged; the key is out of the lifecycle
+	// whatever happens.
 	Destroy(ctx context.Context, k Key) error
 }
 
@@ -87,7 +88,7 @@ func (s SealedKeys) Signer(_ context.Context, k Key) (Signer, error) {
 }
 
 // Destroy does nothing: the sealed key lives in the row, which the store
-// overwrites when the private part is cleared.
+// overwrites and purges when the private part is cleared.
 func (SealedKeys) Destroy(context.Context, Key) error { return nil }
 
 func sealKey(alg string, priv crypto.Signer, sealer *Sealer) (Key, error) {

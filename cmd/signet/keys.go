@@ -25,9 +25,12 @@ SIGNET_KEY_RELOAD_INTERVAL on SQLite).
   rotate [--now]       publish the next key now; --now also makes it sign at
                        once (emergency: verifiers whose cached JWKS predates
                        it reject its tokens until they refetch)
-  revoke KID           take a key out of the JWKS at once and destroy its
-                       private part; the active key needs --promote, which
-                       makes its successor sign in the same step
+  revoke KID           take a key out of the JWKS at once and make its
+                       private part unusable (overwritten and purged from
+                       the database; copies in its backups stay sealed
+                       under the key-encryption key); the active key needs
+                       --promote, which makes its successor sign in the
+                       same step
   generate --alg A     publish a next key of algorithm A (EdDSA or RS256),
                        for example ahead of a change of SIGNET_SIGNING_ALG`
 
@@ -148,7 +151,7 @@ func (c *keysCommand) run(ctx context.Context, rest []string, alg string, now, p
 			return err
 		}
 		detail["alg"] = revoked.Alg
-		fmt.Fprintf(w, "key %s (%s) is revoked: removed from the JWKS and its private part destroyed.\n", revoked.KID, revoked.Alg)
+		fmt.Fprintf(w, "key %s (%s) is revoked: removed from the JWKS and its private part made unusable (overwritten in the database; backups keep it sealed under the key-encryption key).\n", revoked.KID, revoked.Alg)
 		if promoted != nil {
 			detail["promoted_kid"] = promoted.KID
 			fmt.Fprintf(w, "key %s (%s) is now active. Tokens signed by the revoked key no longer verify once verifiers refetch the JWKS (within SIGNET_JWKS_MAX_AGE = %s).\n", promoted.KID, promoted.Alg, c.policy.JWKSMaxAge)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -30,6 +31,9 @@ type DB struct {
 	db      *sqlx.DB
 	dialect string
 	dsn     string // as given to sql.Open
+	// purgeLeft counts the key transactions that still purge cleared
+	// private keys (see purgeOldVersions).
+	purgeLeft atomic.Int32
 }
 
 // Open connects to url: postgres:// or postgresql:// for Postgres,
@@ -108,7 +112,10 @@ func parseURL(raw string) (dialect, dsn string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("store: invalid SQLite options: %w", err)
 	}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	// secure_delete: deleted content (a revoked key's sealed private part,
+	// a session's sealed refresh secret) is zeroed rather than left in free
+	// pages.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	// Every transaction takes the write lock at BEGIN, so read-decide-write
