@@ -173,7 +173,9 @@ func actor(getenv func(string) string) string {
 
 // reorder moves flags after the subcommand (keys revoke KID --promote) in
 // front of it, since package flag stops at the first argument. A flag that
-// takes a value keeps the argument after it.
+// takes a value keeps the argument after it. After the subcommand, a word
+// that names no flag is an argument: a kid is base64url and may begin
+// with '-'.
 func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
@@ -186,14 +188,15 @@ func reorder(fs *flag.FlagSet, args []string) []string {
 			pos = append(pos, a)
 			continue
 		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil && len(pos) > 0 {
+			pos = append(pos, a)
 			continue
 		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // parseFlags reports it
+		flags = append(flags, a)
+		if hasValue || f == nil {
+			continue // an unknown flag: parseFlags reports it
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue
