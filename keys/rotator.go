@@ -94,9 +94,15 @@ func (r *Rotator) Pass(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	var held error
 	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
-		return r.plan(ctx, tx, ks, now, spare)
+		var cs []change
+		cs, held, err = r.plan(ctx, tx, ks, now, spare)
+		return cs, err
 	})
+	if err == nil {
+		err = held
+	}
 	return len(changes) > 0, err
 }
 
@@ -114,11 +120,16 @@ func (r *Rotator) nextCreation(active Key) time.Time {
 	return active.ActivatesAt.Add(r.Policy.RotationPeriod - r.Policy.PublishLead())
 }
 
-func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) ([]change, error) {
-	var out []change
+// plan decides the pass's changes. held reports a due next key that was
+// not promoted because this process cannot open it; the rest of the pass
+// goes ahead.
+func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) (out []change, held, err error) {
 	alg := r.Policy.Alg
 	// create stores a new key of alg (the spare, if one was generated).
 	create := func(state State, activates time.Time, event string) (*Key, error) {
+		if err := r.checkSource(ctx, ks, ""); err != nil {
+			return nil, err
+		}
 		k, err := r.take(ctx, &spare, alg, state, now, activates)
 		if err != nil {
 			return nil, err
@@ -138,7 +149,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		// verifier can hold a token to lose, so the key signs at once.
 		k, err := create(StateActive, now, "key_created_active")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		active = k
 	case next == nil && (active == nil || !now.Before(r.nextCreation(*active))):
@@ -152,7 +163,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		}
 		k, err := create(StateNext, at, "key_published")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		next = k
 	}
@@ -160,13 +171,20 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	// A due next key is promoted; so is any next key when nothing signs at
 	// all, since then no verifier can hold a token to lose.
 	nothingSigns := active == nil && len(otherActive) == 0
+	// A key that cannot be opened here is held back, and the current key
+	// signs on: promoting it would leave every replica that shares this
+	// one's key-encryption key without a signing key.
 	if next != nil && (nothingSigns || !now.Before(next.ActivatesAt) && !now.Before(next.CreatedAt.Add(r.Policy.PublishLead()))) {
-		cs, err := r.promote(ctx, tx, active, *next, now)
-		if err != nil {
-			return nil, err
+		if err := r.opens(ctx, *next); err != nil {
+			held = fmt.Errorf("keys: next key %s (%s) is due but cannot be opened here, so it is not activated (revoke it to have a new one published): %w", next.KID, next.Alg, err)
+		} else {
+			cs, err := r.promote(ctx, tx, active, *next, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, cs...)
+			active = &cs[len(cs)-1].key
 		}
-		out = append(out, cs...)
-		active = &cs[len(cs)-1].key
 	}
 	if active != nil {
 		// The signing algorithm changed and its key now signs: the old
@@ -177,7 +195,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 			if k.Alg != alg && (k.State == StateActive || k.State == StateNext && hasActive(otherActive, k.Alg)) {
 				k, err := r.retire(ctx, tx, k, now)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				out = append(out, change{"key_retired", k, nil})
 			}
@@ -188,12 +206,52 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 			before := k
 			k.State, k.RemovedAt, k.PrivateKey = StateRemoved, now, nil
 			if err := tx.UpdateKey(ctx, k); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out = append(out, change{"key_removed", k, &before})
 		}
 	}
-	return out, nil
+	return out, held, nil
+}
+
+// checkSource refuses the creation of a key when this process cannot open
+// the keys the other replicas sign with: its key source (its key-encryption
+// key) is then not theirs, and they could not open a key it made. The
+// proof is the active keys; a key being revoked (except) counts only when
+// nothing else can serve, since revoking a key no one can open must stay
+// possible: then the retired keys, which signed for every replica, and
+// only then the revoked key itself.
+func (r *Rotator) checkSource(ctx context.Context, ks []Key, except string) error {
+	var proof []Key
+	for _, state := range []State{StateActive, StateRetired} {
+		for _, k := range ks {
+			if k.State == state && k.KID != except && k.PrivateKey != nil {
+				proof = append(proof, k)
+			}
+		}
+		if len(proof) > 0 {
+			break
+		}
+	}
+	if len(proof) == 0 {
+		for _, k := range ks {
+			if k.KID == except && k.PrivateKey != nil {
+				proof = append(proof, k)
+			}
+		}
+	}
+	for _, k := range proof {
+		if err := r.opens(ctx, k); err != nil {
+			return fmt.Errorf("keys: refusing to create a key: this process cannot open the %s key %s (%s), so other replicas might not open one it makes: %w", k.State, k.KID, k.Alg, err)
+		}
+	}
+	return nil
+}
+
+// opens reports whether the key source opens k.
+func (r *Rotator) opens(ctx context.Context, k Key) error {
+	_, err := r.source().Signer(ctx, k)
+	return err
 }
 
 // promote makes next the active key and retires the previous one.
@@ -236,6 +294,9 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 		var out []change
 		active, next := current(ks, alg)
 		if next == nil {
+			if err := r.checkSource(ctx, ks, ""); err != nil {
+				return nil, err
+			}
 			k, err := r.take(ctx, &spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
 			if err != nil {
 				return nil, err
@@ -248,6 +309,9 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 		}
 		result = *next
 		if immediate {
+			if err := r.opens(ctx, *next); err != nil {
+				return nil, fmt.Errorf("keys: next key %s cannot be opened here, so it is not activated (revoke it first): %w", next.KID, err)
+			}
 			cs, err := r.promote(ctx, tx, active, *next, now)
 			if err != nil {
 				return nil, err
@@ -338,8 +402,14 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			_, next := current(ks, k.Alg)
 			var repl Key
 			if next != nil {
+				if err := r.opens(ctx, *next); err != nil {
+					return nil, fmt.Errorf("keys: next key %s, the replacement, cannot be opened here (revoke it first, then this key with promote): %w", next.KID, err)
+				}
 				repl = *next
 			} else {
+				if err := r.checkSource(ctx, ks, kid); err != nil {
+					return nil, err
+				}
 				g, err := r.take(ctx, &spare, k.Alg, StateNext, now, now)
 				if err != nil {
 					return nil, err

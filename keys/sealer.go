@@ -3,8 +3,11 @@ package keys
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,7 +23,8 @@ const sealVersion = 1
 // is bound in as associated data, so a ciphertext moved to another row does
 // not decrypt.
 type Sealer struct {
-	aead cipher.AEAD
+	aead        cipher.AEAD
+	fingerprint string
 }
 
 // NewSealer returns a Sealer for a 32-byte key-encryption key.
@@ -36,8 +40,20 @@ func NewSealer(kek []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: key-encryption key: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, fingerprint: KEKFingerprint(kek)}, nil
 }
+
+// KEKFingerprint names a key-encryption key in messages, logs and the
+// audit trail without revealing it: 16 hex digits of an HMAC-SHA256 keyed
+// with it.
+func KEKFingerprint(kek []byte) string {
+	m := hmac.New(sha256.New, kek)
+	m.Write([]byte("signet key-encryption key fingerprint"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// Fingerprint is the fingerprint of the key that seals.
+func (s *Sealer) Fingerprint() string { return s.fingerprint }
 
 // ParseKEK decodes a base64 (standard or URL alphabet, padded or not)
 // key-encryption key and checks its size.

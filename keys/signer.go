@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // AccessClaims are the claims of an access token (the token contract).
@@ -118,6 +119,9 @@ type signingKey struct {
 	signer Signer
 	header string // base64url of {"alg":..,"kid":..,"typ":"at+jwt"}
 	size   int    // the signature's length, from the published key
+	// until, when set, is when the keyring stops signing with this key:
+	// set when it stands in for an active key that could not be opened.
+	until time.Time
 }
 
 // newSigningKey checks that s is the signer of k, whatever the source.

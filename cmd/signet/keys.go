@@ -77,14 +77,19 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		stdout: stdout,
 	}
 	detail := map[string]string{"actor": actor(getenv)}
-	err = c.run(ctx, rest, *alg, *now, *promote, *asJSON, detail)
+	if rest[0] != "list" {
+		err = proveKEK(ctx, db.ListKeys, sealer, kekOrigin(cfg), stderr)
+	}
+	if err == nil {
+		err = c.run(ctx, rest, *alg, *now, *promote, *asJSON, detail)
+	}
 
 	// Every command, refused and failed ones included, leaves an audit
 	// row (the key changes themselves are recorded with the change).
 	switch {
 	case err == nil:
 		detail["result"] = "ok"
-	case errors.Is(err, keys.ErrOnlyActiveKey):
+	case errors.Is(err, keys.ErrOnlyActiveKey), errors.Is(err, errWrongKEK):
 		detail["result"], detail["error"] = "refused", err.Error()
 	default:
 		detail["result"], detail["error"] = "failed", err.Error()
