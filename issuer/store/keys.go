@@ -70,10 +70,8 @@ func (d *DB) ListKeys(ctx context.Context) ([]keys.Key, error) { return listKeys
 func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error {
 	var kt *keyTx
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-		if d.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, keysLockID); err != nil {
-				return fmt.Errorf("store: key lock: %w", err)
-			}
+		if err := d.lockKeys(ctx, tx); err != nil {
+			return err
 		}
 		now, err := d.now(ctx, tx)
 		if err != nil {
@@ -106,6 +104,17 @@ func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error
 // a private key is cleared: a statement that started before the change
 // keeps the old row version alive through the first purge.
 const purgeRetries = 2
+
+// lockKeys takes the key lock for the rest of tx: an advisory lock on
+// Postgres; on SQLite every transaction holds the write lock already.
+func (d *DB) lockKeys(ctx context.Context, tx *sqlx.Tx) error {
+	if d.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, keysLockID); err != nil {
+			return fmt.Errorf("store: key lock: %w", err)
+		}
+	}
+	return nil
+}
 
 type keyTx struct {
 	tx      *sqlx.Tx
