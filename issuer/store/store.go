@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,9 @@ type DB struct {
 	dialect string
 	dsn     string // as given to sql.Open
 	timeout time.Duration
+	// purgeLeft counts the key transactions that still purge cleared
+	// private keys (see purgeOldVersions).
+	purgeLeft atomic.Int32
 }
 
 // Open connects to rawURL (see ParseURL). An SQLite file and its folder are
@@ -160,7 +164,10 @@ func sqliteTarget(raw string) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("%w: invalid SQLite options: %v", ErrURL, err)
 	}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	// secure_delete: deleted content (a revoked key's sealed private part,
+	// a session's sealed refresh secret) is zeroed rather than left in free
+	// pages.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	// Every transaction takes the write lock at BEGIN, so read-decide-write
