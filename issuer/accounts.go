@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -20,12 +21,15 @@ type Accounts struct {
 	queueWait time.Duration
 	slots     chan struct{} // semaphore: one token per bcrypt in progress
 	dummyHash []byte
+	// requireVerified refuses sign-in to unconfirmed addresses.
+	requireVerified bool
 }
 
 func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*Accounts, error) {
 	a := &Accounts{
 		store: store, audit: audit, throttle: throttle, metrics: cfg.Metrics, now: cfg.Now,
 		cost: cfg.BcryptCost, queueWait: cfg.BcryptQueueWait, slots: make(chan struct{}, cfg.BcryptConcurrency),
+		requireVerified: cfg.Lifecycle.RequireVerifiedEmail,
 	}
 	// Sign-in compares against this hash when the email is unknown, so that
 	// an unknown email costs the same bcrypt work as a wrong password.
@@ -69,14 +73,45 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 	return u, nil
 }
 
-// DeleteUser deletes a user and every session of theirs, and records it.
-func (a *Accounts) DeleteUser(ctx context.Context, caller Caller, id string) error {
-	if err := a.store.DeleteUser(ctx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("issuer: user %s: %w", id, err)
+// DeleteUser deletes a user, given by id or email, and records it.
+func (a *Accounts) DeleteUser(ctx context.Context, caller Caller, idOrEmail string) error {
+	var u User
+	var err error
+	if strings.Contains(idOrEmail, "@") {
+		var email string
+		if email, err = NormalizeEmail(idOrEmail); err == nil {
+			u, err = a.store.UserByEmail(ctx, email)
+		}
+	} else {
+		u, err = a.store.UserByID(ctx, idOrEmail)
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || KindOf(err) == KindInvalid {
+			return fmt.Errorf("issuer: user %s: %w", idOrEmail, ErrNotFound)
 		}
 		return err
 	}
-	a.audit.Record(ctx, caller, AuditEvent{Type: "user_deleted", UserID: id})
+	_ = caller // the deletion is recorded without the caller's address (see deleteUser)
+	return a.deleteUser(ctx, u)
+}
+
+// deleteUser deletes u with everything kept about it: its sessions,
+// tokens and pending mail (by cascade), its queued requests and its
+// sign-in failure count. The audit event keeps the account's random id
+// and nothing personal: no address, not even the client's.
+func (a *Accounts) deleteUser(ctx context.Context, u User) error {
+	err := a.store.AccountTx(ctx, func(tx AccountTx) error {
+		if err := tx.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		return tx.ForgetAddress(ctx, u.Email, a.throttle.keysFor(Caller{}, u.Email).account)
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("issuer: user %s: %w", u.ID, err)
+		}
+		return err
+	}
+	a.audit.Record(ctx, Caller{}, AuditEvent{Type: "user_deleted", UserID: u.ID})
 	return nil
 }

@@ -27,6 +27,10 @@ type Issuer struct {
 	Tokens   *Tokens
 	Audit    *Auditor
 	Metrics  *Metrics
+	// Lifecycle is confirmation, reset, password and email change,
+	// deletion; Outbox delivers their mail.
+	Lifecycle *Lifecycle
+	Outbox    *Outbox
 
 	cfg   Config
 	store Store
@@ -54,9 +58,14 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 	}
 	tokens := newTokens(cfg, keyring)
 	sessions := newSessions(cfg, store, sealer, tokens, audit, throttle)
+	lifecycle, err := newLifecycle(cfg, store, sealer, accounts, throttle, audit)
+	if err != nil {
+		return nil, err
+	}
 	return &Issuer{
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
+		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
 	}, nil
 }
 

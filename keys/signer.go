@@ -23,6 +23,9 @@ type AccessClaims struct {
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
 	Scope     string   `json:"scope"`
+	// EmailVerified is whether the owner confirmed Email; resource
+	// servers trust Email only when it is true.
+	EmailVerified bool `json:"email_verified"`
 }
 
 // signingKey is an active key opened for signing. The protected header is

@@ -80,6 +80,7 @@ type config struct {
 	AutoMigrate       bool
 	LogFormat         string
 	LogLevel          slog.Level
+	Lifecycle         lifecycleConfig
 }
 
 // source resolves settings: a flag that was set, else a non-empty
@@ -291,6 +292,7 @@ func loadConfig(src *source) (*config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
 		bad(lvlName, "must be debug, info, warn or error, got %q", lvl)
 	}
+	c.Lifecycle = loadLifecycle(src, bad)
 	if len(errs) == 0 {
 		if err := c.policy().Validate(); err != nil {
 			errs = append(errs, timingError(c, src, err))

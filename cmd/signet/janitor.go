@@ -10,6 +10,8 @@ import (
 type janitorStore interface {
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
 	DeleteStaleSigninFailures(ctx context.Context, before, now time.Time) (int64, error)
+	DeleteOldMail(ctx context.Context, before time.Time) (int64, error)
+	DeleteExpiredAccountTokens(ctx context.Context, now time.Time) (int64, error)
 }
 
 const (
@@ -20,6 +22,9 @@ const (
 	// staleFailureAge matches the sign-in throttle's reset: older counts
 	// no longer count.
 	staleFailureAge = 24 * time.Hour
+	// sentMailRetention keeps delivered mail (without its body) as long
+	// as the per-recipient limit counts it.
+	sentMailRetention = 24 * time.Hour
 )
 
 // runJanitor deletes ended sessions and stale sign-in failure counts every
@@ -47,7 +52,15 @@ func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time
 	if err != nil {
 		log.Warn("janitor: deleting stale sign-in failures failed", "error", err)
 	}
-	if sessions+failures > 0 {
-		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures)
+	mail, err := db.DeleteOldMail(ctx, now.Add(-sentMailRetention))
+	if err != nil {
+		log.Warn("janitor: deleting old mail failed", "error", err)
+	}
+	tokens, err := db.DeleteExpiredAccountTokens(ctx, now)
+	if err != nil {
+		log.Warn("janitor: deleting expired account tokens failed", "error", err)
+	}
+	if sessions+failures+mail+tokens > 0 {
+		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures, "mail_deleted", mail, "account_tokens_deleted", tokens)
 	}
 }

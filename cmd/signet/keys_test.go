@@ -65,9 +65,11 @@ func TestKeysCommandsAgainstRunningServer(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			env := map[string]string{
-				"SIGNET_DATA_DIR":    t.TempDir(),
-				"SIGNET_BCRYPT_COST": "4",
-				"SIGNET_ACTOR":       "alice",
+				"SIGNET_DATA_DIR":               t.TempDir(),
+				"SIGNET_BCRYPT_COST":            "4",
+				"SIGNET_ACTOR":                  "alice",
+				"SIGNET_SIGNUP_MODE":            "open",
+				"SIGNET_REQUIRE_VERIFIED_EMAIL": "false",
 			}
 			dbURL := "sqlite://" + env["SIGNET_DATA_DIR"] + "/signet.db"
 			if dialect == store.SQLite {

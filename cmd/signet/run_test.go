@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/migrations"
 )
 
 // syncBuffer is a goroutine-safe bytes.Buffer for captured output.
@@ -103,7 +107,8 @@ func TestServeEndToEnd(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			dir := t.TempDir()
-			env := map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_BCRYPT_COST": "4", "SIGNET_LOG_LEVEL": "debug"}
+			env := map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_BCRYPT_COST": "4", "SIGNET_LOG_LEVEL": "debug",
+				"SIGNET_SIGNUP_MODE": "open", "SIGNET_REQUIRE_VERIFIED_EMAIL": "false"}
 			if dialect == store.Postgres {
 				env["SIGNET_DATABASE_URL"] = storetest.URL(t, store.Postgres)
 				env["SIGNET_KEY_ENCRYPTION_KEY"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -232,11 +237,12 @@ func TestMigrateCommand(t *testing.T) {
 	dir := t.TempDir()
 	env := envFrom(map[string]string{"SIGNET_DATA_DIR": dir})
 	var out bytes.Buffer
+	latest := latestMigration(t)
 	for _, step := range []struct{ args, want string }{
-		{"migrate version", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
-		{"migrate down", "schema version 0 of 1"},
-		{"migrate up", "schema version 1 of 1"},
+		{"migrate version", fmt.Sprintf("schema version 0 of %d", latest)},
+		{"migrate up", fmt.Sprintf("schema version %d of %d", latest, latest)},
+		{"migrate down", fmt.Sprintf("schema version 0 of %d", latest)},
+		{"migrate up", fmt.Sprintf("schema version %d of %d", latest, latest)},
 	} {
 		out.Reset()
 		if err := run(context.Background(), strings.Fields(step.args), env, &out, io.Discard); err != nil {
@@ -246,4 +252,21 @@ func TestMigrateCommand(t *testing.T) {
 			t.Fatalf("%s printed %q, want %q", step.args, out.String(), step.want)
 		}
 	}
+}
+
+// latestMigration is the highest migration number shipped.
+func latestMigration(t *testing.T) int {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := 0
+	for _, e := range entries {
+		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err == nil && n > latest {
+			latest = n
+		}
+	}
+	return latest
 }

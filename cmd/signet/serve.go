@@ -72,6 +72,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	icfg := cfg.issuerConfig(log)
 	icfg.Metrics = metrics
+	if icfg.Lifecycle.MailSender, err = cfg.mailSender(log); err != nil {
+		return err
+	}
+	if cfg.Lifecycle.SiteURL == "" {
+		log.Warn("SIGNET_SITE_URL is not set: links in messages point at the issuer URL, which serves no pages; set it to the client app")
+	}
 	iss, err := issuer.New(icfg, db, ring, sealer)
 	if err != nil {
 		return err
@@ -91,6 +97,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	hs.RegisterOnShutdown(func() { log.Info("shutting down") })
 	go runJanitor(ctx, db, log)
+	go iss.Outbox.Run(ctx)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
 	return httprun.Serve(ctx, hs, ln, 15*time.Second)
 }
@@ -107,6 +114,7 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		SignupLimit:         c.SignupLimit,
 		RefreshFailureLimit: c.RefreshLimit,
 		Logger:              log,
+		Lifecycle:           c.issuerLifecycle(nil),
 	}
 }
 

@@ -17,10 +17,13 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	src := addSettings(fs, getenv, "SIGNET_DATA_DIR", "SIGNET_DATABASE_URL")
 	asJSON := fs.Bool("json", false, "list: print JSON")
 	limit := fs.Int("limit", 1000, "list: at most this many users")
-	commandUsage(fs, "signet users [flags] list|delete ID", `Inspect and manage accounts.
+	passwordStdin := fs.Bool("password-stdin", false, "create: read the password from standard input instead of inviting the user")
+	commandUsage(fs, "signet users [flags] list|create EMAIL|delete EMAIL|ID", `Inspect and manage accounts.
 
-  list        users, oldest first (--json)
-  delete ID   delete a user and every session of theirs`)
+  list              users, oldest first (--json)
+  create EMAIL      make an account: an invitation to choose a password is
+                    mailed (or --password-stdin)
+  delete EMAIL|ID   delete a user with their sessions, tokens and pending mail`)
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
@@ -33,7 +36,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	db, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	db, sealer, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}
@@ -56,9 +59,14 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.ID, u.Email, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
+	case "create":
+		if len(rest) != 2 {
+			return configError{fmt.Errorf("users create: give exactly one email address")}
+		}
+		return createUser(ctx, cfg, db, sealer, newLogger(cfg, stderr), rest[1], *passwordStdin, stdin, stdout)
 	case "delete":
 		if len(rest) != 2 {
-			return configError{fmt.Errorf("users delete: give exactly one user ID")}
+			return configError{fmt.Errorf("users delete: give exactly one email address or user ID")}
 		}
 		icfg := cfg.issuerConfig(newLogger(cfg, stderr))
 		accounts, err := issuer.NewAccounts(icfg, db)

@@ -54,7 +54,8 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4}, db, ring, sealer)
+	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4,
+		Lifecycle: issuer.LifecycleConfig{SignupMode: issuer.SignupOpen}}, db, ring, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
