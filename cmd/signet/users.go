@@ -36,6 +36,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	cfg.finishAddr(cfg.Addr) // the issuer URL, for the links of mail queued here
 	db, sealer, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
 	if err != nil {
 		return err

@@ -214,7 +214,7 @@ func (t accountTx) CountMail(ctx context.Context, recipient string, kinds []issu
 	for i, k := range kinds {
 		ks[i] = string(k)
 	}
-	q, args, err := sqlx.In(`SELECT COUNT(*) FROM mail_outbox WHERE recipient = ? AND kind IN (?) AND created_at >= ?`, recipient, ks, ms(since))
+	q, args, err := sqlx.In(`SELECT COUNT(*) FROM mail_outbox WHERE recipient = ? AND kind IN (?) AND created_at > ?`, recipient, ks, ms(since))
 	if err != nil {
 		return 0, storeErr("count mail", err)
 	}
