@@ -502,6 +502,7 @@ func (l *Lifecycle) VerifyEmail(ctx context.Context, caller Caller, raw string) 
 // ResetPassword spends a reset token and sets the password: every session
 // of the user is revoked, the sign-in throttle's count for the account is
 // cleared, and the address counts as confirmed (the link came through it).
+// A token sent to an address the account has since left is refused.
 func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, password string) (err error) {
 	defer func() { l.count("password_reset", err) }()
 	hash, err := l.spendable(caller, raw, PurposePasswordReset)
@@ -518,7 +519,8 @@ func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, passw
 		return err
 	}
 	u, err := l.store.UserByID(ctx, tok.UserID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || (err == nil && u.Email != tok.Email) {
+		// A link sent to an address the account no longer has is dead.
 		return l.rejectedLink(caller)
 	}
 	if err != nil {
@@ -540,10 +542,8 @@ func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, passw
 		if err := tx.SetPassword(ctx, u.ID, pwHash, now); err != nil {
 			return err
 		}
-		if tok.Email == u.Email {
-			if err := tx.SetEmailVerified(ctx, u.ID, now); err != nil {
-				return err
-			}
+		if err := tx.SetEmailVerified(ctx, u.ID, now); err != nil {
+			return err
 		}
 		if revoked, err = tx.RevokeUserSessions(ctx, u.ID, "", now, "password_reset"); err != nil {
 			return err
@@ -700,7 +700,8 @@ func (l *Lifecycle) ConfirmEmailChange(ctx context.Context, caller Caller, raw s
 			return err
 		}
 		u.Email, u.EmailVerified = tok.Email, true
-		return nil
+		// Links mailed to the old address die with it.
+		return tx.DeleteAccountTokens(ctx, u.ID, PurposePasswordReset, PurposeVerifyEmail)
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -741,6 +742,9 @@ func (l *Lifecycle) CancelEmailChange(ctx context.Context, caller Caller, raw st
 		now := l.stamp()
 		if u.Email != tok.Email {
 			if err := tx.SetEmail(ctx, u.ID, tok.Email, now); err != nil {
+				return err
+			}
+			if err := tx.DeleteAccountTokens(ctx, u.ID, PurposePasswordReset, PurposeVerifyEmail); err != nil {
 				return err
 			}
 		}

@@ -377,7 +377,8 @@ func TestRecipientLimit(t *testing.T) {
 }
 
 // TestResetTokenRules: a reset link expires (30 minutes), dies when the
-// password changes, and is refused per address after too many bad ones.
+// password or the address changes, and is refused per address after too
+// many bad ones.
 func TestResetTokenRules(t *testing.T) {
 	mail := &captureSender{}
 	e := newEnv(t, storetest.Open(t, store.SQLite), withLifecycle(issuer.LifecycleConfig{SignupMode: issuer.SignupOpen, MailSender: mail,
@@ -398,6 +399,18 @@ func TestResetTokenRules(t *testing.T) {
 	a := e.signin("ann@example.com", "correct horse battery")
 	resp, b = e.do("POST", "/v1/password", map[string]string{"current_password": "correct horse battery", "new_password": "staple battery horse"}, bearer(a)...)
 	wantStatus(t, resp, b, http.StatusNoContent)
+	resp, b = e.do("POST", "/v1/password/reset", map[string]string{"token": tok, "password": "another good phrase"})
+	wantError(t, resp, b, http.StatusBadRequest, "invalid_grant")
+
+	// A link mailed to the account's old address dies when the address
+	// changes.
+	tok = forgot()
+	b2 := e.signin("ann@example.com", "staple battery horse")
+	resp, b = e.do("POST", "/v1/email", map[string]string{"email": "ann@example.org", "password": "staple battery horse"}, bearer(b2)...)
+	wantStatus(t, resp, b, http.StatusAccepted)
+	e.pump()
+	resp, b = e.do("POST", "/v1/email/confirm", map[string]string{"token": tokenOf(t, mail.to("ann@example.org", issuer.MailEmailChangeConfirm)[0])})
+	wantStatus(t, resp, b, http.StatusOK)
 	resp, b = e.do("POST", "/v1/password/reset", map[string]string{"token": tok, "password": "another good phrase"})
 	wantError(t, resp, b, http.StatusBadRequest, "invalid_grant")
 
