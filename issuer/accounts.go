@@ -23,9 +23,14 @@ type Accounts struct {
 	dummyHash []byte
 	// requireVerified refuses sign-in to unconfirmed addresses.
 	requireVerified bool
+	// life is the lifecycle (built with the accounts): sign-up modes,
+	// confirmation, mail.
+	life *Lifecycle
 }
 
-func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*Accounts, error) {
+// newAccounts builds the accounts and their lifecycle; sl seals queued
+// mail (nil: no mail can be queued).
+func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle, sl sealer) (*Accounts, error) {
 	a := &Accounts{
 		store: store, audit: audit, throttle: throttle, metrics: cfg.Metrics, now: cfg.Now,
 		cost: cfg.BcryptCost, queueWait: cfg.BcryptQueueWait, slots: make(chan struct{}, cfg.BcryptConcurrency),
@@ -38,11 +43,23 @@ func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*
 	if err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
+	if a.life, err = newLifecycle(cfg, store, sl, a, throttle, audit); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-// SignUp creates an account. A registered email is KindEmailTaken.
-func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password string) (User, error) {
+// SignUp creates an account by the sign-up mode (LifecycleConfig). Open:
+// the user, unconfirmed, with a confirmation message queued; a registered
+// email is KindEmailTaken. Private: no user and no error, whatever the
+// address; the request is queued after the same work, and the worker
+// creates the account or tells the owner of the address. Closed:
+// KindSignupClosed.
+func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password string) (u User, err error) {
+	defer func() { a.life.count("signup", err) }()
+	if a.life.cfg.SignupMode == SignupClosed {
+		return User{}, errSignupClosed()
+	}
 	if err := a.throttle.takeSignup(caller); err != nil {
 		return User{}, err
 	}
@@ -51,6 +68,9 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 		return User{}, err
 	}
 	if err := CheckPassword(password); err != nil {
+		return User{}, err
+	}
+	if err := a.life.policy.Check(password, email); err != nil {
 		return User{}, err
 	}
 	var hash []byte
@@ -62,12 +82,15 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 	if err != nil {
 		return User{}, err
 	}
-	u := User{ID: newUUID(), Email: email, PasswordHash: string(hash), CreatedAt: a.now().UTC().Truncate(time.Millisecond)}
-	switch err := a.store.CreateUser(ctx, u); {
+	u = User{ID: newUUID(), Email: email, PasswordHash: string(hash), CreatedAt: a.now().UTC().Truncate(time.Millisecond)}
+	created, err := a.life.create(ctx, caller, u)
+	switch {
 	case errors.Is(err, ErrEmailTaken):
 		return User{}, Errorf(KindEmailTaken, "an account with this email already exists")
 	case err != nil:
 		return User{}, err
+	case !created:
+		return User{}, nil // private mode: queued
 	}
 	a.audit.Record(ctx, caller, AuditEvent{Type: "signup", UserID: u.ID})
 	return u, nil

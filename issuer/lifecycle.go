@@ -179,12 +179,11 @@ func NewLifecycle(cfg Config, store Store, sl sealer) (*Lifecycle, error) {
 		return nil, err
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
-	throttle := newThrottle(cfg, store, audit)
-	accounts, err := newAccounts(cfg, store, audit, throttle)
+	accounts, err := newAccounts(cfg, store, audit, newThrottle(cfg, store, audit), sl)
 	if err != nil {
 		return nil, err
 	}
-	return newLifecycle(cfg, store, sl, accounts, throttle, audit)
+	return accounts.life, nil
 }
 
 // Config is the lifecycle configuration in force, defaults filled in.
@@ -274,55 +273,29 @@ func (l *Lifecycle) count(action string, err error) {
 	l.metrics.AccountActions.WithLabelValues(action, outcome).Inc()
 }
 
-// SignUp creates an account according to the sign-up mode. In open mode
-// it returns the user (unconfirmed; a confirmation message is queued with
-// its token). In private mode it returns accepted: the request is queued
-// after the same work whatever the address, and the worker creates the
-// account or tells the owner of a registered address. Closed mode
-// refuses.
-func (l *Lifecycle) SignUp(ctx context.Context, caller Caller, rawEmail, password string) (u User, accepted bool, err error) {
-	defer func() { l.count("signup", err) }()
-	if l.cfg.SignupMode == SignupClosed {
-		return User{}, false, &Error{Kind: KindSignupClosed, Description: "sign-up is closed; ask an administrator for an account"}
-	}
-	if err := l.throttle.takeSignup(caller); err != nil {
-		return User{}, false, err
-	}
-	email, err := NormalizeEmail(rawEmail)
-	if err != nil {
-		return User{}, false, err
-	}
-	if err := l.policy.Check(password, email); err != nil {
-		return User{}, false, err
-	}
-	var hash []byte
-	if err := l.accounts.withBcryptSlot(ctx, func() {
-		hash, err = bcrypt.GenerateFromPassword([]byte(password), l.accounts.cost)
-	}); err != nil {
-		return User{}, false, err
-	}
-	if err != nil {
-		return User{}, false, err
-	}
+func errSignupClosed() *Error {
+	return &Error{Kind: KindSignupClosed, Description: "sign-up is closed; ask an administrator for an account"}
+}
+
+// create is the end of a sign-up (Accounts.SignUp), u's password hashed:
+// in open mode the user is created with a confirmation message in one
+// transaction (created); in private mode the request is queued, the one
+// write whatever the address, and the worker resolves it.
+func (l *Lifecycle) create(ctx context.Context, caller Caller, u User) (created bool, err error) {
 	if l.cfg.SignupMode == SignupPrivate {
-		return User{}, true, l.enqueue(ctx, caller, RequestSignup, email, string(hash))
+		return false, l.enqueue(ctx, caller, RequestSignup, u.Email, u.PasswordHash)
 	}
-	u = User{ID: newUUID(), Email: email, PasswordHash: string(hash), CreatedAt: l.stamp()}
 	err = l.store.AccountTx(ctx, func(tx AccountTx) error {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
 		return l.sendVerification(ctx, tx, u)
 	})
-	switch {
-	case errors.Is(err, ErrEmailTaken):
-		return User{}, false, Errorf(KindEmailTaken, "an account with this email already exists")
-	case err != nil:
-		return User{}, false, err
+	if err != nil {
+		return false, err
 	}
 	l.wake()
-	l.audit.Record(ctx, caller, AuditEvent{Type: "signup", UserID: u.ID})
-	return u, false, nil
+	return true, nil
 }
 
 // sendVerification queues a confirmation message for u's address with a

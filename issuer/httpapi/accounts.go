@@ -51,12 +51,12 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 			fail(c, err)
 			return
 		}
-		u, accepted, err := s.iss.Lifecycle.SignUp(requestContext(c), caller(c), req.Email, req.Password)
+		u, err := s.iss.Accounts.SignUp(requestContext(c), caller(c), req.Email, req.Password)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		if accepted {
+		if s.iss.Lifecycle.Config().SignupMode == issuer.SignupPrivate {
 			accept(c)
 			return
 		}
