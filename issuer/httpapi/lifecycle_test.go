@@ -453,3 +453,27 @@ func TestUnverifiedSignInIsAllowedWhenNotRequired(t *testing.T) {
 		t.Fatalf("claims: %v", claimsOf(t, a.AccessToken))
 	}
 }
+
+// TestLifecycleForBrowsers: a listed origin may call the lifecycle
+// endpoints, DELETE /v1/me included (preflight), and the requests are
+// counted by action and outcome.
+func TestLifecycleForBrowsers(t *testing.T) {
+	const app = "http://app.test"
+	e := newEnv(t, storetest.Open(t, store.SQLite), withLifecycle(issuer.LifecycleConfig{SignupMode: issuer.SignupOpen, MailSender: &captureSender{}}),
+		func(s *settings, _ *keys.Policy) { s.CORSOrigins = []string{app} })
+	resp, _ := e.do("OPTIONS", "/v1/me", nil, "Origin", app, "Access-Control-Request-Method", "DELETE",
+		"Access-Control-Request-Headers", "authorization, content-type")
+	if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "DELETE") {
+		t.Fatalf("DELETE preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body := e.do("POST", "/v1/password/forgot", map[string]string{"email": "ann@example.com"}, "Origin", app, "X-Signet-CSRF", "1")
+	wantStatus(t, resp, body, http.StatusAccepted)
+	if resp.Header.Get("Access-Control-Allow-Origin") != app || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("headers: %v", resp.Header)
+	}
+	e.do("POST", "/v1/verify", map[string]string{"token": "sgt_ev_nope"})
+	m := e.scrape()
+	if m[`signet_account_actions_total{action="password_forgot",outcome="ok"}`] != 1 || m[`signet_account_actions_total{action="verify",outcome="refused"}`] != 1 {
+		t.Fatalf("account action metrics: %v", m)
+	}
+}
