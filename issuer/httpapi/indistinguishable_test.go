@@ -71,8 +71,12 @@ func answer(resp *http.Response, body []byte) string {
 // (median and p90), not asserted: a shared machine makes timing
 // assertions flaky, while the same work is a structural guarantee.
 func TestAnswersRevealNoAccount(t *testing.T) {
+	storetest.ForEach(t, testAnswersRevealNoAccount)
+}
+
+func testAnswersRevealNoAccount(t *testing.T, db *store.DB) {
 	mail := &captureSender{}
-	e := newEnv(t, storetest.Open(t, store.SQLite), func(s *settings, p *keys.Policy) {
+	e := newEnv(t, db, func(s *settings, p *keys.Policy) {
 		withLifecycle(issuer.LifecycleConfig{SignupMode: issuer.SignupPrivate, RequireVerifiedEmail: true, MailSender: mail,
 			MailRequestLimit: issuer.RateLimit{Burst: -1}, RecipientLimit: issuer.RateLimit{Burst: -1}})(s, p)
 		s.SignupLimit = issuer.RateLimit{Burst: -1}
@@ -142,7 +146,12 @@ func TestAnswersRevealNoAccount(t *testing.T) {
 	}
 	// Then the worker does the address-dependent part, off the request
 	// path: only the registered address hears about a reset or a resend,
-	// and a new address only gets its confirmation.
+	// and a new address only gets its confirmation. (Once: resolving the
+	// 1,200 requests one transaction each is slow on Postgres, and the
+	// worker is the same code on both.)
+	if db.Dialect() != store.SQLite {
+		return
+	}
 	mail.msgs = nil
 	e.pump()
 	for _, m := range mail.msgs {
