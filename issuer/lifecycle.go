@@ -1,6 +1,7 @@
 package issuer
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -107,7 +108,7 @@ func (c LifecycleConfig) withDefaults(issuerURL string) (LifecycleConfig, error)
 	if c.PasswordMinBytes < MinPasswordBytes || c.PasswordMinBytes > MaxPasswordBytes {
 		return c, fmt.Errorf("issuer: the minimum password length must be %d to %d bytes", MinPasswordBytes, MaxPasswordBytes)
 	}
-	c.SiteURL = strings.TrimRight(cmpOrString(c.SiteURL, issuerURL), "/")
+	c.SiteURL = strings.TrimRight(cmp.Or(c.SiteURL, issuerURL), "/")
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -125,13 +126,6 @@ func (c LifecycleConfig) withDefaults(issuerURL string) (LifecycleConfig, error)
 		c.RecipientLimit = RateLimit{Burst: 5, Per: time.Hour}
 	}
 	return c, nil
-}
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Lifecycle is the account lifecycle after sign-up: confirmation of the
@@ -369,7 +363,7 @@ func (l *Lifecycle) recipientAllows(ctx context.Context, tx AccountTx, email str
 	if lim.Burst < 0 || lim.Per <= 0 {
 		return true, nil
 	}
-	n, err := tx.CountMail(ctx, email, []MailKind{MailVerifyEmail, MailAccountExists, MailPasswordReset}, l.now().Add(-lim.Per))
+	n, err := tx.CountMail(ctx, email, []MailKind{MailVerifyEmail, MailAccountExists, MailPasswordReset, MailEmailChangeConfirm}, l.now().Add(-lim.Per))
 	return n < lim.Burst, err
 }
 
@@ -624,6 +618,14 @@ func (l *Lifecycle) ChangeEmail(ctx context.Context, caller Caller, u User, rawE
 		return err
 	}
 	err = l.store.AccountTx(ctx, func(tx AccountTx) error {
+		// The new address is anyone's: the recipient limit keeps a
+		// signed-in user from mailing it without end.
+		if ok, err := l.recipientAllows(ctx, tx, email); err != nil || !ok {
+			if err == nil {
+				err = tooManyRequests("too many messages to this address; try again later", l.cfg.RecipientLimit.Per)
+			}
+			return err
+		}
 		now := l.stamp()
 		raw, hash := newAccountToken(PurposeEmailChange)
 		exp := now.Add(l.cfg.EmailChangeTokenTTL)

@@ -477,3 +477,22 @@ func TestLifecycleForBrowsers(t *testing.T) {
 		t.Fatalf("account action metrics: %v", m)
 	}
 }
+
+// TestEmailChangeRecipientLimit: a signed-in user cannot mail a stranger's
+// address without end by asking to move to it.
+func TestEmailChangeRecipientLimit(t *testing.T) {
+	mail := &captureSender{}
+	e := newEnv(t, storetest.Open(t, store.SQLite), withLifecycle(issuer.LifecycleConfig{SignupMode: issuer.SignupOpen, MailSender: mail}))
+	e.signup("ann@example.com", "correct horse battery")
+	a := e.signin("ann@example.com", "correct horse battery")
+	for range 5 {
+		resp, b := e.do("POST", "/v1/email", map[string]string{"email": "victim@example.org", "password": "correct horse battery"}, bearer(a)...)
+		wantStatus(t, resp, b, http.StatusAccepted)
+	}
+	resp, b := e.do("POST", "/v1/email", map[string]string{"email": "victim@example.org", "password": "correct horse battery"}, bearer(a)...)
+	wantError(t, resp, b, http.StatusTooManyRequests, "too_many_requests")
+	e.pump()
+	if n := len(mail.to("victim@example.org", issuer.MailEmailChangeConfirm)); n != 5 {
+		t.Fatalf("%d messages to the new address, want 5", n)
+	}
+}
