@@ -15,17 +15,17 @@ import (
 func TestServeSessions(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{
-		"SIGNET_DATA_DIR":               dir,
-		"SIGNET_DATABASE_URL":           "sqlite://" + filepath.Join(dir, "signet.db"),
-		"SIGNET_BCRYPT_COST":            "4",
-		"SIGNET_REFRESH_TOKEN_TTL":      "2h",
-		"SIGNET_SESSION_MAX_AGE":        "3h",
-		"SIGNET_REFRESH_REUSE_GRACE":    "5s",
-		"SIGNET_TRUSTED_PROXIES":        "10.0.0.0/8",
-		"SIGNET_LOG_LEVEL":              "info",
-		"SIGNET_SIGNUP_MODE":            "open",
-		"SIGNET_REQUIRE_VERIFIED_EMAIL": "false",
+		"SIGNET_DATA_DIR":            dir,
+		"SIGNET_DATABASE_URL":        "sqlite://" + filepath.Join(dir, "signet.db"),
+		"SIGNET_BCRYPT_COST":         "4",
+		"SIGNET_REFRESH_TOKEN_TTL":   "2h",
+		"SIGNET_SESSION_MAX_AGE":     "3h",
+		"SIGNET_REFRESH_REUSE_GRACE": "5s",
+		"SIGNET_TRUSTED_PROXIES":     "10.0.0.0/8",
+		"SIGNET_LOG_LEVEL":           "info",
 	}
+	// Sign-up and sign-in in one go: open sign-up, no confirmation.
+	env["SIGNET_SIGNUP_MODE"], env["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 	base, _ := startServe(t, env)
 	post := func(path, body string) map[string]any {
 		t.Helper()
