@@ -33,6 +33,12 @@ func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, passw
 		return User{}, errBadCredentials()
 	}
 	a.throttle.clear(ctx, tk)
+	if a.requireVerified && !u.EmailVerified {
+		// Only after the right password: the answer reveals nothing to
+		// whoever does not know it.
+		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_unverified", UserID: u.ID})
+		return User{}, &Error{Kind: KindEmailNotVerified, Description: "confirm your email address first: follow the link in the message sent to it (POST /v1/verify/resend sends a new one)"}
+	}
 	return u, nil
 }
 

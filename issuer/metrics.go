@@ -51,6 +51,14 @@ type Metrics struct {
 	BcryptQueueWait prometheus.Histogram
 	// BcryptInFlight is the bcrypt computations running now.
 	BcryptInFlight prometheus.Gauge
+	// AccountActions counts account-lifecycle requests by action (signup,
+	// verify, verify_resend, password_forgot, password_reset,
+	// password_change, email_change, email_confirm, email_cancel, delete)
+	// and outcome (ok, refused, error).
+	AccountActions *prometheus.CounterVec
+	// MailDeliveries counts outbox delivery attempts by outcome: sent,
+	// retry (failed, tried again later) or abandoned (past its expiry).
+	MailDeliveries *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -100,6 +108,14 @@ func NewMetrics() *Metrics {
 			Name: "signet_bcrypt_in_flight",
 			Help: "Bcrypt computations (sign-in, sign-up) running now.",
 		}),
+		AccountActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_account_actions_total",
+			Help: "Account-lifecycle requests by action and outcome (ok, refused, error).",
+		}, []string{"action", "outcome"}),
+		MailDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_mail_deliveries_total",
+			Help: "Outbox delivery attempts by outcome: sent, retry, abandoned.",
+		}, []string{"outcome"}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -121,7 +137,11 @@ func NewMetrics() *Metrics {
 		m.KeyRotations, m.KeyRevocations,
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
+		m.AccountActions, m.MailDeliveries,
 	)
+	for _, o := range []string{"sent", "retry", "abandoned"} {
+		m.MailDeliveries.WithLabelValues(o)
+	}
 	return m
 }
 
