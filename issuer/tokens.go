@@ -59,19 +59,18 @@ func (t *Tokens) AccessTokenTTL() time.Duration { return t.ttl }
 // Sign signs an access token for u in session sid.
 func (t *Tokens) Sign(u User, sid, scope string) (string, error) {
 	now := t.now()
-	claims := keys.AccessClaims{
-		Issuer:    t.issuer,
-		Subject:   u.ID,
-		Audience:  t.audience,
-		IssuedAt:  now.Unix(),
-		NotBefore: now.Unix(),
-		Expiry:    now.Add(t.ttl).Unix(),
-		ID:        randomID(),
-		SessionID: sid,
-		Email:     u.Email,
-		Scope:     scope,
-
+	claims := verifier.Claims{
+		Issuer:        t.issuer,
+		Subject:       u.ID,
+		Audience:      t.audience,
+		IssuedAt:      now,
+		NotBefore:     now,
+		Expiry:        now.Add(t.ttl),
+		ID:            randomID(),
+		SessionID:     sid,
+		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
+		Scope:         scope,
 	}
 	tok, _, err := t.ring.Sign(&claims)
 	return tok, err

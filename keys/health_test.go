@@ -92,7 +92,7 @@ func TestReloadOfAnActiveKeyItCannotOpen(t *testing.T) {
 	clk.Set(t0.Add(5*time.Minute + 10*time.Second - time.Millisecond))
 	r.signsWith(a.KID)
 	clk.Set(t0.Add(5*time.Minute + 10*time.Second))
-	if _, kid, err := r.ring.Sign(&keys.AccessClaims{Subject: "u"}); !errors.Is(err, keys.ErrNoActiveKey) {
+	if _, kid, err := r.ring.Sign(testClaims()); !errors.Is(err, keys.ErrNoActiveKey) {
 		t.Fatalf("signed with %s (%v) when its tokens could outlive its publication", kid, err)
 	}
 

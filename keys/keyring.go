@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/signet-auth/signet/verifier"
 )
 
 // Keyring is one replica's loaded view of the keys: the active signing key
@@ -303,10 +305,12 @@ func (r *Keyring) signer() *signingKey {
 	return nil
 }
 
-// Sign signs claims with the active key (see signer) and returns the
-// compact token and the kid used.
-func (r *Keyring) Sign(c *AccessClaims) (token, kid string, err error) {
-	payload, err := json.Marshal(c)
+// Sign signs an access token's claims (the token contract,
+// verifier.Claims, written by its AppendJSON so that what is signed is
+// what every verifier reads) with the active key (see signer) and returns
+// the compact token and the kid used.
+func (r *Keyring) Sign(c *verifier.Claims) (token, kid string, err error) {
+	payload, err := c.AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return "", "", fmt.Errorf("keys: encode claims: %w", err)
 	}

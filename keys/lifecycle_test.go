@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 // replica is one issuer's view: a rotator and a keyring on a store.
@@ -54,7 +55,7 @@ func (r *replica) published(want ...string) {
 
 func (r *replica) signsWith(kid string) {
 	r.t.Helper()
-	_, got, err := r.ring.Sign(&keys.AccessClaims{Subject: "u"})
+	_, got, err := r.ring.Sign(testClaims())
 	if err != nil || got != kid {
 		r.t.Fatalf("signs with %s (%v), want %s", got, err, kid)
 	}
@@ -311,4 +312,10 @@ func TestReloadSkipsUnchangedSet(t *testing.T) {
 	if &first.Body[0] != &again.Body[0] || calls != 1 {
 		t.Fatalf("the set was rebuilt without a change (%d hook calls)", calls)
 	}
+}
+
+// testClaims are the least claims the signer accepts.
+func testClaims() *verifier.Claims {
+	now := time.Now()
+	return &verifier.Claims{Issuer: "iss", Subject: "u", Audience: []string{"aud"}, IssuedAt: now, Expiry: now.Add(time.Minute)}
 }

@@ -13,23 +13,6 @@ import (
 	"time"
 )
 
-// AccessClaims are the claims of an access token (the token contract).
-type AccessClaims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
-	Expiry    int64    `json:"exp"`
-	IssuedAt  int64    `json:"iat"`
-	NotBefore int64    `json:"nbf"`
-	ID        string   `json:"jti"`
-	SessionID string   `json:"sid"`
-	Email     string   `json:"email"`
-	Scope     string   `json:"scope"`
-	// EmailVerified is whether the owner confirmed Email; resource
-	// servers trust Email only when it is true.
-	EmailVerified bool `json:"email_verified"`
-}
-
 // Signer signs with one key. The keyring builds the token around it, so a
 // Signer only turns a signing input into a signature: a key held in a
 // hardware module or a cloud KMS is one more Signer (see KeySource).

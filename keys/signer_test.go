@@ -123,7 +123,7 @@ func TestKeyringRefusesBadSignatures(t *testing.T) {
 			if err := ring.Reload(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if tok, _, err := ring.Sign(&keys.AccessClaims{Subject: "u"}); err == nil {
+			if tok, _, err := ring.Sign(testClaims()); err == nil {
 				t.Fatalf("signed %q", tok)
 			}
 		})
@@ -272,7 +272,7 @@ func TestKeySourceOutsideTheStore(t *testing.T) {
 	}
 	step()
 	a := ring.Signing()[0].KID
-	tok, kid, err := ring.Sign(&keys.AccessClaims{Subject: "u"})
+	tok, kid, err := ring.Sign(testClaims())
 	if err != nil || kid != a {
 		t.Fatalf("sign: %s %v", kid, err)
 	}
@@ -286,7 +286,7 @@ func TestKeySourceOutsideTheStore(t *testing.T) {
 	if b == a {
 		t.Fatal("no rotation")
 	}
-	tok, _, _ = ring.Sign(&keys.AccessClaims{Subject: "u"})
+	tok, _, _ = ring.Sign(testClaims())
 	verify(tok)
 
 	clk.Advance(p.Retention())
@@ -298,7 +298,7 @@ func TestKeySourceOutsideTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := ring.Signing()[0].KID
-	tok, _, _ = ring.Sign(&keys.AccessClaims{Subject: "u"})
+	tok, _, _ = ring.Sign(testClaims())
 	verify(tok)
 	if got := strings.Join(src.destroyed, ","); got != a+","+b {
 		t.Fatalf("destroyed %s, want %s,%s (removed, then revoked)", got, a, b)

@@ -11,6 +11,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 // TestSimulatedMonth runs a month of rotations on a simulated clock, with a
@@ -110,8 +111,8 @@ func TestSimulatedMonth(t *testing.T) {
 		signing := i%signEvery == 0 || clk.Now().Sub(lastChange) <= 3*time.Minute
 		sign := func() {
 			now := clk.Now()
-			c := keys.AccessClaims{Issuer: "iss", Subject: "u", Audience: []string{"aud"},
-				IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(p.AccessTokenTTL).Unix(), ID: fmt.Sprint(i)}
+			c := verifier.Claims{Issuer: "iss", Subject: "u", Audience: []string{"aud"},
+				IssuedAt: now, NotBefore: now, Expiry: now.Add(p.AccessTokenTTL), ID: fmt.Sprint(i)}
 			tok, kid, err := r.ring.Sign(&c)
 			if err != nil {
 				t.Fatalf("%s: sign: %v", now, err)

@@ -104,9 +104,9 @@ func (c *Claims) HasScope(s string) bool {
 // AppendJSON appends to dst the claims as the JSON object the issuer signs,
 // and returns the extended buffer. Times are NumericDate integer seconds
 // (sub-second parts are dropped); aud is always an array; iss, sub, aud,
-// exp, iat and scope are always written; the other claims are left out
-// when empty (zero nbf, empty strings, false email_verified, no roles, nil
-// act), which the reader takes exactly as their empty values. Strings are
+// exp, iat and scope are always written, and email_verified whenever email
+// is; the other claims are left out when empty (zero nbf, empty strings,
+// no roles, nil act), which the reader takes exactly as their empty values. Strings are
 // escaped as encoding/json escapes them.
 //
 // It refuses claims that no verifier accepts: iss, sub, aud, exp or iat
@@ -148,9 +148,16 @@ func (c *Claims) AppendJSON(dst []byte) ([]byte, error) {
 	w.optStr(claimSid, c.SessionID)
 	w.optStr(claimEmail, c.Email)
 	w.str(claimScope, c.Scope)
-	if c.EmailVerified {
+	// email_verified goes with email, false included: a resource server
+	// reading another library sees an explicit false, never a missing
+	// claim it might default.
+	if c.Email != "" || c.EmailVerified {
 		w.name(claimEmailVerified)
-		w.buf = append(w.buf, "true"...)
+		if c.EmailVerified {
+			w.buf = append(w.buf, "true"...)
+		} else {
+			w.buf = append(w.buf, "false"...)
+		}
 	}
 	w.optStr(claimClientID, c.ClientID)
 	if len(c.Roles) > 0 {

@@ -126,8 +126,9 @@ func TestClaimNames(t *testing.T) {
 }
 
 // accessClaimsV1 has the shape of the claims the issuer signed with
-// encoding/json before AppendJSON: AppendJSON must write the same bytes
-// for them, so switching the signer changes no token.
+// encoding/json before AppendJSON (email_verified included, written
+// whenever email is): AppendJSON must write the same bytes for them, so
+// switching the signer changes no token.
 type accessClaimsV1 struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"`
@@ -139,6 +140,8 @@ type accessClaimsV1 struct {
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
 	Scope     string   `json:"scope"`
+	// EmailVerified is false in these claims.
+	EmailVerified bool `json:"email_verified"`
 }
 
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
@@ -152,7 +155,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		got, err := c.AppendJSON([]byte("prefix"))
 		must(t, err)
 		want, err := json.Marshal(accessClaimsV1{c.Issuer, c.Subject, c.Audience, c.Expiry.Unix(), c.IssuedAt.Unix(),
-			c.NotBefore.Unix(), c.ID, c.SessionID, c.Email, c.Scope})
+			c.NotBefore.Unix(), c.ID, c.SessionID, c.Email, c.Scope, false})
 		must(t, err)
 		if string(got) != "prefix"+string(want) {
 			t.Fatalf("AppendJSON\n %s\nencoding/json\n %s", got[len("prefix"):], want)

@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/verifier"
 )
 
 // handleJWKS serves the pre-serialised JWK set with an ETag, 304 for a
@@ -72,7 +74,7 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		RevocationAuthMethods:  []string{"none"},
 		SigningAlgs:            algs,
 		AccessTokenSigningAlgs: algs,
-		ClaimsSupported:        []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "scope"},
+		ClaimsSupported:        issuedClaims(),
 	}
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=3600")
@@ -108,4 +110,14 @@ func (s *Server) handleReadyz() gin.HandlerFunc {
 		c.Header("Cache-Control", "no-store")
 		c.JSON(status, gin.H{"status": word, "checks": checks})
 	}
+}
+
+// notYetIssued are the claims of the token contract (verifier.Claims) that
+// the issuer does not write yet: discovery lists only what tokens carry.
+var notYetIssued = []string{"client_id", "roles", "act"}
+
+// issuedClaims are the claims the issuer's access tokens carry, in the
+// contract's order.
+func issuedClaims() []string {
+	return slices.DeleteFunc(verifier.ClaimNames(), func(n string) bool { return slices.Contains(notYetIssued, n) })
 }

@@ -1,0 +1,85 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/verifier"
+)
+
+// TestClaimsTheSignerWritesAreRead: every claim in an issued access token
+// is one of the contract's (verifier.ClaimNames), is read back by package
+// verifier with the value that was written, and is listed in discovery's
+// claims_supported, which lists nothing else.
+func TestClaimsTheSignerWritesAreRead(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite))
+	e.signup("ann@example.com", "correct horse")
+	tk := e.signin("ann@example.com", "correct horse")
+
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tk.AccessToken, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &written); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range written {
+		if !slices.Contains(verifier.ClaimNames(), n) {
+			t.Errorf("the token carries %q, which is not in the contract", n)
+		}
+		names = append(names, n)
+	}
+
+	resp, body := e.do("GET", "/.well-known/openid-configuration", nil)
+	var doc struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
+	}
+	slices.Sort(names)
+	advertised := slices.Sorted(slices.Values(doc.Claims))
+	if !reflect.DeepEqual(names, advertised) {
+		t.Errorf("token claims %v, discovery advertises %v", names, advertised)
+	}
+
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: "http://issuer.test", Audience: "http://issuer.test",
+		StaticJWKS: e.ring.JWKS().Body, Now: e.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(context.Background(), tk.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each written claim, read back, writes the same JSON.
+	again, err := c.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reread map[string]json.RawMessage
+	if err := json.Unmarshal(again, &reread); err != nil {
+		t.Fatal(err)
+	}
+	for n, raw := range written {
+		if string(reread[n]) != string(raw) {
+			t.Errorf("claim %s: signed %s, read back as %s", n, raw, reread[n])
+		}
+	}
+	if c.Subject != tk.User.ID || c.Email != "ann@example.com" || c.Expiry.Sub(c.IssuedAt) != 15*time.Minute {
+		t.Errorf("claims read back: %+v", c)
+	}
+}
