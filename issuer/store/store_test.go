@@ -8,45 +8,65 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/conformance"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
 )
 
-func TestUsers(t *testing.T) {
+// TestConformance runs the suite every store passes, on each dialect.
+func TestConformance(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			conformance.RunTests(t, func(t *testing.T) conformance.Store { return storetest.Open(t, d) })
+		})
+	}
+}
+
+// TestAdminQueries covers what the CLI and the janitor read and delete,
+// beyond the services' interfaces.
+func TestAdminQueries(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		now := time.UnixMilli(1_700_000_000_123).UTC()
-		u := issuer.User{ID: "u1", Email: "ann@example.com", PasswordHash: "$2a$04$x", CreatedAt: now}
-		if err := db.CreateUser(ctx, u); err != nil {
-			t.Fatal(err)
+		now := time.UnixMilli(1_700_000_000_000).UTC()
+		for _, id := range []string{"u1", "u2"} {
+			if err := db.CreateUser(ctx, issuer.User{ID: id, Email: id + "@example.com", PasswordHash: "h", CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		dup := issuer.User{ID: "u2", Email: "ANN@example.com", PasswordHash: "h", CreatedAt: now}
-		if err := db.CreateUser(ctx, dup); !errors.Is(err, issuer.ErrEmailTaken) {
-			t.Fatalf("duplicate email (other case): got %v, want ErrEmailTaken", err)
-		}
-		got, err := db.UserByEmail(ctx, "Ann@Example.com")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != u {
-			t.Fatalf("UserByEmail = %+v, want %+v", got, u)
-		}
-		if got, err = db.UserByID(ctx, "u1"); err != nil || got != u {
-			t.Fatalf("UserByID = %+v, %v", got, err)
-		}
-		if _, err := db.UserByEmail(ctx, "bob@example.com"); !errors.Is(err, issuer.ErrNotFound) {
-			t.Fatalf("unknown email: got %v, want ErrNotFound", err)
-		}
-		list, err := db.ListUsers(ctx, 10)
-		if err != nil || len(list) != 1 {
+		if list, err := db.ListUsers(ctx, 10); err != nil || len(list) != 2 {
 			t.Fatalf("ListUsers = %v, %v", list, err)
 		}
-		if err := db.DeleteUser(ctx, "u1"); err != nil {
+		for _, id := range []string{"s1", "s2", "s3"} {
+			s := issuer.Session{ID: id, UserID: "u1", RefreshSecret: []byte{1}, CreatedAt: now, RotatedAt: now,
+				IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(24 * time.Hour)}
+			if err := db.CreateSession(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		later := now.Add(time.Minute)
+		if n, err := db.RevokeUserSessions(ctx, "u1", "s3", later, "signout_others"); err != nil || n != 2 {
+			t.Fatalf("revoke: %d %v", n, err)
+		}
+		list, _ := db.SessionsByUser(ctx, "u1")
+		if len(list) != 3 {
+			t.Fatalf("SessionsByUser = %d sessions, want 3", len(list))
+		}
+		if n, err := db.DeleteEndedSessions(ctx, later.Add(time.Second)); err != nil || n != 2 {
+			t.Fatalf("delete ended: %d %v", n, err)
+		}
+		sealer, _ := keys.NewSealer(make([]byte, 32))
+		k, _ := keys.Generate(keys.EdDSA, 0, keys.StateActive, now, now, sealer)
+		if err := db.UpdateKeys(ctx, func(tx keys.KeyTx) error {
+			if err := tx.InsertKey(ctx, k); err != nil {
+				return err
+			}
+			return tx.RecordKeyEvent(ctx, now, "key_created_active", k)
+		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteUser(ctx, "u1"); !errors.Is(err, issuer.ErrNotFound) {
-			t.Fatalf("delete twice: got %v, want ErrNotFound", err)
+		if ev, _ := db.Events(ctx, "key_created_active"); len(ev) != 1 {
+			t.Fatalf("key events = %d, want 1", len(ev))
 		}
 	})
 }
@@ -71,53 +91,6 @@ func TestAuditEvents(t *testing.T) {
 		all, _ := db.Events(ctx, "")
 		if len(all) != 2 {
 			t.Fatalf("all events: %d, want 2", len(all))
-		}
-	})
-}
-
-func TestKeys(t *testing.T) {
-	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		sealer, _ := keys.NewSealer(make([]byte, 32))
-		now := time.UnixMilli(1_700_000_000_000).UTC()
-		k1, err := keys.Generate(keys.EdDSA, 0, keys.StateActive, now, now, sealer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k2, _ := keys.Generate(keys.EdDSA, 0, keys.StateActive, now.Add(time.Second), now, sealer)
-		err = db.UpdateKeys(ctx, func(tx keys.KeyTx) error {
-			if err := tx.InsertKey(ctx, k1); err != nil {
-				return err
-			}
-			return tx.RecordKeyEvent(ctx, now, "key_created_active", k1)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A second active key of the same algorithm breaks the store's rule.
-		err = db.UpdateKeys(ctx, func(tx keys.KeyTx) error { return tx.InsertKey(ctx, k2) })
-		if err == nil {
-			t.Fatal("two active EdDSA keys were accepted")
-		}
-		ks, err := db.ListKeys(ctx)
-		if err != nil || len(ks) != 1 {
-			t.Fatalf("ListKeys = %v, %v (the failed transaction must leave nothing)", ks, err)
-		}
-		got := ks[0]
-		if got.KID != k1.KID || got.State != keys.StateActive || !got.CreatedAt.Equal(now) || string(got.PrivateKey) != string(k1.PrivateKey) {
-			t.Fatalf("stored key = %+v", got)
-		}
-		got.State, got.RetiresAt, got.RemoveAt = keys.StateRetired, now, now.Add(time.Hour)
-		if err := db.UpdateKeys(ctx, func(tx keys.KeyTx) error { return tx.UpdateKey(ctx, got) }); err != nil {
-			t.Fatal(err)
-		}
-		ks, _ = db.ListKeys(ctx)
-		if ks[0].State != keys.StateRetired || !ks[0].RemoveAt.Equal(now.Add(time.Hour)) {
-			t.Fatalf("after update: %+v", ks[0])
-		}
-		ev, _ := db.Events(ctx, "key_created_active")
-		if len(ev) != 1 {
-			t.Fatalf("key events = %d, want 1", len(ev))
 		}
 	})
 }
