@@ -61,7 +61,9 @@ type Key struct {
 
 // Errors callers can test for with errors.Is.
 var (
-	ErrNotFound       = errors.New("keys: key not found")
+	ErrNotFound = errors.New("keys: key not found")
+	// ErrKeyEnded is a revocation of a key already revoked or removed.
+	ErrKeyEnded       = errors.New("keys: key already revoked or removed")
 	ErrNoActiveKey    = errors.New("keys: no active signing key")
 	ErrOnlyActiveKey  = errors.New("keys: refusing to revoke the only active key of its algorithm without promoting a replacement")
 	ErrUnsupportedAlg = errors.New("keys: unsupported signing algorithm")

@@ -392,7 +392,7 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, kid)
 		}
 		if !k.State.Published() {
-			return nil, fmt.Errorf("keys: key %s is already %s", kid, k.State)
+			return nil, fmt.Errorf("%w: %s is %s", ErrKeyEnded, kid, k.State)
 		}
 		var out []change
 		if k.State == StateActive {
