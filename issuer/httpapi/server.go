@@ -47,6 +47,10 @@ func NewServer(iss *issuer.Issuer, cfg Config) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
 	}
+	// Gin also believes X-Real-IP by default; only X-Forwarded-For is
+	// documented, and a proxy that passes a client's own X-Real-IP through
+	// would let the client pick its address.
+	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := s.engine.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("httpapi: trusted proxies: %w", err)
 	}

@@ -149,6 +149,26 @@ func TestTrustedProxies(t *testing.T) {
 			t.Fatalf("session IP %q", got)
 		}
 	})
+	t.Run("X-Real-IP is not believed", func(t *testing.T) {
+		// Only X-Forwarded-For is documented: a proxy that passes a
+		// client's own X-Real-IP through must not let the client choose
+		// its address.
+		db := storetest.Open(t, store.SQLite)
+		e := newEnv(t, db, func(c *settings, _ *keys.Policy) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		})
+		for i := range 21 {
+			e.signinStatus(fmt.Sprintf("user%d@example.com", i), "wrong horse", "X-Real-IP", fmt.Sprintf("203.0.113.%d", i))
+		}
+		ev, _ := db.Events(context.Background(), "signin_failed")
+		for _, x := range ev {
+			if *x.IP != "127.0.0.1" {
+				t.Fatalf("audit IP %q, want the connection's", *x.IP)
+			}
+		}
+		resp, body := e.signinStatus("ann@example.com", "correct horse", "X-Real-IP", "198.51.100.7")
+		wantError(t, resp, body, 429, "too_many_requests")
+	})
 }
 
 func TestBcryptSemaphore(t *testing.T) {
