@@ -41,8 +41,9 @@ type Config struct {
 	Throttle ThrottlePolicy
 	// SignupLimit caps sign-ups per client address; default 20 a minute.
 	SignupLimit RateLimit
-	// RefreshFailureLimit caps rejected refresh tokens per client address
-	// (guessing costs database reads); default 30 a minute.
+	// RefreshFailureLimit caps rejected refresh and revocation tokens per
+	// client address, one budget for both (guessing costs database
+	// reads); default 30 a minute.
 	RefreshFailureLimit RateLimit
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger

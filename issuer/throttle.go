@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -160,22 +161,65 @@ func (t *Throttle) clear(ctx context.Context, k throttleKeys) {
 
 // takeSignup spends one of the caller's sign-ups, or refuses.
 func (t *Throttle) takeSignup(caller Caller) error {
-	now := t.now()
-	if wait := t.signups.wait(caller.IP, now); wait > 0 {
+	if wait := t.signups.take(caller.IP, t.now()); wait > 0 {
 		return tooManyRequests("too many sign-ups from this address; try again later", wait)
 	}
-	t.signups.take(caller.IP, now)
 	return nil
 }
 
-// refreshAllowed refuses a caller that presented too many bad refresh
-// tokens.
-func (t *Throttle) refreshAllowed(caller Caller) error {
-	if wait := t.refreshFailures.wait(caller.IP, t.now()); wait > 0 {
-		return tooManyRequests("too many invalid refresh tokens from this address; try again later", wait)
+// tokenLookup is one look-up of a presented refresh or access token,
+// holding a token of the caller's budget of bad tokens.
+type tokenLookup struct {
+	t *Throttle
+	r reservation
+}
+
+// tokenQueueWait is how long a token look-up waits for the look-ups in
+// flight from its address to settle when they hold the whole budget.
+const tokenQueueWait = 2 * time.Second
+
+// startTokenLookup takes one of the caller's tokens before a presented
+// refresh token is looked up (refresh, RFC 7009 revocation: one budget
+// for both), or refuses. A burst of concurrent guesses cannot overspend
+// the budget: each holds its token until settle. Requests beyond the
+// tokens held in flight wait for those to settle (up to tokenQueueWait):
+// many tabs refreshing at once are good tokens, and get theirs back.
+func (t *Throttle) startTokenLookup(ctx context.Context, caller Caller) (tokenLookup, error) {
+	var timeout <-chan time.Time
+	for {
+		r, wait, settled := t.refreshFailures.reserve(caller.IP, t.now())
+		switch {
+		case settled != nil:
+			if timeout == nil {
+				timer := time.NewTimer(tokenQueueWait)
+				defer timer.Stop()
+				timeout = timer.C
+			}
+			select {
+			case <-settled:
+				continue
+			case <-timeout:
+			case <-ctx.Done():
+			}
+			wait = time.Second
+		case wait == 0:
+			return tokenLookup{t: t, r: r}, nil
+		}
+		return tokenLookup{}, tooManyRequests("too many invalid tokens from this address; try again later", wait)
 	}
-	return nil
 }
 
-// refreshRejected counts a rejected refresh token against the caller.
-func (t *Throttle) refreshRejected(caller Caller) { t.refreshFailures.take(caller.IP, t.now()) }
+// settle spends the token when the presented token was bad, and gives it
+// back when it was good (or the look-up failed for another reason).
+func (l tokenLookup) settle(bad bool) {
+	if l.t != nil {
+		l.r.settle(bad, l.t.now())
+	}
+}
+
+// isRejection reports an error that refuses a presented token (as
+// opposed to an outage).
+func isRejection(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Reason != ""
+}

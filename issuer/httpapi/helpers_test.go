@@ -88,6 +88,9 @@ func (b *syncBuffer) String() string {
 type countingStore struct {
 	*store.DB
 	n atomic.Int64
+	// beforeSessionRead, when set, runs before each session look-up (a
+	// test holds look-ups in flight with it).
+	beforeSessionRead atomic.Pointer[func()]
 }
 
 func (s *countingStore) calls() int64 { return s.n.Load() }
@@ -114,6 +117,9 @@ func (s *countingStore) CreateSession(ctx context.Context, x issuer.Session) err
 
 func (s *countingStore) SessionWithUser(ctx context.Context, id string) (issuer.Session, issuer.User, error) {
 	s.n.Add(1)
+	if f := s.beforeSessionRead.Load(); f != nil {
+		(*f)()
+	}
 	return s.DB.SessionWithUser(ctx, id)
 }
 
