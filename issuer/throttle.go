@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -68,6 +69,7 @@ type Throttle struct {
 	metrics *Metrics
 	now     func() time.Time
 	policy  ThrottlePolicy
+	v6bits  int // Config.IPv6Prefix
 
 	signups         *limiter
 	refreshFailures *limiter
@@ -75,7 +77,7 @@ type Throttle struct {
 
 func newThrottle(cfg Config, store ThrottleStore, audit *Auditor) *Throttle {
 	return &Throttle{
-		store: store, audit: audit, metrics: cfg.Metrics, now: cfg.Now, policy: cfg.Throttle,
+		store: store, audit: audit, metrics: cfg.Metrics, now: cfg.Now, policy: cfg.Throttle, v6bits: cfg.IPv6Prefix,
 		signups:         newLimiter(cfg.SignupLimit, RateLimit{Burst: 20, Per: time.Minute}),
 		refreshFailures: newLimiter(cfg.RefreshFailureLimit, RateLimit{Burst: 30, Per: time.Minute}),
 	}
@@ -92,7 +94,7 @@ type throttleKeys struct {
 }
 
 func (t *Throttle) keysFor(caller Caller, rawEmail string) throttleKeys {
-	k := throttleKeys{ip: "ip:" + caller.IP}
+	k := throttleKeys{ip: "ip:" + t.addrKey(caller.IP)}
 	if email, err := NormalizeEmail(rawEmail); err == nil {
 		k.account = "acct:" + email
 	}
@@ -104,6 +106,23 @@ func (k throttleKeys) list() []string {
 		return []string{k.ip}
 	}
 	return []string{k.account, k.ip}
+}
+
+// addrKey is what per-address limits count a client by: its IPv4
+// address, or its IPv6 network of Config.IPv6Prefix bits (one host
+// usually holds a whole /64). An IPv4-mapped IPv6 address counts as the
+// IPv4 address, and a zone is dropped. Anything unparsable is its own key.
+func (t *Throttle) addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(t.v6bits) // v6bits is 1 to 128 (Config)
+	return p.String()
 }
 
 // check refuses while any of the keys is blocked.
@@ -161,7 +180,7 @@ func (t *Throttle) clear(ctx context.Context, k throttleKeys) {
 
 // takeSignup spends one of the caller's sign-ups, or refuses.
 func (t *Throttle) takeSignup(caller Caller) error {
-	if wait := t.signups.take(caller.IP, t.now()); wait > 0 {
+	if wait := t.signups.take(t.addrKey(caller.IP), t.now()); wait > 0 {
 		return tooManyRequests("too many sign-ups from this address; try again later", wait)
 	}
 	return nil
@@ -187,7 +206,7 @@ const tokenQueueWait = 2 * time.Second
 func (t *Throttle) startTokenLookup(ctx context.Context, caller Caller) (tokenLookup, error) {
 	var timeout <-chan time.Time
 	for {
-		r, wait, settled := t.refreshFailures.reserve(caller.IP, t.now())
+		r, wait, settled := t.refreshFailures.reserve(t.addrKey(caller.IP), t.now())
 		switch {
 		case settled != nil:
 			if timeout == nil {
