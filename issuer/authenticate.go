@@ -9,30 +9,33 @@ import (
 )
 
 // Authenticate returns the user whose password matches, behind the
-// sign-in throttle: a blocked caller is refused before any bcrypt work,
-// and a failure counts against the account and the address. Whatever is
+// sign-in throttle: the attempt is reserved on its counters before any
+// bcrypt work (a blocked caller is refused there), and a failure counts
+// against the account and the address. Whatever is
 // wrong (malformed email, unknown email, wrong password) costs one bcrypt
 // comparison and gets the same KindBadCredentials error.
 func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, password string) (User, error) {
-	tk := a.throttle.keysFor(caller, email)
-	if err := a.throttle.check(ctx, caller, tk); err != nil {
+	attempt, err := a.throttle.begin(ctx, caller, a.throttle.keysFor(caller, email))
+	if err != nil {
 		return User{}, err
 	}
 	var u User
 	var ok bool
 	var authErr error
 	if err := a.withBcryptSlot(ctx, func() { u, ok, authErr = a.comparePassword(ctx, email, password) }); err != nil {
+		attempt.release(ctx)
 		return User{}, err
 	}
 	if authErr != nil {
+		attempt.release(ctx)
 		return User{}, authErr
 	}
 	if !ok {
-		a.throttle.recordFailure(ctx, tk)
+		attempt.fail(ctx)
 		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_failed", UserID: u.ID})
 		return User{}, errBadCredentials()
 	}
-	a.throttle.clear(ctx, tk)
+	attempt.succeed(ctx)
 	return u, nil
 }
 

@@ -86,26 +86,22 @@ func newThrottle(cfg Config, store ThrottleStore, audit *Auditor) *Throttle {
 // Policy is the sign-in throttle's policy, defaults filled in.
 func (t *Throttle) Policy() ThrottlePolicy { return t.policy }
 
-// throttleKeys are the counters a sign-in attempt touches: the account
-// (only for a well-formed email: no account can have any other) and the
-// client address.
-type throttleKeys struct {
-	account, ip string
+// throttleKey is one counter a sign-in attempt touches.
+type throttleKey struct {
+	key  string // "acct:<email>", "ip:<address or network>"
+	kind string // the metric label: account, ip
+	free int    // failures before delays start
 }
 
-func (t *Throttle) keysFor(caller Caller, rawEmail string) throttleKeys {
-	k := throttleKeys{ip: "ip:" + t.addrKey(caller.IP)}
+// keysFor returns the counters of an attempt: the account (only for a
+// well-formed email: no account can have any other) and the client
+// address.
+func (t *Throttle) keysFor(caller Caller, rawEmail string) []throttleKey {
+	var keys []throttleKey
 	if email, err := NormalizeEmail(rawEmail); err == nil {
-		k.account = "acct:" + email
+		keys = append(keys, throttleKey{"acct:" + email, "account", t.policy.AccountFree})
 	}
-	return k
-}
-
-func (k throttleKeys) list() []string {
-	if k.account == "" {
-		return []string{k.ip}
-	}
-	return []string{k.account, k.ip}
+	return append(keys, throttleKey{"ip:" + t.addrKey(caller.IP), "ip", t.policy.IPFree})
 }
 
 // addrKey is what per-address limits count a client by: its IPv4
@@ -125,57 +121,98 @@ func (t *Throttle) addrKey(ip string) string {
 	return p.String()
 }
 
-// check refuses while any of the keys is blocked.
-func (t *Throttle) check(ctx context.Context, caller Caller, k throttleKeys) error {
-	until, err := t.store.SigninBlockedUntil(ctx, k.list())
-	if err != nil {
-		return err
+// signinLease bounds how long a reservation outlives a replica that
+// died before settling it: far longer than a password check (the bcrypt
+// queue wait plus one comparison), short enough not to matter.
+const signinLease = time.Minute
+
+// attempt is a sign-in attempt's reservations on its counters, made
+// before the password check and settled after it.
+type attempt struct {
+	t    *Throttle
+	keys []throttleKey
+}
+
+// begin reserves the attempt on each of its counters, in the store, so
+// that every replica sees it before any password is checked: while a
+// counter has free failures left, as many attempts run at once as could
+// fail without starting a block; past that, one at a time, and none
+// while the counter is blocked. A refusal releases what was reserved.
+func (t *Throttle) begin(ctx context.Context, caller Caller, keys []throttleKey) (*attempt, error) {
+	now := t.now()
+	at := &attempt{t: t}
+	for _, k := range keys {
+		ok, until, err := t.store.ReserveSignin(ctx, k.key, now, now.Add(-t.policy.Reset), now.Add(signinLease), k.free)
+		if err != nil {
+			at.release(ctx)
+			return nil, err
+		}
+		if !ok {
+			at.release(ctx)
+			return nil, t.refuse(ctx, caller, until.Sub(now))
+		}
+		at.keys = append(at.keys, k)
 	}
-	wait := until.Sub(t.now())
-	if wait <= 0 {
-		return nil
-	}
-	secs := int((wait + time.Second - 1) / time.Second)
+	return at, nil
+}
+
+// refuse is the answer to a blocked attempt. A counter refused only
+// because another attempt is in flight asks for a retry in a second.
+func (t *Throttle) refuse(ctx context.Context, caller Caller, wait time.Duration) error {
+	secs := max(int((wait+time.Second-1)/time.Second), 1)
 	t.audit.Record(ctx, caller, AuditEvent{Type: "signin_throttled", Detail: map[string]string{"retry_after": strconv.Itoa(secs)}})
 	return tooManyRequests("too many failed sign-ins; try again later", time.Duration(secs)*time.Second)
 }
 
-// recordFailure counts a failed sign-in against each key and blocks the
-// keys that ran out of free failures. Counting is best effort: a store
-// error is logged, and the caller still gets its refusal.
-func (t *Throttle) recordFailure(ctx context.Context, k throttleKeys) {
+// fail counts a failed password against each counter and blocks those
+// that ran out of free failures. Counting is best effort: a store error
+// is logged, and the caller still gets its refusal.
+func (at *attempt) fail(ctx context.Context) {
+	t := at.t
 	ctx = context.WithoutCancel(ctx)
 	now := t.now()
-	p := t.policy
-	count := func(key, kind string, free int) {
-		if key == "" {
-			return
-		}
-		n, err := t.store.RecordSigninFailure(ctx, key, now, now.Add(-p.Reset))
+	for _, k := range at.keys {
+		_, until, err := t.store.FailSignin(ctx, k.key, now, now.Add(-t.policy.Reset), func(n int) time.Duration {
+			return t.policy.delay(n, k.free)
+		})
 		if err != nil {
 			t.audit.log.ErrorContext(ctx, "sign-in failure not counted", "error", err)
-			return
+			continue
 		}
-		if d := p.delay(n, free); d > 0 {
-			if err := t.store.BlockSignin(ctx, key, now.Add(d)); err != nil {
-				t.audit.log.ErrorContext(ctx, "sign-in block not stored", "error", err)
-				return
-			}
-			t.metrics.SigninBlocks.WithLabelValues(kind).Inc()
+		if !until.IsZero() {
+			t.metrics.SigninBlocks.WithLabelValues(k.kind).Inc()
 		}
 	}
-	count(k.account, "account", p.AccountFree)
-	count(k.ip, "ip", p.IPFree)
 }
 
-// clear forgets the account's failures after a good sign-in.
-func (t *Throttle) clear(ctx context.Context, k throttleKeys) {
-	if k.account == "" {
-		return
+// succeed forgets the account's failures after a good sign-in and
+// releases the other reservations: an address's count is not cleared, or
+// signing in to one's own account would reset it.
+func (at *attempt) succeed(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range at.keys {
+		var err error
+		if k.kind == "account" {
+			err = at.t.store.ClearSigninFailures(ctx, k.key)
+		} else {
+			err = at.t.store.ReleaseSignin(ctx, k.key)
+		}
+		if err != nil {
+			at.t.audit.log.ErrorContext(ctx, "sign-in reservation not settled", "error", err)
+		}
 	}
-	if err := t.store.ClearSigninFailures(context.WithoutCancel(ctx), k.account); err != nil {
-		t.audit.log.ErrorContext(ctx, "sign-in failures not cleared", "error", err)
+}
+
+// release gives the reservations back without a verdict (no bcrypt slot
+// in time, a store error).
+func (at *attempt) release(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range at.keys {
+		if err := at.t.store.ReleaseSignin(ctx, k.key); err != nil {
+			at.t.audit.log.ErrorContext(ctx, "sign-in reservation not released", "error", err)
+		}
 	}
+	at.keys = nil
 }
 
 // takeSignup spends one of the caller's sign-ups, or refuses.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,11 @@ func TestRefreshFailureLimitPerAddress(t *testing.T) {
 // after them lets all n through: none is counted while they are held.
 func (e *env) burstInFlight(n, limit int, send func() int) (map[int]int, int) {
 	e.t.Helper()
+	return burstInFlight([]*atomic.Pointer[func()]{&e.store.beforeSessionRead}, n, limit, send)
+}
+
+// burstInFlight is env.burstInFlight for the look-ups that hooks hold.
+func burstInFlight(hooks []*atomic.Pointer[func()], n, limit int, send func() int) (map[int]int, int) {
 	var (
 		mu       sync.Mutex
 		lookups  int
@@ -87,8 +93,10 @@ func (e *env) burstInFlight(n, limit int, send func() int) (map[int]int, int) {
 		mu.Unlock()
 		<-release
 	}
-	e.store.beforeSessionRead.Store(&hold)
-	defer e.store.beforeSessionRead.Store(nil)
+	for _, h := range hooks {
+		h.Store(&hold)
+		defer h.Store(nil)
+	}
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
 	for range n {

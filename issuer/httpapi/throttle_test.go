@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,4 +199,51 @@ func TestBcryptSemaphore(t *testing.T) {
 	release()
 	e.signin("ann@example.com", "correct horse")
 	e.signup("bob@example.com", "battery staple")
+}
+
+// TestSigninThrottleBurst: concurrent guesses on one account, spread over
+// two replicas, cannot all pass a check made before the first failure is
+// counted. Each attempt is reserved in the database before its password
+// check, so a burst on a fresh account gets at most AccountFree+1 checks,
+// and once the free failures are spent, one check at a time.
+func TestSigninThrottleBurst(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			u := storetest.URL(t, dialect)
+			var replicas [2]*env
+			for i := range replicas {
+				db, err := store.Open(context.Background(), u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				if err := db.MigrateUp(); err != nil {
+					t.Fatal(err)
+				}
+				replicas[i] = newEnv(t, db)
+			}
+			replicas[0].signup("ann@example.com", "correct horse")
+			hooks := []*atomic.Pointer[func()]{&replicas[0].store.beforeUserRead, &replicas[1].store.beforeUserRead}
+			var next atomic.Int64
+			guess := func() int {
+				e := replicas[next.Add(1)%2]
+				resp, _ := e.signinStatus("ann@example.com", "wrong horse")
+				return resp.StatusCode
+			}
+			free := replicas[0].iss.Throttle.Policy().AccountFree
+			got, checks := burstInFlight(hooks, 40, free+1, guess)
+			if checks > free+1 || got[401] != checks || got[401]+got[429] != 40 {
+				t.Fatalf("fresh account: statuses %v, %d password checks; want at most %d", got, checks, free+1)
+			}
+			// Spend the rest of the free failures; then a burst gets one
+			// check, whose failure blocks.
+			for range free - checks {
+				replicas[0].signinStatus("ann@example.com", "wrong horse")
+			}
+			got, checks = burstInFlight(hooks, 40, 2, guess)
+			if checks > 1 || got[401]+got[429] != 40 {
+				t.Fatalf("out of free failures: statuses %v, %d password checks; want at most 1", got, checks)
+			}
+		})
+	}
 }

@@ -1,0 +1,2 @@
+ALTER TABLE signin_throttle DROP COLUMN inflight_until;
+ALTER TABLE signin_throttle DROP COLUMN inflight;
