@@ -31,7 +31,7 @@ func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, passw
 		return User{}, authErr
 	}
 	if !ok {
-		attempt.fail(ctx)
+		attempt.fail(ctx, caller, u.ID)
 		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_failed", UserID: u.ID})
 		return User{}, errBadCredentials()
 	}

@@ -121,4 +121,7 @@ type ThrottleStore interface {
 	ReleaseSignin(ctx context.Context, key string) error
 	// ClearSigninFailures forgets key's failures and reservations.
 	ClearSigninFailures(ctx context.Context, key string) error
+	// DeleteAuditEvents deletes at most limit audit events of the given
+	// types from before `before`, and returns how many it deleted.
+	DeleteAuditEvents(ctx context.Context, types []string, before time.Time, limit int) (int64, error)
 }

@@ -51,6 +51,10 @@ type Metrics struct {
 	BcryptQueueWait prometheus.Histogram
 	// BcryptInFlight is the bcrypt computations running now.
 	BcryptInFlight prometheus.Gauge
+	// SigninRefusals counts sign-in attempts refused by the brute-force
+	// control before any password check, by the key that refused
+	// (account, ip, device).
+	SigninRefusals *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -100,6 +104,10 @@ func NewMetrics() *Metrics {
 			Name: "signet_bcrypt_in_flight",
 			Help: "Bcrypt computations (sign-in, sign-up) running now.",
 		}),
+		SigninRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_signin_refusals_total",
+			Help: "Sign-in attempts refused before any password check, by the key that refused (account, ip, device).",
+		}, []string{"key"}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -115,6 +123,9 @@ func NewMetrics() *Metrics {
 	for _, k := range []string{"account", "ip"} {
 		m.SigninBlocks.WithLabelValues(k)
 	}
+	for _, k := range []string{"account", "ip", "device"} {
+		m.SigninRefusals.WithLabelValues(k)
+	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -122,6 +133,7 @@ func NewMetrics() *Metrics {
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
 	)
+	m.Registry.MustRegister(m.SigninRefusals)
 	return m
 }
 

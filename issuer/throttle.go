@@ -25,7 +25,17 @@ type ThrottlePolicy struct {
 	MaxDelay time.Duration
 	// Reset starts a count over when its last failure is this old; 24h.
 	Reset time.Duration
+	// AuditRetention is how long the high-volume sign-in audit events
+	// (PrunedAuditEvents) are kept; 720h (30 days). Other events are kept.
+	AuditRetention time.Duration
 }
+
+// PrunedAuditEvents are the audit event types that PruneAuditEvents
+// deletes once older than AuditRetention: one row per failed password
+// and per block, so as many as an attacker can cause. Security events
+// (signin, session_revoked, refresh_token_reused, key events, ...) are
+// never pruned. signin_throttled is no longer written; old rows go too.
+var PrunedAuditEvents = []string{"signin_failed", "signin_blocked", "signin_throttled"}
 
 // WithDefaults fills in the zero fields.
 func (p ThrottlePolicy) WithDefaults() ThrottlePolicy {
@@ -43,6 +53,9 @@ func (p ThrottlePolicy) WithDefaults() ThrottlePolicy {
 	}
 	if p.Reset <= 0 {
 		p.Reset = 24 * time.Hour
+	}
+	if p.AuditRetention <= 0 {
+		p.AuditRetention = 30 * 24 * time.Hour
 	}
 	return p
 }
@@ -85,6 +98,29 @@ func newThrottle(cfg Config, store ThrottleStore, audit *Auditor) *Throttle {
 
 // Policy is the sign-in throttle's policy, defaults filled in.
 func (t *Throttle) Policy() ThrottlePolicy { return t.policy }
+
+// pruneBatch and pruneBatches bound one PruneAuditEvents call; a backlog
+// larger than that goes at the next call.
+const (
+	pruneBatch   = 10_000
+	pruneBatches = 100
+)
+
+// PruneAuditEvents deletes the PrunedAuditEvents older than the policy's
+// AuditRetention and returns how many it deleted. The janitor calls it;
+// it deletes in batches so that no statement holds the table for long.
+func (t *Throttle) PruneAuditEvents(ctx context.Context) (int64, error) {
+	before := t.now().Add(-t.policy.AuditRetention)
+	var total int64
+	for range pruneBatches {
+		n, err := t.store.DeleteAuditEvents(ctx, PrunedAuditEvents, before, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+	return total, nil
+}
 
 // throttleKey is one counter a sign-in attempt touches.
 type throttleKey struct {
@@ -149,39 +185,52 @@ func (t *Throttle) begin(ctx context.Context, caller Caller, keys []throttleKey)
 		}
 		if !ok {
 			at.release(ctx)
-			return nil, t.refuse(ctx, caller, until.Sub(now))
+			return nil, t.refuse(k, until.Sub(now))
 		}
 		at.keys = append(at.keys, k)
 	}
 	return at, nil
 }
 
-// refuse is the answer to a blocked attempt. A counter refused only
+// refuse is the answer to a blocked attempt; a counter refused only
 // because another attempt is in flight asks for a retry in a second.
-func (t *Throttle) refuse(ctx context.Context, caller Caller, wait time.Duration) error {
+// Refusals are counted in a metric, not audited: the block they meet
+// was audited when it started, and a client hammering a blocked account
+// must not write a row per request.
+func (t *Throttle) refuse(k throttleKey, wait time.Duration) error {
+	t.metrics.SigninRefusals.WithLabelValues(k.kind).Inc()
 	secs := max(int((wait+time.Second-1)/time.Second), 1)
-	t.audit.Record(ctx, caller, AuditEvent{Type: "signin_throttled", Detail: map[string]string{"retry_after": strconv.Itoa(secs)}})
 	return tooManyRequests("too many failed sign-ins; try again later", time.Duration(secs)*time.Second)
 }
 
 // fail counts a failed password against each counter and blocks those
-// that ran out of free failures. Counting is best effort: a store error
-// is logged, and the caller still gets its refusal.
-func (at *attempt) fail(ctx context.Context) {
+// that ran out of free failures; each block is audited as it starts
+// (signin_blocked, with its end). userID is the account's when it
+// exists. Counting is best effort: a store error is logged, and the
+// caller still gets its refusal.
+func (at *attempt) fail(ctx context.Context, caller Caller, userID string) {
 	t := at.t
 	ctx = context.WithoutCancel(ctx)
 	now := t.now()
 	for _, k := range at.keys {
-		_, until, err := t.store.FailSignin(ctx, k.key, now, now.Add(-t.policy.Reset), func(n int) time.Duration {
+		n, until, err := t.store.FailSignin(ctx, k.key, now, now.Add(-t.policy.Reset), func(n int) time.Duration {
 			return t.policy.delay(n, k.free)
 		})
 		if err != nil {
 			t.audit.log.ErrorContext(ctx, "sign-in failure not counted", "error", err)
 			continue
 		}
-		if !until.IsZero() {
-			t.metrics.SigninBlocks.WithLabelValues(k.kind).Inc()
+		if until.IsZero() {
+			continue
 		}
+		t.metrics.SigninBlocks.WithLabelValues(k.kind).Inc()
+		e := AuditEvent{Type: "signin_blocked", Detail: map[string]string{
+			"key": k.kind, "failures": strconv.Itoa(n), "until": until.UTC().Format(time.RFC3339),
+		}}
+		if k.kind == "account" {
+			e.UserID = userID
+		}
+		t.audit.Record(ctx, caller, e)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 )
@@ -165,4 +166,25 @@ func TestSigninReservationsRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDeleteAuditEvents(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.UnixMilli(1_700_000_000_000).UTC()
+		for i := range 5 {
+			db.RecordEvent(ctx, issuer.AuditEvent{At: now.Add(-time.Duration(i+1) * time.Hour), Type: "signin_failed"})
+		}
+		db.RecordEvent(ctx, issuer.AuditEvent{At: now.Add(-time.Hour), Type: "signin"})
+		db.RecordEvent(ctx, issuer.AuditEvent{At: now, Type: "signin_failed"})
+		for _, want := range []int64{2, 2, 1, 0} {
+			n, err := db.DeleteAuditEvents(ctx, []string{"signin_failed", "signin_blocked"}, now, 2)
+			if err != nil || n != want {
+				t.Fatalf("deleted %d, %v; want %d", n, err, want)
+			}
+		}
+		if ev, _ := db.Events(ctx, ""); len(ev) != 2 {
+			t.Fatalf("%d events left, want the signin and the recent failure", len(ev))
+		}
+	})
 }
