@@ -11,32 +11,55 @@ import (
 // Authenticate returns the user whose password matches, behind the
 // sign-in throttle: the attempt is reserved on its counters before any
 // bcrypt work (a blocked caller is refused there), and a failure counts
-// against the account and the address. Whatever is
-// wrong (malformed email, unknown email, wrong password) costs one bcrypt
-// comparison and gets the same KindBadCredentials error.
+// against the account and the address. Whatever is wrong (malformed
+// email, unknown email, wrong password) costs one bcrypt comparison and
+// gets the same KindBadCredentials error.
 func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, password string) (User, error) {
-	attempt, err := a.throttle.begin(ctx, caller, a.throttle.keysFor(caller, email))
+	u, _, err := a.authenticate(ctx, caller, email, password, "")
+	return u, err
+}
+
+// AuthenticateDevice is Authenticate for a client that keeps a device
+// token (devices.go): deviceToken is the one from its last sign-in to
+// this account, or "". With a valid one the attempt is counted against
+// the token alone, so the account's and the address's blocks do not hold
+// it back. A good sign-in returns a new device token ("" when device
+// tokens are unavailable).
+func (a *Accounts) AuthenticateDevice(ctx context.Context, caller Caller, email, password, deviceToken string) (User, string, error) {
+	u, attempt, err := a.authenticate(ctx, caller, email, password, deviceToken)
 	if err != nil {
-		return User{}, err
+		return User{}, "", err
+	}
+	return u, a.throttle.devices.issue(ctx, attempt.email), nil
+}
+
+func (a *Accounts) authenticate(ctx context.Context, caller Caller, email, password, deviceToken string) (User, *attempt, error) {
+	attempt, err := a.throttle.begin(ctx, caller, email, deviceToken)
+	if err != nil {
+		return User{}, nil, err
 	}
 	var u User
 	var ok bool
 	var authErr error
 	if err := a.withBcryptSlot(ctx, func() { u, ok, authErr = a.comparePassword(ctx, email, password) }); err != nil {
 		attempt.release(ctx)
-		return User{}, err
+		return User{}, nil, err
 	}
 	if authErr != nil {
 		attempt.release(ctx)
-		return User{}, authErr
+		return User{}, nil, authErr
 	}
 	if !ok {
 		attempt.fail(ctx, caller, u.ID)
-		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_failed", UserID: u.ID})
-		return User{}, errBadCredentials()
+		e := AuditEvent{Type: "signin_failed", UserID: u.ID}
+		if attempt.device {
+			e.Detail = map[string]string{"device_token": "valid"}
+		}
+		a.audit.Record(ctx, caller, e)
+		return User{}, nil, errBadCredentials()
 	}
 	attempt.succeed(ctx)
-	return u, nil
+	return u, attempt, nil
 }
 
 // comparePassword spends one bcrypt comparison whatever the input and

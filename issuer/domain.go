@@ -124,4 +124,8 @@ type ThrottleStore interface {
 	// DeleteAuditEvents deletes at most limit audit events of the given
 	// types from before `before`, and returns how many it deleted.
 	DeleteAuditEvents(ctx context.Context, types []string, before time.Time, limit int) (int64, error)
+	// SealedSecret returns the sealed secret stored under name, storing
+	// sealed first when there is none: the first replica to ask wins and
+	// every replica gets the same value.
+	SealedSecret(ctx context.Context, name string, sealed []byte, at time.Time) ([]byte, error)
 }

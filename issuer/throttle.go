@@ -10,10 +10,12 @@ import (
 )
 
 // ThrottlePolicy is the brute-force control on sign-in. Failures are
-// counted per account (normalised email, known or not) and per client
-// address in the store, so every replica sees them. After Free failures
-// each new failure blocks the key for BaseDelay·2^(n-Free-1), capped at
-// MaxDelay; a blocked caller is refused before any password is checked.
+// counted in the store, so every replica sees them: per account
+// (normalised email, known or not) and per client address for anonymous
+// attempts, per device token for attempts that present a valid one (see
+// devices.go). After Free failures each new failure blocks the key for
+// BaseDelay·2^(n-Free-1), capped at MaxDelay; a blocked caller is refused
+// before any password is checked.
 type ThrottlePolicy struct {
 	// AccountFree is the failures per account before delays start; 5.
 	AccountFree int
@@ -28,6 +30,13 @@ type ThrottlePolicy struct {
 	// AuditRetention is how long the high-volume sign-in audit events
 	// (PrunedAuditEvents) are kept; 720h (30 days). Other events are kept.
 	AuditRetention time.Duration
+	// DeviceFree is the failures per device token before delays start;
+	// 10. A blocked device token counts as no token (the attempt is
+	// anonymous).
+	DeviceFree int
+	// DeviceTokenTTL is how long a device token is valid; 4320h (180
+	// days). Each good sign-in hands out a new one.
+	DeviceTokenTTL time.Duration
 }
 
 // PrunedAuditEvents are the audit event types that PruneAuditEvents
@@ -57,6 +66,12 @@ func (p ThrottlePolicy) WithDefaults() ThrottlePolicy {
 	if p.AuditRetention <= 0 {
 		p.AuditRetention = 30 * 24 * time.Hour
 	}
+	if p.DeviceFree <= 0 {
+		p.DeviceFree = 10
+	}
+	if p.DeviceTokenTTL <= 0 {
+		p.DeviceTokenTTL = 180 * 24 * time.Hour
+	}
 	return p
 }
 
@@ -84,13 +99,19 @@ type Throttle struct {
 	policy  ThrottlePolicy
 	v6bits  int // Config.IPv6Prefix
 
+	devices         *deviceTokens
 	signups         *limiter
 	refreshFailures *limiter
 }
 
-func newThrottle(cfg Config, store ThrottleStore, audit *Auditor) *Throttle {
+// newThrottle builds the throttle; sl seals the device key, and without
+// one (administration) there are no device tokens.
+func newThrottle(cfg Config, store ThrottleStore, audit *Auditor, sl sealer) *Throttle {
 	return &Throttle{
 		store: store, audit: audit, metrics: cfg.Metrics, now: cfg.Now, policy: cfg.Throttle, v6bits: cfg.IPv6Prefix,
+		devices: &deviceTokens{
+			store: store, sealer: sl, now: cfg.Now, ttl: cfg.Throttle.DeviceTokenTTL, log: audit.log,
+		},
 		signups:         newLimiter(cfg.SignupLimit, RateLimit{Burst: 20, Per: time.Minute}),
 		refreshFailures: newLimiter(cfg.RefreshFailureLimit, RateLimit{Burst: 30, Per: time.Minute}),
 	}
@@ -124,17 +145,17 @@ func (t *Throttle) PruneAuditEvents(ctx context.Context) (int64, error) {
 
 // throttleKey is one counter a sign-in attempt touches.
 type throttleKey struct {
-	key  string // "acct:<email>", "ip:<address or network>"
-	kind string // the metric label: account, ip
+	key  string // "acct:<email>", "ip:<address or network>", "dev:<device token id>"
+	kind string // the metric and audit label: account, ip, device
 	free int    // failures before delays start
 }
 
-// keysFor returns the counters of an attempt: the account (only for a
-// well-formed email: no account can have any other) and the client
-// address.
-func (t *Throttle) keysFor(caller Caller, rawEmail string) []throttleKey {
+// anonymousKeys are the counters of an attempt without a valid device
+// token: the account (only for a well-formed email: no account can have
+// any other) and the client address.
+func (t *Throttle) anonymousKeys(caller Caller, email string, emailErr error) []throttleKey {
 	var keys []throttleKey
-	if email, err := NormalizeEmail(rawEmail); err == nil {
+	if emailErr == nil {
 		keys = append(keys, throttleKey{"acct:" + email, "account", t.policy.AccountFree})
 	}
 	return append(keys, throttleKey{"ip:" + t.addrKey(caller.IP), "ip", t.policy.IPFree})
@@ -165,31 +186,75 @@ const signinLease = time.Minute
 // attempt is a sign-in attempt's reservations on its counters, made
 // before the password check and settled after it.
 type attempt struct {
-	t    *Throttle
-	keys []throttleKey
+	t      *Throttle
+	keys   []throttleKey
+	email  string // normalised; "" when malformed
+	device bool   // reserved on a valid device token's counter
 }
 
-// begin reserves the attempt on each of its counters, in the store, so
-// that every replica sees it before any password is checked: while a
-// counter has free failures left, as many attempts run at once as could
-// fail without starting a block; past that, one at a time, and none
-// while the counter is blocked. A refusal releases what was reserved.
-func (t *Throttle) begin(ctx context.Context, caller Caller, keys []throttleKey) (*attempt, error) {
+// begin reserves the attempt on its counters, in the store, so that every
+// replica sees it before any password is checked. With a device token
+// valid for the account, on the token's own counter: the account's and
+// the address's blocks do not hold it back. Otherwise, or while that
+// counter is blocked (a locked token is no token), on the account and the
+// address (the anonymous path).
+//
+// On each counter, while it has free failures left, as many attempts run
+// at once as could fail without starting a block; past that, one at a
+// time, and none while the counter is blocked.
+func (t *Throttle) begin(ctx context.Context, caller Caller, rawEmail, deviceToken string) (*attempt, error) {
+	email, emailErr := NormalizeEmail(rawEmail)
+	if emailErr == nil && deviceToken != "" {
+		if id, ok := t.devices.verify(ctx, deviceToken, email); ok {
+			at, _, err := t.reserve(ctx, []throttleKey{{"dev:" + id, "device", t.policy.DeviceFree}})
+			if err != nil {
+				return nil, err
+			}
+			if at != nil {
+				at.email, at.device = email, true
+				return at, nil
+			}
+		}
+	}
+	at, refused, err := t.reserve(ctx, t.anonymousKeys(caller, email, emailErr))
+	if err != nil {
+		return nil, err
+	}
+	if at == nil {
+		return nil, t.refuse(refused)
+	}
+	if emailErr == nil {
+		at.email = email
+	}
+	return at, nil
+}
+
+// refusal is a counter that refused a reservation, and for how long it
+// is blocked (not positive when only an attempt in flight stood in the
+// way).
+type refusal struct {
+	key  throttleKey
+	wait time.Duration
+}
+
+// reserve reserves every key, in order. Refused, it releases what it had
+// and returns no attempt but the refusal.
+func (t *Throttle) reserve(ctx context.Context, keys []throttleKey) (*attempt, refusal, error) {
 	now := t.now()
 	at := &attempt{t: t}
 	for _, k := range keys {
 		ok, until, err := t.store.ReserveSignin(ctx, k.key, now, now.Add(-t.policy.Reset), now.Add(signinLease), k.free)
 		if err != nil {
 			at.release(ctx)
-			return nil, err
+			return nil, refusal{}, err
 		}
 		if !ok {
 			at.release(ctx)
-			return nil, t.refuse(k, until.Sub(now))
+			return nil, refusal{k, until.Sub(now)}, nil
 		}
 		at.keys = append(at.keys, k)
 	}
-	return at, nil
+	return at, refusal{}, nil
 }
 
 // refuse is the answer to a blocked attempt; a counter refused only
@@ -197,9 +262,9 @@ func (t *Throttle) begin(ctx context.Context, caller Caller, keys []throttleKey)
 // Refusals are counted in a metric, not audited: the block they meet
 // was audited when it started, and a client hammering a blocked account
 // must not write a row per request.
-func (t *Throttle) refuse(k throttleKey, wait time.Duration) error {
-	t.metrics.SigninRefusals.WithLabelValues(k.kind).Inc()
-	secs := max(int((wait+time.Second-1)/time.Second), 1)
+func (t *Throttle) refuse(r refusal) error {
+	t.metrics.SigninRefusals.WithLabelValues(r.key.kind).Inc()
+	secs := max(int((r.wait+time.Second-1)/time.Second), 1)
 	return tooManyRequests("too many failed sign-ins; try again later", time.Duration(secs)*time.Second)
 }
 
@@ -227,21 +292,21 @@ func (at *attempt) fail(ctx context.Context, caller Caller, userID string) {
 		e := AuditEvent{Type: "signin_blocked", Detail: map[string]string{
 			"key": k.kind, "failures": strconv.Itoa(n), "until": until.UTC().Format(time.RFC3339),
 		}}
-		if k.kind == "account" {
+		if k.kind != "ip" {
 			e.UserID = userID
 		}
 		t.audit.Record(ctx, caller, e)
 	}
 }
 
-// succeed forgets the account's failures after a good sign-in and
-// releases the other reservations: an address's count is not cleared, or
-// signing in to one's own account would reset it.
+// succeed forgets the account's (or the device token's) failures after a
+// good sign-in and releases the other reservations: an address's count is
+// not cleared, or signing in to one's own account would reset it.
 func (at *attempt) succeed(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range at.keys {
 		var err error
-		if k.kind == "account" {
+		if k.kind != "ip" {
 			err = at.t.store.ClearSigninFailures(ctx, k.key)
 		} else {
 			err = at.t.store.ReleaseSignin(ctx, k.key)
