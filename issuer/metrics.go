@@ -44,7 +44,7 @@ type Metrics struct {
 	// TokensIssued counts tokens handed out, by type (access, refresh).
 	TokensIssued *prometheus.CounterVec
 	// SigninBlocks counts sign-in blocks set by the brute-force control,
-	// by key (account, ip).
+	// by key (account, ip, device).
 	SigninBlocks *prometheus.CounterVec
 	// BcryptQueueWait is how long requests waited for a bcrypt slot,
 	// including those that gave up.
@@ -93,7 +93,7 @@ func NewMetrics() *Metrics {
 		}, []string{"type"}),
 		SigninBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_signin_blocks_total",
-			Help: "Sign-in blocks set after repeated failures, by key (account, ip).",
+			Help: "Sign-in blocks set after repeated failures, by key (account, ip, device).",
 		}, []string{"key"}),
 		BcryptQueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "signet_bcrypt_queue_wait_seconds",
@@ -120,10 +120,8 @@ func NewMetrics() *Metrics {
 	for _, t := range []string{"access", "refresh"} {
 		m.TokensIssued.WithLabelValues(t)
 	}
-	for _, k := range []string{"account", "ip"} {
-		m.SigninBlocks.WithLabelValues(k)
-	}
 	for _, k := range []string{"account", "ip", "device"} {
+		m.SigninBlocks.WithLabelValues(k)
 		m.SigninRefusals.WithLabelValues(k)
 	}
 	m.Registry.MustRegister(
