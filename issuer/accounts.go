@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -15,26 +17,84 @@ type Accounts struct {
 	audit     *Auditor
 	throttle  *Throttle
 	metrics   *Metrics
+	log       *slog.Logger
 	now       func() time.Time
 	cost      int
 	queueWait time.Duration
 	slots     chan struct{} // semaphore: one token per bcrypt in progress
-	dummyHash []byte
+	// failCost is the bcrypt work, as a cost, that every refused sign-in
+	// spends, whatever was wrong: the configured cost, or the highest
+	// cost among stored hashes when that is higher (see comparePassword).
+	failCost int
+	// compare and generate are bcrypt's; tests replace them to count the
+	// work done.
+	compare  func(hash, password []byte) error
+	generate func(password []byte, cost int) ([]byte, error)
+	dummyMu  sync.Mutex
+	dummies  map[int]*dummyHash
+}
+
+// dummyHash is the hash of a random password at one cost, made once.
+type dummyHash struct {
+	once sync.Once
+	hash []byte
 }
 
 func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*Accounts, error) {
 	a := &Accounts{
-		store: store, audit: audit, throttle: throttle, metrics: cfg.Metrics, now: cfg.Now,
+		store: store, audit: audit, throttle: throttle, metrics: cfg.Metrics, log: cfg.Logger, now: cfg.Now,
 		cost: cfg.BcryptCost, queueWait: cfg.BcryptQueueWait, slots: make(chan struct{}, cfg.BcryptConcurrency),
+		compare: bcrypt.CompareHashAndPassword, generate: bcrypt.GenerateFromPassword, dummies: map[int]*dummyHash{},
 	}
+	// Hashes keep the cost they were made with until their owner signs in
+	// again, so after SIGNET_BCRYPT_COST is lowered some cost more than
+	// the configured cost: a refused sign-in must cost as much as the
+	// dearest of them. Hashes written while this process runs have the
+	// configured cost, so reading the maximum once is enough.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored, err := store.MaxPasswordHashCost(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: password hash costs: %w", err)
+	}
+	a.failCost = max(cfg.BcryptCost, min(stored, bcrypt.MaxCost))
 	// Sign-in compares against this hash when the email is unknown, so that
 	// an unknown email costs the same bcrypt work as a wrong password.
-	var err error
-	a.dummyHash, err = bcrypt.GenerateFromPassword([]byte(randomID()), cfg.BcryptCost)
-	if err != nil {
-		return nil, fmt.Errorf("issuer: %w", err)
+	if a.dummyHash(a.failCost) == nil {
+		return nil, fmt.Errorf("issuer: could not make a dummy password hash at cost %d", a.failCost)
 	}
 	return a, nil
+}
+
+// dummyHash returns the hash of a random password at cost, made on first
+// use. Nil only if bcrypt refuses the cost.
+func (a *Accounts) dummyHash(cost int) []byte {
+	h, _ := a.dummy(cost)
+	return h
+}
+
+// spendDummy does the work of one bcrypt comparison at cost: a comparison
+// against the dummy hash of that cost, or, the first time, making it
+// (which costs the same).
+func (a *Accounts) spendDummy(cost int, password []byte) {
+	if h, made := a.dummy(cost); !made {
+		_ = a.compare(h, password)
+	}
+}
+
+func (a *Accounts) dummy(cost int) (hash []byte, made bool) {
+	a.dummyMu.Lock()
+	d := a.dummies[cost]
+	if d == nil {
+		d = &dummyHash{}
+		a.dummies[cost] = d
+	}
+	a.dummyMu.Unlock()
+	d.once.Do(func() {
+		d.hash, _ = a.generate([]byte(randomID()), cost)
+		made = true
+	})
+	return d.hash, made
 }
 
 // SignUp creates an account. A registered email is KindEmailTaken.
@@ -51,7 +111,7 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 	}
 	var hash []byte
 	if err := a.withBcryptSlot(ctx, func() {
-		hash, err = bcrypt.GenerateFromPassword([]byte(password), a.cost)
+		hash, err = a.generate([]byte(password), a.cost)
 	}); err != nil {
 		return User{}, err
 	}

@@ -44,6 +44,7 @@ func (a *Auditor) Record(ctx context.Context, caller Caller, e AuditEvent) {
 	}
 	a.log.InfoContext(ctx, "audit", attrs...)
 	if err := a.store.RecordEvent(context.WithoutCancel(ctx), e); err != nil {
-		a.log.ErrorContext(ctx, "audit event not stored", "event", e.Type, "error", err)
+		// The whole event, so that none is lost where only errors are kept.
+		a.log.ErrorContext(ctx, "audit event not stored", append(attrs, "at", e.At, "error", err)...)
 	}
 }

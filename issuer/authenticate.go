@@ -62,31 +62,74 @@ func (a *Accounts) authenticate(ctx context.Context, caller Caller, email, passw
 	return u, attempt, nil
 }
 
-// comparePassword spends one bcrypt comparison whatever the input and
-// reports whether the password is the account's. The user has an id
-// only when the email is known.
+// comparePassword reports whether the password is the account's. The
+// user has an id only when the email is known.
+//
+// Every refusal costs the same bcrypt work: one comparison at failCost.
+// An unknown or malformed email compares against a dummy hash of that
+// cost. A known account whose hash is cheaper (made before the cost was
+// raised) makes up the difference after its own comparison fails: bcrypt's
+// work doubles with each cost step, so further comparisons at costs c,
+// c+1, …, failCost−1 bring the total from 2^c to exactly 2^failCost. A
+// password that matches a hash of another cost than the configured one is
+// re-hashed at the configured cost.
 func (a *Accounts) comparePassword(ctx context.Context, rawEmail, password string) (User, bool, error) {
-	hash := a.dummyHash
 	var u User
-	email, emailErr := NormalizeEmail(rawEmail)
-	if emailErr == nil {
-		var err error
+	if email, err := NormalizeEmail(rawEmail); err == nil {
 		u, err = a.store.UserByEmail(ctx, email)
-		switch {
-		case err == nil:
-			hash = []byte(u.PasswordHash)
-		case !errors.Is(err, ErrNotFound):
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return User{}, false, err
 		}
 	}
 	if len(password) > MaxPasswordBytes {
-		password = password[:0] // never matches; still costs a comparison
+		password = password[:0] // never matches; still costs the same work
 	}
-	match := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
-	if !match || emailErr != nil || u.ID == "" {
+	pw := []byte(password)
+	if u.ID == "" {
+		a.spendDummy(a.failCost, pw)
+		return User{}, false, nil
+	}
+	hash := []byte(u.PasswordHash)
+	if a.compare(hash, pw) != nil {
+		a.padRefusal(hash, pw)
 		return User{ID: u.ID}, false, nil
 	}
+	a.rehash(ctx, &u, pw)
 	return u, true, nil
+}
+
+// padRefusal tops up the work of a refused comparison against hash to one
+// comparison at failCost.
+func (a *Accounts) padRefusal(hash, pw []byte) {
+	c, err := bcrypt.Cost(hash)
+	if err != nil {
+		// Not a bcrypt hash: bcrypt refused it before any work.
+		a.spendDummy(a.failCost, pw)
+		return
+	}
+	for k := c; k < a.failCost; k++ {
+		a.spendDummy(k, pw)
+	}
+}
+
+// rehash replaces a matched hash of another cost than the configured one.
+// A failure is logged, never the sign-in's: the old hash still works.
+func (a *Accounts) rehash(ctx context.Context, u *User, pw []byte) {
+	if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && c == a.cost {
+		return
+	}
+	hash, err := a.generate(pw, a.cost)
+	if err != nil {
+		a.log.ErrorContext(ctx, "could not re-hash a password", "user_id", u.ID, "error", err)
+		return
+	}
+	switch ok, err := a.store.UpdatePasswordHash(ctx, u.ID, u.PasswordHash, string(hash), a.now().UTC()); {
+	case err != nil:
+		a.log.WarnContext(ctx, "could not store a re-hashed password", "user_id", u.ID, "error", err)
+	case ok:
+		u.PasswordHash = string(hash)
+		a.log.InfoContext(ctx, "password re-hashed at the configured cost", "user_id", u.ID, "cost", a.cost)
+	}
 }
 
 // withBcryptSlot runs fn holding one of the bcrypt slots, waiting at most

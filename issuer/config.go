@@ -27,7 +27,10 @@ type Config struct {
 	SessionMaxAge time.Duration
 	// RefreshReuseGrace is how long after a rotation the previous refresh
 	// token still returns the same successor (racing tabs, retried
-	// requests). Zero disables it: then any repeat counts as theft and
+	// requests). After it, the previous token still does so while its
+	// successor has never been presented, for up to a day (a retry whose
+	// first reply was lost), unless that token was itself handed out to
+	// such a retry. Zero disables both: then any repeat counts as theft and
 	// revokes the session, which signs out clients that refresh twice at
 	// once.
 	RefreshReuseGrace time.Duration

@@ -41,6 +41,12 @@ type UserStore interface {
 	// DeleteUser removes a user and every session of theirs (ErrNotFound
 	// if there is no such user).
 	DeleteUser(ctx context.Context, id string) error
+	// UpdatePasswordHash replaces the hash `from` with `to`; false when the
+	// user's hash is no longer `from` (compare-and-swap).
+	UpdatePasswordHash(ctx context.Context, id, from, to string, at time.Time) (bool, error)
+	// MaxPasswordHashCost is the highest bcrypt cost among stored hashes
+	// (0 when none).
+	MaxPasswordHashCost(ctx context.Context) (int, error)
 }
 
 // AuditStore keeps audit events.
@@ -78,6 +84,10 @@ type Session struct {
 	RevokedReason     string
 	UserAgent         string
 	IP                string
+	// ReissuedCounter is the counter of the last refresh token handed out
+	// again to a retry of its predecessor after the reuse grace; 0 when
+	// none (token 0 comes from sign-in, never from a retry).
+	ReissuedCounter uint64
 }
 
 // Revoked reports whether the session has been revoked.
@@ -92,6 +102,10 @@ type SessionStore interface {
 	// if it is still `from` (compare-and-swap); false when another request
 	// got there first or the session is revoked.
 	RotateRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (bool, error)
+	// ReissueRefresh records that the current token of a live session,
+	// whose counter is still `counter`, was handed out again to a retry;
+	// false when the counter has moved on or the session is revoked.
+	ReissueRefresh(ctx context.Context, id string, counter uint64) (bool, error)
 	// RevokeSession revokes a live session; false if it was not live.
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error)
 	// RevokeUserSessions revokes every live session of a user except

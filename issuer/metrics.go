@@ -1,7 +1,6 @@
 package issuer
 
 import (
-	"database/sql"
 	"errors"
 	"net/http"
 	"strconv"
@@ -39,7 +38,8 @@ type Metrics struct {
 	Signins *prometheus.CounterVec
 	// Refreshes counts refresh-token presentations by outcome: rotated,
 	// grace_replay (a repeat inside the reuse grace), reuse_detected (the
-	// session was revoked), invalid (any other rejection) or error.
+	// session was revoked), invalid (any other rejection), error, or
+	// retry_replay (a retry after the grace whose successor was unused).
 	Refreshes *prometheus.CounterVec
 	// TokensIssued counts tokens handed out, by type (access, refresh).
 	TokensIssued *prometheus.CounterVec
@@ -85,7 +85,7 @@ func NewMetrics() *Metrics {
 		}, []string{"outcome"}),
 		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_refreshes_total",
-			Help: "Refresh-token presentations by outcome: rotated, grace_replay, reuse_detected, invalid, error.",
+			Help: "Refresh-token presentations by outcome: rotated, grace_replay, reuse_detected, invalid, error, retry_replay.",
 		}, []string{"outcome"}),
 		TokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_tokens_issued_total",
@@ -114,7 +114,7 @@ func NewMetrics() *Metrics {
 	for _, o := range []string{"success", "invalid_credentials", "throttled", "unavailable", "error"} {
 		m.Signins.WithLabelValues(o)
 	}
-	for _, o := range []string{"rotated", "grace_replay", "reuse_detected", "invalid", "error"} {
+	for _, o := range []string{"rotated", "grace_replay", "reuse_detected", "invalid", "error", "retry_replay"} {
 		m.Refreshes.WithLabelValues(o)
 	}
 	for _, t := range []string{"access", "refresh"} {
@@ -216,12 +216,6 @@ func (m *Metrics) KeyChanged(event string, k keys.Key) {
 	case "key_revoked":
 		m.KeyRevocations.WithLabelValues(k.Alg).Inc()
 	}
-}
-
-// WatchDB adds the connection pool's statistics (go_sql_* with
-// db_name="signet").
-func (m *Metrics) WatchDB(db *sql.DB) error {
-	return m.Registry.Register(collectors.NewDBStatsCollector(db, "signet"))
 }
 
 // WatchKeys adds the key gauges, read from ring at each scrape.

@@ -15,6 +15,15 @@ import (
 
 const maxUserAgentBytes = 256
 
+// retryWindow bounds how long after a rotation the spent token may still
+// be retried (see spend): a retry comes from a client that never saw its
+// reply, and it may have been offline since (a phone that lost signal, a
+// laptop closed mid-request), so minutes are too short; a day covers a
+// night or a flight. Past that, a spent token is more likely a leaked copy
+// than a retry, and the client signs in again. The session's idle lifetime
+// ends the window sooner when it is shorter.
+const retryWindow = 24 * time.Hour
+
 // Sessions starts sessions, rotates their refresh tokens and ends them.
 type Sessions struct {
 	store    Store
@@ -127,12 +136,32 @@ func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (Toke
 //
 // With n the presented counter and c the stored one:
 //   - n == c: rotate to n+1 by compare-and-swap; when another request
-//     rotated first, read again and decide again (now the grace case);
+//     rotated first, read again and decide again (now a repeat);
 //   - n == c-1 within the reuse grace of the last rotation: the same
-//     successor again (it is a function of the secret and c), no write;
-//   - any older n: the token was used twice, so it is presumed stolen and
-//     the whole session is revoked;
+//     successor again (it is a function of the secret and c), no write:
+//     racing tabs, quick retries;
+//   - n == c-1 later, within retryWindow: the successor has never been
+//     presented (presenting it would have moved c on), so this may be a
+//     client whose reply was lost (a network fault on either side of the
+//     issuer) retrying. It gets the same successor, and the session records
+//     that token c was handed out again (ReissuedCounter = c) — unless
+//     token n was itself handed out again that way: then it may have two
+//     holders, one has spent it, and this is the other;
+//   - any older n, or a refused repeat: the token was used twice, so it is
+//     presumed stolen and the whole session is revoked;
 //   - anything else (bad MAC, unknown, revoked, expired, n > c): rejected.
+//
+// Why two holders of one token are still caught: once a token's successor
+// has been presented, the token is two rotations old and any presentation
+// of it is reuse. A holder can only avoid that by presenting it late,
+// before the successor is used, which is a retry and marks the successor
+// as handed out twice. Whichever holder then presents that successor
+// first rotates it; the other one's presentation is a late repeat of a
+// re-issued token, which is refused and revokes the session. So a thief
+// who replays a spent token gets at most one turn, ended by the next
+// rotation (inside the short grace two holders look like racing tabs, as
+// before). The price: a client whose replies are lost on two consecutive
+// refreshes, and which retries each after the grace, is signed out.
 func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Session, User, string, error) {
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
@@ -179,6 +208,20 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 		case n < cur && n == cur-1 && now.Sub(sess.RotatedAt) <= s.reuseGrace:
 			s.metrics.Refreshes.WithLabelValues("grace_replay").Inc()
 			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
+		case n < cur && n == cur-1 && s.reuseGrace > 0 && now.Sub(sess.RotatedAt) <= retryWindow && !sess.reissued(n):
+			won, err := s.store.ReissueRefresh(ctx, id, cur)
+			if err != nil {
+				return Session{}, User{}, "", err
+			}
+			if !won {
+				continue // the successor was presented (or the session revoked) meanwhile
+			}
+			sess.ReissuedCounter = cur
+			s.metrics.Refreshes.WithLabelValues("retry_replay").Inc()
+			s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_token_retried", UserID: u.ID, SessionID: id, Detail: map[string]string{
+				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
+			}})
+			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
 		case n < cur:
 			if _, err := s.store.RevokeSession(context.WithoutCancel(ctx), id, now, "refresh_token_reused"); err != nil {
 				return Session{}, User{}, "", err
@@ -194,6 +237,10 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 	}
 	return Session{}, User{}, "", rejected(ReasonLostRace)
 }
+
+// reissued reports whether token n was handed out again to a retry of
+// its predecessor (token 0 never is).
+func (sess Session) reissued(n uint64) bool { return n != 0 && sess.ReissuedCounter == n }
 
 // sessionUnusable says why a session can no longer be used, or "".
 func sessionUnusable(sess Session, now time.Time) Reason {
@@ -283,6 +330,50 @@ func (s *Sessions) SignOut(ctx context.Context, caller Caller, sess Session, sco
 	return n, nil
 }
 
+// SignOutWithRefreshToken is SignOut for a caller that also holds a
+// refresh token (a browser sending its refresh cookie with its access
+// token). The token may name another session than sess: when it is a
+// genuine token of a session of the same user, that session ends too.
+// It reports whether the token's session is over, so that the caller
+// drops the token only then; a token of another user's session, or one
+// that is not genuine, is left alone (empty: no token).
+func (s *Sessions) SignOutWithRefreshToken(ctx context.Context, caller Caller, sess Session, scope SignOutScope, raw string) (n int64, tokenOver bool, err error) {
+	ctx = context.WithoutCancel(ctx)
+	var other Session
+	if raw != "" {
+		tokSess, genuine, err := s.genuineRefreshSession(ctx, raw)
+		if err != nil {
+			return 0, false, err
+		}
+		switch {
+		case !genuine || tokSess.UserID != sess.UserID:
+		case tokSess.ID == sess.ID:
+			tokenOver = scope != SignOutOthers
+		default:
+			tokenOver = true
+			if scope == SignOutLocal { // the wider scopes end it anyway
+				other = tokSess
+			}
+		}
+	}
+	if other.ID != "" {
+		revoked, err := s.store.RevokeSession(ctx, other.ID, s.now(), "signout")
+		if err != nil {
+			return 0, false, err
+		}
+		if revoked {
+			n++
+			s.audit.Record(ctx, caller, AuditEvent{Type: "session_revoked", UserID: other.UserID, SessionID: other.ID,
+				Detail: map[string]string{"via": "signout_cookie", "scope": "local", "sessions": "1"}})
+		}
+	}
+	m, err := s.SignOut(ctx, caller, sess, scope)
+	if err != nil {
+		return 0, false, err
+	}
+	return n + m, tokenOver, nil
+}
+
 // SignOutByRefreshToken ends the session of a genuine refresh token (a
 // browser signing out with its refresh cookie, its access token perhaps
 // expired). A token that names no live session ends nothing and is no
@@ -323,10 +414,21 @@ func (s *Sessions) RevokeToken(ctx context.Context, caller Caller, raw string) e
 	return nil
 }
 
-// revokeByRefreshToken revokes the session of a genuine refresh token (a
-// valid MAC for a counter the session has reached). It reports whether a
-// live session was revoked.
+// revokeByRefreshToken revokes the session of a genuine refresh token. It
+// reports whether a live session was revoked.
 func (s *Sessions) revokeByRefreshToken(ctx context.Context, raw, reason string) (Session, bool, error) {
+	sess, genuine, err := s.genuineRefreshSession(ctx, raw)
+	if err != nil || !genuine {
+		return Session{}, false, err
+	}
+	revoked, err := s.store.RevokeSession(ctx, sess.ID, s.now(), reason)
+	return sess, revoked, err
+}
+
+// genuineRefreshSession returns the session of a refresh token, and
+// whether the token is genuine: a valid MAC for a counter the session
+// has reached (a spent token is genuine too; live or not).
+func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Session, bool, error) {
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
 		return Session{}, false, nil
@@ -346,8 +448,7 @@ func (s *Sessions) revokeByRefreshToken(ctx context.Context, raw, reason string)
 	if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) || tok.counter > sess.RefreshCounter {
 		return Session{}, false, nil
 	}
-	revoked, err := s.store.RevokeSession(ctx, id, s.now(), reason)
-	return sess, revoked, err
+	return sess, true, nil
 }
 
 // revokeByAccessToken revokes the session named by a valid access token.

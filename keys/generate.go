@@ -1,13 +1,9 @@
 package keys
 
 import (
+	"context"
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -19,27 +15,12 @@ import (
 // 2048, 3072 or 4096), seals its private part and returns it in state, with
 // CreatedAt and ActivatesAt set. The kid is the RFC 7638 thumbprint.
 func Generate(alg string, rsaBits int, state State, now, activatesAt time.Time, sealer *Sealer) (Key, error) {
-	var priv crypto.Signer
-	switch alg {
-	case EdDSA:
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return Key{}, fmt.Errorf("keys: generate Ed25519: %w", err)
-		}
-		priv = k
-	case RS256:
-		if err := ValidRSABits(rsaBits); err != nil {
-			return Key{}, err
-		}
-		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
-		if err != nil {
-			return Key{}, fmt.Errorf("keys: generate RSA: %w", err)
-		}
-		priv = k
-	default:
-		return Key{}, ValidAlg(alg)
+	k, err := SealedKeys{Sealer: sealer, RSABits: rsaBits}.Create(context.Background(), alg)
+	if err != nil {
+		return Key{}, err
 	}
-	return newKey(alg, priv, state, now, activatesAt, sealer)
+	k.State, k.CreatedAt, k.ActivatesAt = state, now, activatesAt
+	return k, nil
 }
 
 // ValidRSABits checks an RSA modulus size.
@@ -49,31 +30,6 @@ func ValidRSABits(bits int) error {
 		return nil
 	}
 	return fmt.Errorf("keys: RSA key size must be 2048, 3072 or 4096, got %d", bits)
-}
-
-func newKey(alg string, priv crypto.Signer, state State, now, activatesAt time.Time, sealer *Sealer) (Key, error) {
-	pub, err := publicJWK(alg, priv.Public())
-	if err != nil {
-		return Key{}, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return Key{}, fmt.Errorf("keys: encode private key: %w", err)
-	}
-	kid, _ := pub.Get(jwk.KeyIDKey)
-	buf, err := json.Marshal(pub)
-	if err != nil {
-		return Key{}, fmt.Errorf("keys: encode public key: %w", err)
-	}
-	return Key{
-		KID:         kid.(string),
-		Alg:         alg,
-		State:       state,
-		PublicJWK:   string(buf),
-		PrivateKey:  sealer.Seal(kid.(string), der),
-		CreatedAt:   now,
-		ActivatesAt: activatesAt,
-	}, nil
 }
 
 // publicJWK builds the published form of a public key: kty and its public
@@ -93,34 +49,12 @@ func publicJWK(alg string, pub crypto.PublicKey) (jwk.Key, error) {
 	return k, nil
 }
 
-// privateSigner opens a stored key's private part.
-func privateSigner(k Key, sealer *Sealer) (crypto.Signer, error) {
-	if k.PrivateKey == nil {
-		return nil, fmt.Errorf("keys: key %s has no private part (state %s)", k.KID, k.State)
-	}
-	der, err := sealer.Open(k.KID, k.PrivateKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w (kid %s)", err, k.KID)
-	}
-	p, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("keys: parse private key %s: %w", k.KID, err)
-	}
-	s, ok := p.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("keys: key %s is not a signing key", k.KID)
-	}
-	switch s.(type) {
-	case ed25519.PrivateKey:
-		if k.Alg != EdDSA {
-			return nil, fmt.Errorf("keys: key %s is Ed25519 but stored as %s", k.KID, k.Alg)
+// pubKID returns the kid publicJWK set.
+func pubKID(pub jwk.Key) (string, error) {
+	if kid, ok := pub.Get(jwk.KeyIDKey); ok {
+		if s, ok := kid.(string); ok {
+			return s, nil
 		}
-	case *rsa.PrivateKey:
-		if k.Alg != RS256 {
-			return nil, fmt.Errorf("keys: key %s is RSA but stored as %s", k.KID, k.Alg)
-		}
-	default:
-		return nil, fmt.Errorf("keys: key %s has an unsupported type", k.KID)
 	}
-	return s, nil
+	return "", fmt.Errorf("keys: public key without a kid")
 }

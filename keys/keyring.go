@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,18 +20,22 @@ import (
 // change of the set.
 type Keyring struct {
 	store  Store
-	sealer *Sealer
+	source KeySource
 	policy Policy
 	now    func() time.Time
 
 	reloading sync.Mutex // one Reload at a time, so an older read never overwrites a newer one
 
+	failures atomic.Uint64 // reloads that failed, for ReloadFailures
+
 	mu      sync.RWMutex
 	signers map[string]*signingKey // by alg
+	opened  map[string]*signingKey // the next and active keys, by kid
 	keys    []Key                  // every stored key, for status and metrics
 	jwks    JWKS
 	stamp   string // identifies the loaded states, to skip unchanged reloads
 	loaded  bool
+	health  error // why the last reload could not open every key it needs
 	onSet   []func(JWKS)
 }
 
@@ -42,12 +48,19 @@ type JWKS struct {
 	NextChange time.Time
 }
 
-// NewKeyring returns an empty keyring; call Reload before use.
+// NewKeyring returns an empty keyring for keys sealed in the store (see
+// SealedKeys); call Reload before use.
 func NewKeyring(store Store, sealer *Sealer, policy Policy, now func() time.Time) *Keyring {
+	return NewKeyringWithSource(store, SealedKeys{Sealer: sealer}, policy, now)
+}
+
+// NewKeyringWithSource returns an empty keyring whose private keys are
+// opened by source; call Reload before use.
+func NewKeyringWithSource(store Store, source KeySource, policy Policy, now func() time.Time) *Keyring {
 	if now == nil {
 		now = time.Now
 	}
-	return &Keyring{store: store, sealer: sealer, policy: policy, now: now, signers: map[string]*signingKey{}}
+	return &Keyring{store: store, source: source, policy: policy, now: now, signers: map[string]*signingKey{}, opened: map[string]*signingKey{}}
 }
 
 // OnSetChange registers fn to be called with each new JWK set (and at once
@@ -63,34 +76,68 @@ func (r *Keyring) OnSetChange(fn func(JWKS)) {
 }
 
 // Reload reads the keys from the store. The JWK set and the signers are
-// rebuilt only when a key's state changed.
+// rebuilt only when a key's state changed, or when the last reload could
+// not open a key.
+//
+// Every next and active key is opened, so that a key this replica cannot
+// use (sealed under another key-encryption key, say) is reported when it is
+// published rather than when it starts signing. Such a failure does not
+// stop the reload: the published set follows the store (a revocation must
+// never wait on it), the keys that opened are used, and an algorithm whose
+// new active key did not open keeps its previous key while that key stays
+// published and its tokens can still verify (see fallback). Reload then
+// returns the failure, Healthy reports it until a reload opens every key,
+// and ReloadFailures counts it.
 func (r *Keyring) Reload(ctx context.Context) error {
 	r.reloading.Lock()
 	defer r.reloading.Unlock()
 	ks, err := r.store.ListKeys(ctx)
 	if err != nil {
+		r.failures.Add(1)
 		return fmt.Errorf("keys: reload: %w", err)
 	}
 	stamp := stampOf(ks)
 	r.mu.RLock()
-	same := r.loaded && stamp == r.stamp
+	same := r.loaded && stamp == r.stamp && r.health == nil
+	prevOpened, prevSigners := r.opened, r.signers
 	r.mu.RUnlock()
 	if same {
 		return nil
 	}
 
 	signers := map[string]*signingKey{}
+	opened := map[string]*signingKey{}
+	var failed []error
 	var pub []json.RawMessage
 	for _, k := range ks {
 		if k.State.Published() {
 			pub = append(pub, json.RawMessage(k.PublicJWK))
 		}
-		if k.State == StateActive {
-			s, err := newSigningKey(k, r.sealer)
-			if err != nil {
-				return err
+		if k.State != StateActive && k.State != StateNext {
+			continue
+		}
+		s := prevOpened[k.KID]
+		if s == nil {
+			signer, err := r.source.Signer(ctx, k)
+			if err == nil {
+				s, err = newSigningKey(k, signer)
 			}
+			if err != nil {
+				// err names its origin ("keys: ..."): the key is named after it.
+				failed = append(failed, fmt.Errorf("%w [%s key %s, %s]", err, k.State, k.KID, k.Alg))
+				continue
+			}
+		}
+		opened[k.KID] = s
+		if k.State == StateActive {
 			signers[k.Alg] = s
+		}
+	}
+	for _, k := range ks {
+		if k.State == StateActive && signers[k.Alg] == nil {
+			if s := r.fallback(ks, prevSigners[k.Alg]); s != nil {
+				signers[k.Alg] = s
+			}
 		}
 	}
 	if pub == nil {
@@ -105,12 +152,44 @@ func (r *Keyring) Reload(ctx context.Context) error {
 	sum := sha256.Sum256(body)
 	set := JWKS{Body: body, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, NextChange: r.nextChange(ks)}
 
+	var health error
+	if len(failed) > 0 {
+		health = fmt.Errorf("%w (%d key(s) cannot be opened)", errors.Join(failed...), len(failed))
+		r.failures.Add(1)
+	}
 	r.mu.Lock()
-	r.signers, r.keys, r.jwks, r.stamp, r.loaded = signers, ks, set, stamp, true
+	r.signers, r.opened, r.keys, r.jwks, r.stamp, r.loaded, r.health = signers, opened, ks, set, stamp, true, health
 	hooks := append([]func(JWKS){}, r.onSet...)
 	r.mu.Unlock()
 	for _, fn := range hooks {
 		fn(set)
+	}
+	return health
+}
+
+// fallback is what signs for an algorithm whose active key could not be
+// opened: the key that signed before, while it is still active or retired
+// and no later than its removal less the token lifetime and leeway, so that
+// every token it signs still verifies. Nil when there is none.
+func (r *Keyring) fallback(ks []Key, prev *signingKey) *signingKey {
+	if prev == nil {
+		return nil
+	}
+	for _, k := range ks {
+		if k.KID != prev.signer.KID() {
+			continue
+		}
+		s := *prev
+		switch k.State {
+		case StateActive:
+			return &s
+		case StateRetired:
+			until := k.RemoveAt.Add(-r.policy.AccessTokenTTL - r.policy.Leeway)
+			if s.until.IsZero() || until.Before(s.until) {
+				s.until = until
+			}
+			return &s
+		}
 	}
 	return nil
 }
@@ -182,12 +261,32 @@ func (r *Keyring) Keys() []Key {
 	return append([]Key(nil), r.keys...)
 }
 
-// Ready reports whether a signing key is loaded.
-func (r *Keyring) Ready() bool {
+// Ready reports whether the keyring is healthy (see Healthy).
+func (r *Keyring) Ready() bool { return r.Healthy() == nil }
+
+// Healthy returns nil when the keys are loaded, the last reload opened
+// every active and next key, and a key signs; otherwise it says what is
+// wrong. A replica's readiness check calls it: a replica that cannot open
+// the keys other replicas sign with (a wrong or missing key-encryption key)
+// must not take traffic.
+func (r *Keyring) Healthy() error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.signer() != nil
+	switch {
+	case !r.loaded:
+		return errors.New("keys: not loaded yet")
+	case r.health != nil:
+		return r.health
+	case r.signer() == nil:
+		return fmt.Errorf("%w for %s", ErrNoActiveKey, r.policy.Alg)
+	}
+	return nil
 }
+
+// ReloadFailures counts the reloads that failed since the keyring was made,
+// whether the store could not be read or a key could not be opened: a
+// monotonic counter for metrics.
+func (r *Keyring) ReloadFailures() uint64 { return r.failures.Load() }
 
 // signer is the key to sign with: the signing algorithm's active key or,
 // while a change of algorithm waits for its new key's publication lead to
@@ -207,14 +306,24 @@ func (r *Keyring) signer() *signingKey {
 // Sign signs claims with the active key (see signer) and returns the
 // compact token and the kid used.
 func (r *Keyring) Sign(c *AccessClaims) (token, kid string, err error) {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: encode claims: %w", err)
+	}
+	return r.SignPayload(context.Background(), payload)
+}
+
+// SignPayload signs payload, a JSON claims set, with the active key (see
+// signer) and returns the compact token and the kid used.
+func (r *Keyring) SignPayload(ctx context.Context, payload []byte) (token, kid string, err error) {
 	r.mu.RLock()
 	s := r.signer()
 	r.mu.RUnlock()
-	if s == nil {
+	if s == nil || !s.until.IsZero() && !r.now().Before(s.until) {
 		return "", "", fmt.Errorf("%w for %s", ErrNoActiveKey, r.policy.Alg)
 	}
-	tok, err := s.sign(c)
-	return tok, s.kid, err
+	tok, err := s.sign(ctx, payload)
+	return tok, s.signer.KID(), err
 }
 
 // Signing describes an algorithm's active key as last loaded.

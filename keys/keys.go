@@ -4,7 +4,13 @@
 //
 // A key is next (published, not signing), then active (signing; one per
 // algorithm), then retired (published, not signing), then removed (out of the
-// JWK set, private part destroyed). Revoked takes a key out of the set at once.
+// JWK set, private part made unusable). Revoked takes a key out of the set at
+// once.
+//
+// "Made unusable" rather than "destroyed": the store overwrites and purges
+// the sealed private part, but copies in a database's write-ahead log, its
+// replicas and its backups are out of reach, and stay sealed under the
+// key-encryption key.
 package keys
 
 import (
@@ -72,6 +78,9 @@ type Store interface {
 
 // KeyTx is the view of the store inside UpdateKeys.
 type KeyTx interface {
+	// Now is the store's clock, read once the key lock is held: the one
+	// clock every replica shares (see Rotator.Clock).
+	Now() time.Time
 	ListKeys(ctx context.Context) ([]Key, error)
 	InsertKey(ctx context.Context, k Key) error
 	UpdateKey(ctx context.Context, k Key) error

@@ -85,8 +85,8 @@ func (r *replica) only(state keys.State) string {
 // through revoked, checking the JWK set at each step.
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
-	st := &memStore{}
 	clk := newClock()
+	st := &memStore{now: clk.Now}
 	p := testPolicy() // rotation 1h, lead 5m10s, retention 20m40s
 	r := newReplica(t, st, clk, p)
 	t0 := clk.Now()
@@ -213,8 +213,8 @@ func TestLifecycle(t *testing.T) {
 // TestEmergencyRotation: rotate --now makes a fresh key sign at once and
 // retires the old one, which stays published for the retention.
 func TestEmergencyRotation(t *testing.T) {
-	st := &memStore{}
 	clk := newClock()
+	st := &memStore{now: clk.Now}
 	r := newReplica(t, st, clk, testPolicy())
 	r.pass()
 	a := r.only(keys.StateActive)
@@ -240,8 +240,8 @@ func TestEmergencyRotation(t *testing.T) {
 // the old algorithm until the new one's key has been published for the
 // lead, then retires the old algorithm's keys.
 func TestAlgorithmChange(t *testing.T) {
-	st := &memStore{}
 	clk := newClock()
+	st := &memStore{now: clk.Now}
 	p := testPolicy()
 	old := newReplica(t, st, clk, p)
 	old.pass()
@@ -296,8 +296,8 @@ func mustList(t *testing.T, st keys.Store) []keys.Key {
 
 // TestReloadSkipsUnchangedSet: the set is serialised once per change.
 func TestReloadSkipsUnchangedSet(t *testing.T) {
-	st := &memStore{}
 	clk := newClock()
+	st := &memStore{now: clk.Now}
 	r := newReplica(t, st, clk, testPolicy())
 	r.pass()
 	var calls int

@@ -56,9 +56,8 @@ func (m *Maintainer) loop(ctx context.Context, notify <-chan struct{}) {
 			return
 		case <-pass.C:
 			changed, err := m.Rotator.Pass(ctx)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				m.logger().Error("key rotation pass failed", "error", err)
-				continue
 			}
 			if changed {
 				m.reload(ctx)

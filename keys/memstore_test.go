@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -19,6 +21,8 @@ import (
 // algorithm is active (the partial unique index).
 type memStore struct {
 	lock sync.Mutex // the key lock, held for a whole UpdateKeys
+	// now is the store's clock (KeyTx.Now); nil means time.Now.
+	now func() time.Time
 
 	mu     sync.RWMutex // guards the committed state below
 	keys   []keys.Key
@@ -42,8 +46,11 @@ func (s *memStore) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error)
 	s.lock.Lock()
 	defer s.lock.Unlock()
 	s.mu.RLock()
-	tx := &memTx{keys: slices.Clone(s.keys)}
+	tx := &memTx{keys: slices.Clone(s.keys), now: time.Now()}
 	s.mu.RUnlock()
+	if s.now != nil {
+		tx.now = s.now()
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -63,7 +70,10 @@ func (s *memStore) Events() []memEvent {
 type memTx struct {
 	keys   []keys.Key
 	events []memEvent
+	now    time.Time
 }
+
+func (t *memTx) Now() time.Time { return t.now }
 
 func (t *memTx) ListKeys(ctx context.Context) ([]keys.Key, error) { return slices.Clone(t.keys), nil }
 
@@ -193,3 +203,23 @@ func byState(t testing.TB, st keys.Store) map[keys.State][]string {
 	}
 	return out
 }
+
+// lockedBuffer is a bytes.Buffer safe for a logger's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func jsonLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }

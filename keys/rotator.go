@@ -11,20 +11,61 @@ import (
 // interval; each step re-reads the keys inside Store.UpdateKeys, so replicas
 // racing on the same store never promote two keys or lose one.
 type Rotator struct {
-	Store  Store
+	Store Store
+	// Source holds the private keys; nil means SealedKeys with Sealer and
+	// Policy.RSABits.
+	Source KeySource
 	Sealer *Sealer
 	Policy Policy
-	Now    func() time.Time
+	// Now is this replica's clock; nil means time.Now.
+	Now func() time.Time
+	// Clock is the clock key changes follow (see Clock); the zero value
+	// picks StoreClock when Now is nil and LocalClock when it is set.
+	Clock  Clock
 	Logger *slog.Logger
 	// OnChange, if set, is called after a committed change (metrics).
 	OnChange func(event string, k Key)
 }
+
+// Clock chooses the clock that times key changes: when a next key is
+// published and becomes active, when a retired key is removed, and the
+// dates recorded with each change.
+type Clock int
+
+const (
+	// DefaultClock is StoreClock, or LocalClock when Rotator.Now is set.
+	DefaultClock Clock = iota
+	// StoreClock times key changes with the store's clock (KeyTx.Now),
+	// read inside the key transaction. Replicas sharing a store then follow
+	// one clock, and a replica whose own clock is off can neither activate a
+	// key nor remove a retired one early.
+	StoreClock
+	// LocalClock times key changes with Rotator.Now: for tests that move
+	// time on a store whose clock they cannot move.
+	LocalClock
+)
 
 func (r *Rotator) now() time.Time {
 	if r.Now != nil {
 		return r.Now().UTC().Truncate(time.Millisecond)
 	}
 	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// changeTime is the time a change is decided and dated at, inside the key
+// transaction.
+func (r *Rotator) changeTime(tx KeyTx) time.Time {
+	if r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil {
+		return tx.Now().UTC().Truncate(time.Millisecond)
+	}
+	return r.now()
+}
+
+func (r *Rotator) source() KeySource {
+	if r.Source != nil {
+		return r.Source
+	}
+	return SealedKeys{Sealer: r.Sealer, RSABits: r.Policy.RSABits}
 }
 
 func (r *Rotator) logger() *slog.Logger {
@@ -39,6 +80,9 @@ func (r *Rotator) logger() *slog.Logger {
 type change struct {
 	event string
 	key   Key
+	// destroyed is the key as it was before its private part was
+	// cleared, for KeySource.Destroy.
+	destroyed *Key
 }
 
 // Pass brings the keys up to date with the policy at the current time: it
@@ -50,9 +94,15 @@ func (r *Rotator) Pass(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	var held error
 	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
-		return r.plan(ctx, tx, ks, now, spare)
+		var cs []change
+		cs, held, err = r.plan(ctx, tx, ks, now, spare)
+		return cs, err
 	})
+	if err == nil {
+		err = held
+	}
 	return len(changes) > 0, err
 }
 
@@ -70,19 +120,24 @@ func (r *Rotator) nextCreation(active Key) time.Time {
 	return active.ActivatesAt.Add(r.Policy.RotationPeriod - r.Policy.PublishLead())
 }
 
-func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) ([]change, error) {
-	var out []change
+// plan decides the pass's changes. held reports a due next key that was
+// not promoted because this process cannot open it; the rest of the pass
+// goes ahead.
+func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) (out []change, held, err error) {
 	alg := r.Policy.Alg
 	// create stores a new key of alg (the spare, if one was generated).
 	create := func(state State, activates time.Time, event string) (*Key, error) {
-		k, err := r.take(&spare, alg, state, now, activates)
+		if err := r.checkSource(ctx, ks, ""); err != nil {
+			return nil, err
+		}
+		k, err := r.take(ctx, &spare, alg, state, now, activates)
 		if err != nil {
 			return nil, err
 		}
 		if err := tx.InsertKey(ctx, k); err != nil {
 			return nil, err
 		}
-		out = append(out, change{event, k})
+		out = append(out, change{event, k, nil})
 		return &k, nil
 	}
 	active, next := current(ks, alg)
@@ -94,7 +149,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		// verifier can hold a token to lose, so the key signs at once.
 		k, err := create(StateActive, now, "key_created_active")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		active = k
 	case next == nil && (active == nil || !now.Before(r.nextCreation(*active))):
@@ -108,7 +163,7 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		}
 		k, err := create(StateNext, at, "key_published")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		next = k
 	}
@@ -116,13 +171,20 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	// A due next key is promoted; so is any next key when nothing signs at
 	// all, since then no verifier can hold a token to lose.
 	nothingSigns := active == nil && len(otherActive) == 0
+	// A key that cannot be opened here is held back, and the current key
+	// signs on: promoting it would leave every replica that shares this
+	// one's key-encryption key without a signing key.
 	if next != nil && (nothingSigns || !now.Before(next.ActivatesAt) && !now.Before(next.CreatedAt.Add(r.Policy.PublishLead()))) {
-		cs, err := r.promote(ctx, tx, active, *next, now)
-		if err != nil {
-			return nil, err
+		if err := r.opens(ctx, *next); err != nil {
+			held = fmt.Errorf("keys: next key %s (%s) is due but cannot be opened here, so it is not activated (revoke it to have a new one published): %w", next.KID, next.Alg, err)
+		} else {
+			cs, err := r.promote(ctx, tx, active, *next, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, cs...)
+			active = &cs[len(cs)-1].key
 		}
-		out = append(out, cs...)
-		active = &cs[len(cs)-1].key
 	}
 	if active != nil {
 		// The signing algorithm changed and its key now signs: the old
@@ -133,22 +195,63 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 			if k.Alg != alg && (k.State == StateActive || k.State == StateNext && hasActive(otherActive, k.Alg)) {
 				k, err := r.retire(ctx, tx, k, now)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
-				out = append(out, change{"key_retired", k})
+				out = append(out, change{"key_retired", k, nil})
 			}
 		}
 	}
 	for _, k := range ks {
 		if k.State == StateRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
+			before := k
 			k.State, k.RemovedAt, k.PrivateKey = StateRemoved, now, nil
 			if err := tx.UpdateKey(ctx, k); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			out = append(out, change{"key_removed", k})
+			out = append(out, change{"key_removed", k, &before})
 		}
 	}
-	return out, nil
+	return out, held, nil
+}
+
+// checkSource refuses the creation of a key when this process cannot open
+// the keys the other replicas sign with: its key source (its key-encryption
+// key) is then not theirs, and they could not open a key it made. The
+// proof is the active keys; a key being revoked (except) counts only when
+// nothing else can serve, since revoking a key no one can open must stay
+// possible: then the retired keys, which signed for every replica, and
+// only then the revoked key itself.
+func (r *Rotator) checkSource(ctx context.Context, ks []Key, except string) error {
+	var proof []Key
+	for _, state := range []State{StateActive, StateRetired} {
+		for _, k := range ks {
+			if k.State == state && k.KID != except && k.PrivateKey != nil {
+				proof = append(proof, k)
+			}
+		}
+		if len(proof) > 0 {
+			break
+		}
+	}
+	if len(proof) == 0 {
+		for _, k := range ks {
+			if k.KID == except && k.PrivateKey != nil {
+				proof = append(proof, k)
+			}
+		}
+	}
+	for _, k := range proof {
+		if err := r.opens(ctx, k); err != nil {
+			return fmt.Errorf("keys: refusing to create a key: this process cannot open the %s key %s (%s), so other replicas might not open one it makes: %w", k.State, k.KID, k.Alg, err)
+		}
+	}
+	return nil
+}
+
+// opens reports whether the key source opens k.
+func (r *Rotator) opens(ctx context.Context, k Key) error {
+	_, err := r.source().Signer(ctx, k)
+	return err
 }
 
 // promote makes next the active key and retires the previous one.
@@ -159,13 +262,13 @@ func (r *Rotator) promote(ctx context.Context, tx KeyTx, active *Key, next Key, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, change{"key_retired", k})
+		out = append(out, change{"key_retired", k, nil})
 	}
 	next.State, next.ActivatesAt = StateActive, now
 	if err := tx.UpdateKey(ctx, next); err != nil {
 		return nil, err
 	}
-	return append(out, change{"key_activated", next}), nil
+	return append(out, change{"key_activated", next, nil}), nil
 }
 
 func (r *Rotator) retire(ctx context.Context, tx KeyTx, k Key, now time.Time) (Key, error) {
@@ -191,18 +294,24 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 		var out []change
 		active, next := current(ks, alg)
 		if next == nil {
-			k, err := r.take(&spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+			if err := r.checkSource(ctx, ks, ""); err != nil {
+				return nil, err
+			}
+			k, err := r.take(ctx, &spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
 			if err != nil {
 				return nil, err
 			}
 			if err := tx.InsertKey(ctx, k); err != nil {
 				return nil, err
 			}
-			out = append(out, change{"key_published", k})
+			out = append(out, change{"key_published", k, nil})
 			next = &k
 		}
 		result = *next
 		if immediate {
+			if err := r.opens(ctx, *next); err != nil {
+				return nil, fmt.Errorf("keys: next key %s cannot be opened here, so it is not activated (revoke it first): %w", next.KID, err)
+			}
 			cs, err := r.promote(ctx, tx, active, *next, now)
 			if err != nil {
 				return nil, err
@@ -228,7 +337,7 @@ func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, 
 		return nil, nil
 	}
 	now := r.now()
-	k, err := r.generate(alg, StateNext, now, now)
+	k, err := r.generate(ctx, alg, StateNext, now, now)
 	if err != nil {
 		return nil, err
 	}
@@ -237,14 +346,14 @@ func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, 
 
 // take returns *spare (clearing it) with its state and times set, or a
 // freshly generated key when there is no spare.
-func (r *Rotator) take(spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
+func (r *Rotator) take(ctx context.Context, spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
 	if *spare != nil && (*spare).Alg == alg {
 		k := **spare
 		*spare = nil
 		k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
 		return k, nil
 	}
-	return r.generate(alg, state, now, activates)
+	return r.generate(ctx, alg, state, now, activates)
 }
 
 // Generate publishes a next key for alg even when alg is not the signing
@@ -253,8 +362,8 @@ func (r *Rotator) Generate(ctx context.Context, alg string) (Key, error) {
 	return r.Rotate(ctx, alg, false)
 }
 
-// Revoke takes a key out of the JWK set at once and destroys its private
-// part. Revoking the active key requires promote: its algorithm's next key
+// Revoke takes a key out of the JWK set at once and makes its private part
+// unusable. Revoking the active key requires promote: its algorithm's next key
 // (or, without one, a new key) becomes active in the same step.
 func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked Key, promoted *Key, err error) {
 	var spare *Key
@@ -293,20 +402,27 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			_, next := current(ks, k.Alg)
 			var repl Key
 			if next != nil {
+				if err := r.opens(ctx, *next); err != nil {
+					return nil, fmt.Errorf("keys: next key %s, the replacement, cannot be opened here (revoke it first, then this key with promote): %w", next.KID, err)
+				}
 				repl = *next
 			} else {
-				g, err := r.take(&spare, k.Alg, StateNext, now, now)
+				if err := r.checkSource(ctx, ks, kid); err != nil {
+					return nil, err
+				}
+				g, err := r.take(ctx, &spare, k.Alg, StateNext, now, now)
 				if err != nil {
 					return nil, err
 				}
 				if err := tx.InsertKey(ctx, g); err != nil {
 					return nil, err
 				}
-				out = append(out, change{"key_published", g})
+				out = append(out, change{"key_published", g, nil})
 				repl = g
 			}
 			// Take the revoked key out of the active slot first: the store
 			// allows one active key per algorithm.
+			before := *k
 			k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
 			if err := tx.UpdateKey(ctx, *k); err != nil {
 				return nil, err
@@ -316,14 +432,15 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 				return nil, err
 			}
 			revoked, promoted = *k, &repl
-			return append(out, change{"key_revoked", *k}, change{"key_activated", repl}), nil
+			return append(out, change{"key_revoked", *k, &before}, change{"key_activated", repl, nil}), nil
 		}
+		before := *k
 		k.State, k.RevokedAt, k.PrivateKey = StateRevoked, now, nil
 		if err := tx.UpdateKey(ctx, *k); err != nil {
 			return nil, err
 		}
 		revoked = *k
-		return append(out, change{"key_revoked", *k}), nil
+		return append(out, change{"key_revoked", *k, &before}), nil
 	})
 	return revoked, promoted, err
 }
@@ -334,7 +451,8 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 // The time is read once the lock is held: a replica that waited for the
 // lock must not date a key's publication or retirement earlier than the
 // moment other replicas can see it, or the timing rules would be cut short
-// by the wait.
+// by the wait. It is the store's clock (see Clock): the spare key made
+// ahead of the lock uses the local one, but only as a hint.
 func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
@@ -343,7 +461,7 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 		if err != nil {
 			return err
 		}
-		now := r.now()
+		now := r.changeTime(tx)
 		changes, err = plan(tx, ks, now)
 		if err != nil {
 			return err
@@ -360,6 +478,11 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 	}
 	for _, c := range changes {
 		r.logger().Info("key state changed", "event", c.event, "kid", c.key.KID, "alg", c.key.Alg, "state", string(c.key.State))
+		if c.destroyed != nil {
+			if err := r.source().Destroy(ctx, *c.destroyed); err != nil {
+				r.logger().Error("key destruction failed", "kid", c.key.KID, "error", err)
+			}
+		}
 		if r.OnChange != nil {
 			r.OnChange(c.event, c.key)
 		}
@@ -367,8 +490,13 @@ func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now 
 	return changes, nil
 }
 
-func (r *Rotator) generate(alg string, state State, now, activates time.Time) (Key, error) {
-	return Generate(alg, r.Policy.RSABits, state, now, activates, r.Sealer)
+func (r *Rotator) generate(ctx context.Context, alg string, state State, now, activates time.Time) (Key, error) {
+	k, err := r.source().Create(ctx, alg)
+	if err != nil {
+		return Key{}, err
+	}
+	k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
+	return k, nil
 }
 
 // current returns alg's active and next keys (the next key that activates

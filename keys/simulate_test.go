@@ -28,8 +28,8 @@ func TestSimulatedMonth(t *testing.T) {
 		t.Skip("simulates a month")
 	}
 	ctx := context.Background()
-	st := &memStore{}
 	clk := newClock()
+	st := &memStore{now: clk.Now}
 	p := testPolicy()
 	p.RotationPeriod = 12 * time.Hour
 	p.ReloadInterval = time.Minute

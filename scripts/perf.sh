@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf.sh: the performance figures of the README, reproduced on this machine.
+# perf.sh: the performance figures of docs/performance.md, reproduced on this machine.
 #
 # Builds signet and signet-load, runs one issuer on a fresh Postgres database
 # on 127.0.0.1 and measures, PERF_RUNS times each (default 3), printing the
@@ -198,8 +198,8 @@ fi
 stop_issuer
 
 # ---------------------------------------------------------------- 3
-log "bcrypt alone at cost 12: go test ./issuer -run '^\$' -bench '^BenchmarkBcrypt\$' -benchtime 20x -count $RUNS"
-BENCH="$(SIGNET_BCRYPT_COST=12 go test ./issuer -run '^$' -bench '^BenchmarkBcrypt$' -benchtime 20x -count "$RUNS")"
+log "bcrypt alone at cost 12: go test ./issuer/httpapi -run '^\$' -bench '^BenchmarkBcrypt\$' -benchtime 20x -count $RUNS"
+BENCH="$(SIGNET_BCRYPT_COST=12 go test ./issuer/httpapi -run '^$' -bench '^BenchmarkBcrypt$' -benchtime 20x -count "$RUNS")"
 echo "$BENCH" >"$WORK/bcrypt.txt"
 read -r T_BCRYPT_MS MAX_SIGNINS < <(echo "$BENCH" | python3 -c '
 import re, statistics, sys
@@ -230,7 +230,9 @@ for i in $(seq 1 "$RUNS"); do
   load "$WORK/storm-refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 12s --duration "$((DUR + 12))s" &
   refresher=$!
   sleep 11
-  load "$WORK/storm-signin-$i.json" --mix signin=1 --rate "${STORM_RATE}/s" --concurrency 64 --duration "$((DUR + 2))s"
+  # The storm asks for 4 times what bcrypt can do: most of its sign-ins are
+  # refused (503) by design, so its failures do not fail the run.
+  load "$WORK/storm-signin-$i.json" --mix signin=1 --rate "${STORM_RATE}/s" --concurrency 64 --duration "$((DUR + 2))s" --max-failed off
   wait "$refresher"
   STORM_R+=("$WORK/storm-refresh-$i.json")
   STORM_S+=("$WORK/storm-signin-$i.json")

@@ -10,7 +10,10 @@
 #     least what the load created;
 #   - both replicas answer /readyz 200 within SCENARIO_MAX_RECOVERY seconds
 #     (default 5) of Postgres accepting connections again;
-#   - at least one key rotation ran.
+#   - at least one key rotation ran;
+#   - at most SCENARIO_MAX_FAILED (default 50%) of the load's requests
+#     failed: the Postgres restart fails requests on purpose, so this only
+#     catches a run that mostly failed (signet-load --max-failed).
 #
 # Rotation uses plain "signet keys rotate" (publish the next key), not
 # "--now": a key made active at once signs tokens whose kid the resource
@@ -24,6 +27,11 @@
 # 127.0.0.1:5432 whose "postgres" role may create databases and which this
 # script may restart (pg_ctlcluster, or SCENARIO_PG_STOP / SCENARIO_PG_START).
 # Every server binds 127.0.0.1; everything started here is stopped on exit.
+#
+# The machine is left as it was found, whatever the outcome (failure,
+# Ctrl-C, SIGTERM): the database it created is dropped, and a Postgres it
+# stopped is started again. While Postgres is down, other users of it (a
+# test run beside this one) fail: run it on a machine of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,10 +82,16 @@ now_ms() {
 
 declare -A PIDS=() # name → pid of every background process
 DB_CREATED=0
+PG_STOPPED=0 # 1 between stopping Postgres and starting it again
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  if ((PG_STOPPED)); then
+    echo "scenario: starting the Postgres this run stopped" >&2
+    $SCENARIO_PG_START >>"$LOGS/pg-start.log" 2>&1 || echo "scenario: could not start Postgres again ($SCENARIO_PG_START)" >&2
+    PG_STOPPED=0
+  fi
   local name pid
   for name in "${!PIDS[@]}"; do
     pid="${PIDS[$name]}"
@@ -260,17 +274,20 @@ LOAD_START="$(now_ms)"
   --concurrency "${SCENARIO_CONCURRENCY:-16}" --duration "${DURATION}s" \
   --mix "signup=1,signin=2,refresh=10,api=20,jwks=1" \
   --rotate-every 10s --rotate-cmd "'$BIN/signet' keys rotate" \
+  --max-failed "${SCENARIO_MAX_FAILED:-50%}" \
   --accounts-out "$ACCOUNTS" --json >"$REPORT" 2>"$LOGS/load.log" &
 PIDS[load]=$!
 
 # Postgres restart at a third of the run.
 sleep_until $((DURATION / 3))
 log "stopping Postgres"
+PG_STOPPED=1
 $SCENARIO_PG_STOP >"$LOGS/pg-stop.log" 2>&1
 sleep 2
 OUTAGE_READYZ="$(http_status "http://127.0.0.1:${ISSUER_PORTS[0]}/readyz") $(http_status "http://127.0.0.1:${ISSUER_PORTS[1]}/readyz")"
 log "starting Postgres (readyz during the outage: $OUTAGE_READYZ)"
 $SCENARIO_PG_START >"$LOGS/pg-start.log" 2>&1
+PG_STOPPED=0
 for _ in $(seq 1 300); do pg_isready -h "$PG_HOST" -p "$PG_PORT" -q && break; sleep 0.1; done
 pg_isready -h "$PG_HOST" -p "$PG_PORT" -q || { echo "scenario: Postgres did not come back within 30 s" >&2; exit 1; }
 PG_BACK="$(now_ms)"

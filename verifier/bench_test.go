@@ -118,3 +118,27 @@ func BenchmarkVerifyRatio(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseClaims is the claim reader alone, on the standard payload.
+func BenchmarkParseClaims(b *testing.B) {
+	payload := toJSON(b, claimsAt(testNow, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseClaims(payload); !ok {
+			b.Fatal("parse failed")
+		}
+	}
+}
+
+// BenchmarkAppendJSON is the claim writer the issuer signs with.
+func BenchmarkAppendJSON(b *testing.B) {
+	c := fullClaims()
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = c.AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,23 +1,89 @@
 package verifier
 
 import (
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// Claims are the verified claims of an access token.
+// Claims are the claims of a Signet access token: the token contract,
+// defined here once. Verify reads them, the issuer writes them with
+// AppendJSON, and its discovery document lists ClaimNames as
+// claims_supported, so the three cannot drift apart.
+//
+// The issuer signs a token as:
+//
+//	c := verifier.Claims{Issuer: iss, Subject: userID, Audience: []string{aud},
+//		IssuedAt: now, NotBefore: now, Expiry: now.Add(ttl), ID: jti, ...}
+//	payload, err := c.AppendJSON(buf[:0])
+//	// signing input: base64url(header) + "." + base64url(payload)
+//
+// and its discovery sets "claims_supported": verifier.ClaimNames().
+//
+// A new claim is a field here, a name in ClaimNames, a case in the reader
+// and a line in AppendJSON; the package's tests fail when one is missing.
 type Claims struct {
 	Issuer    string    // iss
 	Subject   string    // sub: the user id
-	Audience  []string  // aud, always as a list
+	Audience  []string  // aud: read from a string or an array, written as an array
 	Expiry    time.Time // exp
 	IssuedAt  time.Time // iat
 	NotBefore time.Time // nbf; zero when absent
 	ID        string    // jti
 	SessionID string    // sid
-	Email     string    // email
-	Scope     string    // scope: space-separated, may be empty
+	// Email is the user's address (email). Trust it as the user's only when
+	// EmailVerified is true.
+	Email         string
+	EmailVerified bool     // email_verified; false when absent
+	Scope         string   // scope: space-separated, may be empty
+	ClientID      string   // client_id: the client the token was issued to (RFC 9068 §2.2)
+	Roles         []string // roles (RFC 9068 §2.2.3.1); nil when absent or empty
+	// Actor is the act claim (RFC 8693 §4.1) of a token obtained by token
+	// exchange: who acts on behalf of Subject. Nil when absent.
+	Actor *Actor
+}
+
+// Actor is an RFC 8693 act claim: the party acting, and through Actor the
+// one it acted for in turn, most recent first. A chain is at most 5 actors
+// deep; a deeper one, or an actor without sub, makes the token malformed.
+// Members of act other than sub and act are ignored.
+type Actor struct {
+	Subject string // sub
+	Actor   *Actor // act: the prior actor; nil at the end of the chain
+}
+
+// maxActorDepth bounds the act chain: each level is a nested object, and
+// real delegation chains are short.
+const maxActorDepth = 5
+
+// The claim names of the contract.
+const (
+	claimIss           = "iss"
+	claimSub           = "sub"
+	claimAud           = "aud"
+	claimExp           = "exp"
+	claimIat           = "iat"
+	claimNbf           = "nbf"
+	claimJti           = "jti"
+	claimSid           = "sid"
+	claimEmail         = "email"
+	claimEmailVerified = "email_verified"
+	claimScope         = "scope"
+	claimClientID      = "client_id"
+	claimRoles         = "roles"
+	claimAct           = "act"
+)
+
+// ClaimNames returns the name of every claim of the contract, in the order
+// AppendJSON writes them: what the issuer advertises as claims_supported.
+func ClaimNames() []string {
+	return []string{
+		claimIss, claimSub, claimAud, claimExp, claimIat, claimNbf, claimJti, claimSid,
+		claimEmail, claimScope, claimEmailVerified, claimClientID, claimRoles, claimAct,
+	}
 }
 
 // HasScope reports whether the space-separated scope claim contains s.
@@ -35,14 +101,207 @@ func (c *Claims) HasScope(s string) bool {
 	return false
 }
 
+// AppendJSON appends to dst the claims as the JSON object the issuer signs,
+// and returns the extended buffer. Times are NumericDate integer seconds
+// (sub-second parts are dropped); aud is always an array; iss, sub, aud,
+// exp, iat and scope are always written; the other claims are left out
+// when empty (zero nbf, empty strings, false email_verified, no roles, nil
+// act), which the reader takes exactly as their empty values. Strings are
+// escaped as encoding/json escapes them.
+//
+// It refuses claims that no verifier accepts: iss, sub, aud, exp or iat
+// missing, a time before 1970 or after 9999, a string that is not valid
+// UTF-8, an act chain deeper than 5 or an actor without sub. On error dst
+// is returned unchanged.
+func (c *Claims) AppendJSON(dst []byte) ([]byte, error) {
+	switch {
+	case c.Issuer == "":
+		return dst, errors.New("verifier: claims: iss is empty")
+	case c.Subject == "":
+		return dst, errors.New("verifier: claims: sub is empty")
+	case len(c.Audience) == 0:
+		return dst, errors.New("verifier: claims: aud is empty")
+	case c.Expiry.IsZero() || c.Expiry.Unix() == 0:
+		return dst, errors.New("verifier: claims: exp is zero")
+	case c.IssuedAt.IsZero():
+		return dst, errors.New("verifier: claims: iat is zero")
+	}
+	w := claimWriter{buf: dst}
+	w.buf = append(w.buf, '{')
+	w.str(claimIss, c.Issuer)
+	w.str(claimSub, c.Subject)
+	w.name(claimAud)
+	w.buf = append(w.buf, '[')
+	for i, a := range c.Audience {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.value(claimAud, a)
+	}
+	w.buf = append(w.buf, ']')
+	w.date(claimExp, c.Expiry)
+	w.date(claimIat, c.IssuedAt)
+	if !c.NotBefore.IsZero() {
+		w.date(claimNbf, c.NotBefore)
+	}
+	w.optStr(claimJti, c.ID)
+	w.optStr(claimSid, c.SessionID)
+	w.optStr(claimEmail, c.Email)
+	w.str(claimScope, c.Scope)
+	if c.EmailVerified {
+		w.name(claimEmailVerified)
+		w.buf = append(w.buf, "true"...)
+	}
+	w.optStr(claimClientID, c.ClientID)
+	if len(c.Roles) > 0 {
+		w.name(claimRoles)
+		w.buf = append(w.buf, '[')
+		for i, r := range c.Roles {
+			if i > 0 {
+				w.buf = append(w.buf, ',')
+			}
+			w.value(claimRoles, r)
+		}
+		w.buf = append(w.buf, ']')
+	}
+	if c.Actor != nil {
+		w.name(claimAct)
+		w.actor(c.Actor, 1)
+	}
+	w.buf = append(w.buf, '}')
+	if w.err != nil {
+		return dst, w.err
+	}
+	return w.buf, nil
+}
+
+// claimWriter appends the members of JSON objects, keeping the first
+// error.
+type claimWriter struct {
+	buf []byte
+	err error
+}
+
+// name starts a member: a comma unless it is the object's first.
+func (w *claimWriter) name(n string) {
+	if w.buf[len(w.buf)-1] != '{' {
+		w.buf = append(w.buf, ',')
+	}
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, n...)
+	w.buf = append(w.buf, '"', ':')
+}
+
+func (w *claimWriter) value(claim, s string) {
+	if !utf8.ValidString(s) {
+		w.fail(claim + " is not valid UTF-8")
+		return
+	}
+	w.buf = appendJSONString(w.buf, s)
+}
+
+func (w *claimWriter) str(claim, s string) {
+	w.name(claim)
+	w.value(claim, s)
+}
+
+func (w *claimWriter) optStr(claim, s string) {
+	if s != "" {
+		w.str(claim, s)
+	}
+}
+
+func (w *claimWriter) date(claim string, t time.Time) {
+	sec := t.Unix()
+	if sec < 0 || sec > maxNumericDate {
+		w.fail(claim + " is before 1970 or after 9999")
+		return
+	}
+	w.name(claim)
+	w.buf = strconv.AppendInt(w.buf, sec, 10)
+}
+
+func (w *claimWriter) actor(a *Actor, depth int) {
+	switch {
+	case depth > maxActorDepth:
+		w.fail("act is nested more than " + strconv.Itoa(maxActorDepth) + " deep")
+		return
+	case a.Subject == "":
+		w.fail("act has an empty sub")
+		return
+	}
+	w.buf = append(w.buf, '{')
+	w.str(claimSub, a.Subject)
+	if a.Actor != nil {
+		w.name(claimAct)
+		w.actor(a.Actor, depth+1)
+	}
+	w.buf = append(w.buf, '}')
+}
+
+func (w *claimWriter) fail(msg string) {
+	if w.err == nil {
+		w.err = errors.New("verifier: claims: " + msg)
+	}
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string, escaped as
+// encoding/json does (HTML-safe <, >, &, and U+2028, U+2029), so that
+// tokens keep the bytes they had when the issuer used encoding/json.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			start = i + size
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
 // claimSet is Claims plus what the checks need to know about presence.
 type claimSet struct {
 	Claims
 	hasExp, hasIat, hasNbf bool
 }
 
-// parseClaims reads the payload strictly. String claims are substrings of a
-// single copy of the payload, so parsing costs few allocations.
+// parseClaims reads the payload strictly: a claim of the contract with a
+// value of the wrong type makes the whole payload invalid; other claims are
+// ignored. String claims are substrings of a single copy of the payload,
+// so parsing costs few allocations.
 func parseClaims(payload []byte) (*claimSet, bool) {
 	text := string(payload)
 	c := &claimSet{}
@@ -66,27 +325,45 @@ func parseClaims(payload []byte) (*claimSet, bool) {
 		*dst, *has = time.Unix(sec, nsec), true
 		return ok
 	}
+	strs := func(v jsonValue, dst *[]string) bool {
+		return walkArray(payload, v, func(e jsonValue) bool {
+			var s string
+			if !str(e, &s) {
+				return false
+			}
+			*dst = append(*dst, s)
+			return true
+		})
+	}
 	ok := walkObject(payload, func(name []byte, v jsonValue) bool {
 		switch string(name) {
-		case "iss":
+		case claimIss:
 			return str(v, &c.Issuer)
-		case "sub":
+		case claimSub:
 			return str(v, &c.Subject)
-		case "jti":
+		case claimJti:
 			return str(v, &c.ID)
-		case "sid":
+		case claimSid:
 			return str(v, &c.SessionID)
-		case "email":
+		case claimEmail:
 			return str(v, &c.Email)
-		case "scope":
+		case claimScope:
 			return str(v, &c.Scope)
-		case "exp":
+		case claimClientID:
+			return str(v, &c.ClientID)
+		case claimExp:
 			return date(v, &c.Expiry, &c.hasExp)
-		case "iat":
+		case claimIat:
 			return date(v, &c.IssuedAt, &c.hasIat)
-		case "nbf":
+		case claimNbf:
 			return date(v, &c.NotBefore, &c.hasNbf)
-		case "aud":
+		case claimEmailVerified:
+			if v.kind != jsonBool {
+				return false
+			}
+			c.EmailVerified = payload[v.start] == 't'
+			return true
+		case claimAud:
 			switch v.kind {
 			case jsonString:
 				var a string
@@ -97,20 +374,41 @@ func parseClaims(payload []byte) (*claimSet, bool) {
 				return true
 			case jsonArray:
 				c.Audience = make([]string, 0, 2)
-				return walkArray(payload, v, func(e jsonValue) bool {
-					var a string
-					if !str(e, &a) {
-						return false
-					}
-					c.Audience = append(c.Audience, a)
-					return true
-				})
+				return strs(v, &c.Audience)
 			}
 			return false
+		case claimRoles:
+			return v.kind == jsonArray && strs(v, &c.Roles)
+		case claimAct:
+			var ok bool
+			c.Actor, ok = parseActor(payload, v, 1, str)
+			return ok
 		}
 		return true // other claims are allowed and ignored
 	})
 	return c, ok
+}
+
+// parseActor reads an act claim, v, and the act claims nested in it.
+func parseActor(payload []byte, v jsonValue, depth int, str func(jsonValue, *string) bool) (*Actor, bool) {
+	if v.kind != jsonObject || depth > maxActorDepth {
+		return nil, false
+	}
+	a := &Actor{}
+	obj := payload[v.start:v.end]
+	ok := walkObject(obj, func(name []byte, m jsonValue) bool {
+		m.start, m.end = m.start+v.start, m.end+v.start // offsets in payload
+		switch string(name) {
+		case claimSub:
+			return str(m, &a.Subject)
+		case claimAct:
+			var ok bool
+			a.Actor, ok = parseActor(payload, m, depth+1, str)
+			return ok
+		}
+		return true
+	})
+	return a, ok && a.Subject != ""
 }
 
 // checkIssuerAudience is the cheap check done even before the signature,

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -34,9 +36,10 @@ const (
 // field has a safe default.
 type Config struct {
 	// Issuer is the exact "iss" every token must carry, e.g.
-	// "https://auth.example.com". It is also the base of discovery.
-	// http:// is accepted (loopback, development); use https:// in
-	// production.
+	// "https://auth.example.com". It is also the base of discovery, and
+	// then, like JWKSURL and the discovered jwks_uri, must be https://;
+	// plain http:// is accepted only for loopback hosts (127.0.0.0/8, ::1,
+	// localhost) unless AllowInsecureHTTP is set.
 	Issuer string
 
 	// Audience is this resource server's identifier; the token's "aud" (a
@@ -57,11 +60,19 @@ type Config struct {
 	StaticKeys jwk.Set
 	StaticJWKS []byte
 
+	// AllowInsecureHTTP accepts plain http:// URLs (Issuer for discovery,
+	// JWKSURL, the discovered jwks_uri, and redirects) for any host, not
+	// only loopback ones. Risky: anyone on the network path can then
+	// replace the issuer's keys and forge every token. Only for closed
+	// networks that cannot have TLS.
+	AllowInsecureHTTP bool
+
 	// HTTPClient fetches discovery and the JWKS. Default: a client with a
 	// 10 s timeout (never http.DefaultClient, which has none). A client
 	// without a timeout lets a hung issuer stall refreshes indefinitely
 	// (never Verify, which does not wait on the network unless
-	// UnknownKIDWait is set).
+	// UnknownKIDWait is set). New uses a copy whose redirects are checked
+	// like the URLs above before the client's own CheckRedirect.
 	HTTPClient *http.Client
 
 	// Algorithms is the allowlist of JWS algorithms. Default: EdDSA and
@@ -82,26 +93,33 @@ type Config struct {
 	// MaxTokenSize is checked before any parsing. Default 8 KiB.
 	MaxTokenSize int
 
-	// Now is the clock for token times and key-set staleness. Default
-	// time.Now. Refresh scheduling and the cooldown use real time.
+	// Now is the clock for every time decision: token times, key-set
+	// staleness and the unknown-kid cooldown. Default time.Now. Only the
+	// waits between background fetches (and UnknownKIDWait) run on real
+	// timers.
 	Now func() time.Time
 
 	// MinRefreshInterval and MaxRefreshInterval bound the JWKS refresh
 	// period, which follows the response's Cache-Control max-age (or 5 min
 	// without one). After a failed fetch the next try is MinRefreshInterval
-	// later. Defaults 5 s and 1 h. The issuer lowers its max-age before a
-	// scheduled change of the key set and times key activation from it, so
-	// a minimum above the issuer's SIGNET_JWKS_MAX_AGE would make this
-	// verifier meet a new kid before it has fetched it. A long maximum
-	// delays the moment a key removed from the JWKS (revoked) stops
-	// verifying.
+	// later, doubling after each further failure up to a minute (or
+	// MaxRefreshInterval if lower); tokens can start a fetch sooner, once
+	// per UnknownKIDCooldown. Defaults 5 s and 1 h. The issuer lowers its
+	// max-age before a scheduled change of the key set and times key
+	// activation from it, so a minimum above the issuer's
+	// SIGNET_JWKS_MAX_AGE would make this verifier meet a new kid before it
+	// has fetched it. A long maximum delays the moment a key removed from
+	// the JWKS (revoked) stops verifying.
 	MinRefreshInterval time.Duration
 	MaxRefreshInterval time.Duration
 
 	// UnknownKIDCooldown is the minimum time between two fetches triggered
 	// by tokens (unknown kid, missing or stale key set). Tokens with an
 	// unknown kid during the cooldown fail at once with ErrUnknownKey, so a
-	// flood of forged kids costs at most one fetch per cooldown. Default 5 s.
+	// flood of forged kids costs at most one fetch per cooldown. Scheduled
+	// fetches and New's first fetch do not start a cooldown: the first token
+	// signed by a key published after them still gets its fetch. Measured
+	// with Now. Default 5 s.
 	UnknownKIDCooldown time.Duration
 
 	// UnknownKIDWait is how long Verify may wait for a refresh it triggered
@@ -116,21 +134,28 @@ type Config struct {
 	UnknownKIDWait time.Duration
 
 	// MaxStaleness bounds how long the last good key set is used when the
-	// issuer is unreachable: once the last successful fetch is older than
-	// this and a fetch has failed since (or refreshing stopped: Close, ctx
-	// done), Verify fails closed with ErrKeySetUnavailable, until a fetch
-	// succeeds again. Measured with Now. Default 24 h. Must be at least
-	// MaxRefreshInterval. A long value keeps a key the issuer has revoked
-	// trusted for longer during an outage.
+	// issuer is unreachable or answers badly (an error status, a body that
+	// is not a JWK set or is too large, a set with no usable key): once
+	// the last successful fetch is older than this and a fetch has failed
+	// since (or refreshing stopped: Close, ctx done), Verify fails closed
+	// with ErrKeySetUnavailable, until a fetch succeeds again. Measured
+	// with Now. Default 24 h. Must be at least MaxRefreshInterval. A long
+	// value keeps a key the issuer has revoked trusted for longer during
+	// an outage.
 	MaxStaleness time.Duration
 
 	// MaxJWKSSize caps discovery and JWKS response bodies. A larger response
 	// is an error and the last good set is kept. Default 1 MiB.
 	MaxJWKSSize int64
 
-	// Lazy makes New return without fetching: the first fetch runs in the
-	// background and Verify fails with ErrKeySetUnavailable until it
-	// succeeds. By default New fetches synchronously and fails if it cannot.
+	// Lazy makes New return without fetching, so a server can start while
+	// its issuer is down: the first fetch runs in the background and is
+	// retried with backoff (see MinRefreshInterval), and until one succeeds
+	// Verify fails with ErrKeySetUnavailable (the middleware answers 503
+	// with Retry-After). Configuration errors, such as a malformed or plain
+	// http:// URL, still make New fail. By default New fetches before it
+	// returns and fails if it cannot, so that a wrong URL or a down issuer
+	// shows at start-up.
 	Lazy bool
 
 	// Logger receives key-set events (fetch failures, dropped keys); never
@@ -161,11 +186,11 @@ func (c Config) withDefaults() (*settings, error) {
 		return nil, errors.New("verifier: config: set at most one of JWKSURL, StaticKeys and StaticJWKS")
 	}
 	if c.JWKSURL != "" {
-		if err := checkHTTPURL(c.JWKSURL); err != nil {
+		if err := checkFetchURL(c.JWKSURL, c.AllowInsecureHTTP); err != nil {
 			return nil, fmt.Errorf("verifier: config: JWKSURL: %w", err)
 		}
 	} else if sources == 0 {
-		if err := checkHTTPURL(c.Issuer); err != nil {
+		if err := checkFetchURL(c.Issuer, c.AllowInsecureHTTP); err != nil {
 			return nil, fmt.Errorf("verifier: config: Issuer: %w", err)
 		}
 	}
@@ -231,13 +256,17 @@ func (c Config) withDefaults() (*settings, error) {
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
+	s.HTTPClient = checkRedirects(s.HTTPClient, s.AllowInsecureHTTP)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
 }
 
-func checkHTTPURL(raw string) error {
+// checkFetchURL accepts an absolute https:// URL, or an http:// one whose
+// host is loopback (or any host when allowInsecure is set): keys fetched in
+// the clear can be replaced by anyone on the path.
+func checkFetchURL(raw string, allowInsecure bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err
@@ -245,5 +274,38 @@ func checkHTTPURL(raw string) error {
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute http(s) url", raw)
 	}
+	if u.Scheme == "http" && !allowInsecure && !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("%q uses plain http to a host that is not loopback; use https (or set AllowInsecureHTTP, which lets anyone on the network path forge tokens)", raw)
+	}
 	return nil
+}
+
+// checkRedirects returns a copy of c that refuses redirects to URLs that
+// checkFetchURL refuses (https to plain http, say), and otherwise follows
+// c's own redirect policy.
+func checkRedirects(c *http.Client, allowInsecure bool) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkFetchURL(req.URL.String(), allowInsecure); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if c.CheckRedirect != nil {
+			return c.CheckRedirect(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback address
+// (127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -13,6 +13,14 @@
 // I/O. The last good key set survives issuer outages for a bounded time,
 // after which Verify fails closed.
 //
+// By default New fetches the key set before it returns and fails if it
+// cannot, so a wrong issuer URL or an unreachable issuer stops a program at
+// start-up. A server that must come up while its issuer is down sets
+// Config.Lazy: New then fails only on configuration errors, keys are
+// fetched in the background with backoff, and until they arrive Verify
+// returns ErrKeySetUnavailable, which the middleware answers with 503 and
+// Retry-After rather than 401.
+//
 // Usage:
 //
 //	v, err := verifier.New(ctx, verifier.Config{
@@ -20,7 +28,7 @@
 //		Audience: "orders-api",
 //	})
 //	if err != nil {
-//		return err // discovery or the first JWKS fetch failed
+//		return err // bad config, or discovery or the first JWKS fetch failed
 //	}
 //	defer v.Close()
 //

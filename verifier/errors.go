@@ -40,7 +40,9 @@ var (
 	ErrInvalidLifetime = errors.New("verifier: token lifetime not allowed")
 	// ErrKeySetUnavailable means no usable key set: the first fetch has not
 	// succeeded yet, or the issuer has been unreachable for longer than
-	// Config.MaxStaleness. The verifier fails closed.
+	// Config.MaxStaleness. The verifier fails closed. The token may well be
+	// good, so the middleware answers 503 rather than 401. Verify returns it
+	// as a *KeySetUnavailableError.
 	ErrKeySetUnavailable = errors.New("verifier: key set unavailable")
 )
 
@@ -58,6 +60,25 @@ func (e *TokenExpiredError) Error() string {
 // errors.As.
 func (e *TokenExpiredError) Is(target error) bool { return target == ErrExpired }
 
+// KeySetUnavailableError is returned by Verify when it has no usable key
+// set. errors.Is(err, ErrKeySetUnavailable) is true for it.
+type KeySetUnavailableError struct {
+	// RetryAfter is when a retry may succeed: a token can start a new fetch
+	// once Config.UnknownKIDCooldown is over.
+	RetryAfter time.Duration
+	reason     string
+}
+
+func (e *KeySetUnavailableError) Error() string {
+	if e.reason == "" {
+		return ErrKeySetUnavailable.Error()
+	}
+	return ErrKeySetUnavailable.Error() + ": " + e.reason
+}
+
+// Is reports ErrKeySetUnavailable as a match.
+func (e *KeySetUnavailableError) Is(target error) bool { return target == ErrKeySetUnavailable }
+
 // Fixed errors for the hot path: no allocation and no token content.
 func detail(sentinel error, msg string) error { return fmt.Errorf("%w: %s", sentinel, msg) }
 
@@ -69,7 +90,6 @@ var (
 	errBadPayload      = detail(ErrMalformed, "payload is not a strict json object")
 	errBadTyp          = detail(ErrMalformed, "typ is not at+jwt")
 	errForbiddenHeader = detail(ErrMalformed, "header parameter not allowed")
-	errBadSigLength    = detail(ErrBadSignature, "signature has the wrong length")
 	errNoAlg           = detail(ErrDisallowedAlg, "alg missing")
 	errAlgNotAllowed   = detail(ErrDisallowedAlg, "alg not allowed")
 	errAlgKeyMismatch  = detail(ErrDisallowedAlg, "alg does not match the key")
@@ -84,8 +104,12 @@ var (
 	errIatFuture       = detail(ErrNotYetValid, "iat is in the future")
 	errExpBeforeIat    = detail(ErrInvalidLifetime, "exp is not after iat")
 	errTooLong         = detail(ErrInvalidLifetime, "exp-iat exceeds the maximum token lifetime")
-	errNoKeySet        = detail(ErrKeySetUnavailable, "no key set fetched yet")
-	errStaleKeySet     = detail(ErrKeySetUnavailable, "key set is stale and the issuer is unreachable")
+)
+
+// Reasons of a KeySetUnavailableError.
+const (
+	reasonNoKeySet    = "no key set fetched yet"
+	reasonStaleKeySet = "key set is stale and the issuer is unreachable"
 )
 
 // ErrorKind classifies an error from Verify or the middleware into a short,

@@ -63,3 +63,24 @@ func Example() {
 	// user-42 true false
 	// true true expired
 }
+
+func ExampleClaims_AppendJSON() {
+	// What the issuer signs: base64url(header) + "." + base64url(payload).
+	iat := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	c := verifier.Claims{
+		Issuer: "https://auth.example.com", Subject: "user-42", Audience: []string{"orders-api"},
+		IssuedAt: iat, NotBefore: iat, Expiry: iat.Add(15 * time.Minute),
+		ID: "tok-1", SessionID: "sess-1", Email: "ada@example.com", EmailVerified: true,
+		Scope: "orders:read", ClientID: "shop-web", Roles: []string{"admin"},
+	}
+	payload, err := c.AppendJSON(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(payload))
+	fmt.Println(verifier.ClaimNames()) // discovery's claims_supported
+	// Output:
+	// {"iss":"https://auth.example.com","sub":"user-42","aud":["orders-api"],"exp":1735733700,"iat":1735732800,"nbf":1735732800,"jti":"tok-1","sid":"sess-1","email":"ada@example.com","scope":"orders:read","email_verified":true,"client_id":"shop-web","roles":["admin"]}
+	// [iss sub aud exp iat nbf jti sid email scope email_verified client_id roles act]
+}

@@ -57,6 +57,7 @@ func FuzzStrictJSON(f *testing.F) {
 	for _, s := range []string{
 		`{}`, `{"a":1}`, `{"iss":"x","aud":["a","b"],"exp":1.5e9}`, `{"a":{"b":[1,true,null,"\u00e9"]}}`,
 		`{"a":1,"a":2}`, `{"\u0061":1,"a":2}`, `{"x":"\ud800"}`, `[1]`, `{"a":01}`, ` {"a" : -0.0e+1 } `,
+		`{"act":{"sub":"a","act":{"sub":"b","act":{"sub":"c"}}},"roles":["x",""],"email_verified":true,"client_id":"w"}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -234,8 +235,9 @@ type jwksServer struct {
 	status    int
 	cacheCtl  string
 	etag      string
-	delay     time.Duration
-	discovery string // issuer in the discovery document; "" = server URL
+	firstCC   string        // when set, the Cache-Control of the first JWKS answer only
+	gate      chan struct{} // when set, JWKS answers wait until it is closed
+	discovery string        // issuer in the discovery document; "" = server URL
 }
 
 func newJWKSServer(t testing.TB, body []byte) *jwksServer {
@@ -258,12 +260,19 @@ func newJWKSServer(t testing.TB, body []byte) *jwksServer {
 }
 
 func (s *jwksServer) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	s.fetches.Add(1)
+	n := s.fetches.Add(1)
 	s.mu.Lock()
-	body, status, cacheCtl, etag, delay := s.body, s.status, s.cacheCtl, s.etag, s.delay
+	body, status, cacheCtl, etag, gate := s.body, s.status, s.cacheCtl, s.etag, s.gate
+	if n == 1 && s.firstCC != "" {
+		cacheCtl = s.firstCC
+	}
 	s.mu.Unlock()
-	if delay > 0 {
-		time.Sleep(delay)
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if status != http.StatusOK {
 		http.Error(w, "unavailable", status)
@@ -305,6 +314,31 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger on another goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// idle reports whether no fetch is requested or running.
+func (c *keyCache) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.round == nil
 }
 
 func mustSet(t testing.TB, keys ...*testKey) jwk.Set {

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,6 +196,9 @@ func usableKey(k jwk.Key, allowed algSet) (*publicKey, error) {
 		if len(key) != ed25519.PublicKeySize {
 			return nil, errors.New("bad ed25519 key size")
 		}
+		if reason := weakEd25519(key); reason != "" {
+			return nil, errors.New(reason)
+		}
 		pk.ed, inferred = key, algEdDSA
 	case *rsa.PublicKey:
 		if bits := key.N.BitLen(); bits < minRSABits || bits > maxRSABits {
@@ -224,6 +228,62 @@ func usableKey(k jwk.Key, allowed algSet) (*publicKey, error) {
 		return nil, fmt.Errorf("alg %s not allowed", pk.alg)
 	}
 	return pk, nil
+}
+
+// smallOrderEd25519 are the canonical encodings, in hex, of the eight
+// points of small order on edwards25519 (libsodium's blocklist, and the
+// list in "Taming the many EdDSAs"). With such a public key A, the
+// signature R = identity, S = 0 verifies a message with probability
+// 1/order(A), so always for the identity: crypto/ed25519 does not refuse
+// them.
+var smallOrderEd25519 = [8]string{
+	"0100000000000000000000000000000000000000000000000000000000000000", // identity, order 1
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // (0, -1), order 2
+	"0000000000000000000000000000000000000000000000000000000000000000", // order 4
+	"0000000000000000000000000000000000000000000000000000000000000080", // order 4
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85", // order 8
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", // order 8
+}
+
+// weakEd25519 says why an Ed25519 public key must not be used, or "" if it
+// may. Non-canonical encodings (y >= p = 2^255-19, or x = 0 with the sign
+// bit set), which RFC 8032 decoding refuses and crypto/ed25519 accepts, are
+// refused first; each names a point that also has a canonical encoding, so
+// the eight canonical encodings then cover every key of small order.
+func weakEd25519(pub []byte) string {
+	if !canonicalY(pub) {
+		return "non-canonical ed25519 point encoding (y >= p)"
+	}
+	// x = 0 only for y = 1 and y = p-1: the identity and (0, -1), with the
+	// sign bit set.
+	if pub[31]&0x80 != 0 {
+		y := slices.Clone(pub)
+		y[31] &= 0x7f
+		if h := hex.EncodeToString(y); h == smallOrderEd25519[0] || h == smallOrderEd25519[1] {
+			return "non-canonical ed25519 point encoding (x = 0 with the sign bit set)"
+		}
+	}
+	if slices.Contains(smallOrderEd25519[:], hex.EncodeToString(pub)) {
+		return "ed25519 point of small order"
+	}
+	return ""
+}
+
+// canonicalY reports whether the 255-bit little-endian y of an encoded
+// point (sign bit masked) is below p = 2^255-19. The values from p up are
+// the bytes ed..ff in byte 0, ff in bytes 1..30 and 7f in byte 31.
+func canonicalY(pub []byte) bool {
+	if pub[31]&0x7f != 0x7f {
+		return true
+	}
+	for _, b := range pub[1:31] {
+		if b != 0xff {
+			return true
+		}
+	}
+	return pub[0] < 0xed
 }
 
 // fitsKey reports whether alg a can be used with a key whose inferred alg is

@@ -35,12 +35,18 @@ type keyCache struct {
 	cooldown     time.Duration
 	wait         time.Duration
 
+	// Made once in New so that an outage costs no allocation per request.
+	errNoKeySet, errStaleKeySet *KeySetUnavailableError
+
 	trigger chan struct{} // wakes run; buffered, holds at most one request
 
-	mu        sync.Mutex
-	round     chan struct{} // closed when the requested or running fetch ends; nil when idle
-	lastStart time.Time     // real time the last fetch was started or requested
-	stopped   bool
+	mu    sync.Mutex
+	round chan struct{} // closed when the requested or running fetch ends; nil when idle
+	// lastTriggered is when (by Config.Now) a token last started a fetch.
+	// Only those fetches count against the cooldown: New's fetch and the
+	// scheduled ones must not delay the first token of a new key.
+	lastTriggered time.Time
+	stopped       bool
 }
 
 // lookup returns the current snapshot if it may be used: a set older than
@@ -51,11 +57,11 @@ type keyCache struct {
 func (c *keyCache) lookup() (*keySnapshot, error) {
 	snap := c.current.Load()
 	if snap == nil {
-		return nil, errNoKeySet
+		return nil, c.errNoKeySet
 	}
 	if !c.static && c.now().Sub(snap.fetched) > c.maxStaleness {
 		if snap.failing {
-			return nil, errStaleKeySet
+			return nil, c.errStaleKeySet
 		}
 		c.requestRefresh()
 	}
@@ -70,9 +76,9 @@ func (c *keyCache) markFailing() {
 }
 
 // requestRefresh asks run for a fetch unless one is already requested or
-// running (then it is shared) or the cooldown is active (then nil is
-// returned and nothing happens). The returned channel is closed when the
-// fetch ends.
+// running (then it is shared) or the cooldown since the last fetch a token
+// started is active (then nil is returned and nothing happens). The
+// returned channel is closed when the fetch ends.
 func (c *keyCache) requestRefresh() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,11 +88,14 @@ func (c *keyCache) requestRefresh() <-chan struct{} {
 	if c.round != nil {
 		return c.round
 	}
-	if time.Since(c.lastStart) < c.cooldown {
+	now := c.now()
+	// A clock that went back since counts as past the cooldown, so a
+	// stepped-back clock cannot block refreshes for the size of the step.
+	if since := now.Sub(c.lastTriggered); !c.lastTriggered.IsZero() && since >= 0 && since < c.cooldown {
 		return nil
 	}
 	c.round = make(chan struct{})
-	c.lastStart = time.Now()
+	c.lastTriggered = now
 	select {
 	case c.trigger <- struct{}{}:
 	default: // a wake-up is already pending
@@ -148,15 +157,24 @@ func (c *keyCache) refresh(ctx context.Context, f *fetcher) time.Duration {
 		c.round = make(chan struct{})
 	}
 	round := c.round
-	c.lastStart = time.Now()
 	c.mu.Unlock()
 
-	snap, next, err := f.fetch(ctx, c.current.Load())
-	if err != nil {
-		f.log.Warn("verifier: jwks refresh failed, keeping the last good key set", "err", err)
-		c.markFailing()
-	} else {
+	prev := c.current.Load()
+	snap, next, err := f.fetch(ctx, prev)
+	switch {
+	case err == nil:
+		f.failures = 0
 		c.current.Store(snap)
+	case ctx.Err() != nil: // stopping: stop marks the set
+	default:
+		f.failures++
+		next = f.retryDelay()
+		if prev == nil {
+			f.log.Warn("verifier: jwks fetch failed; tokens fail with keyset_unavailable until one succeeds", "err", err, "retry_in", next)
+		} else {
+			f.log.Warn("verifier: jwks refresh failed, keeping the last good key set", "err", err, "retry_in", next)
+		}
+		c.markFailing()
 	}
 
 	c.mu.Lock()
@@ -181,33 +199,56 @@ func (c *keyCache) stop() {
 // fetcher fetches discovery and the JWKS. Only one goroutine uses it at a
 // time (New, then run), so its fields need no lock.
 type fetcher struct {
-	client   *http.Client
-	issuer   string
-	jwksURL  string // empty until discovered
-	etag     string
-	maxBody  int64
-	allowed  algSet
-	minEvery time.Duration
-	maxEvery time.Duration
-	now      func() time.Time
-	log      *slog.Logger
+	client        *http.Client
+	issuer        string
+	jwksURL       string // empty until discovered
+	etag          string
+	maxBody       int64
+	allowed       algSet
+	allowInsecure bool // Config.AllowInsecureHTTP: plain http to any host
+	minEvery      time.Duration
+	maxEvery      time.Duration
+	now           func() time.Time
+	log           *slog.Logger
+	failures      int // consecutive failed fetches
 }
 
-// fetch gets the key set. A 200 response is authoritative: its keys replace
-// the previous ones entirely, even when it lists none. A 304 keeps prev and
-// counts as success. Anything else is an error and the caller keeps prev.
-// It also returns the delay until the next scheduled fetch.
+// maxRetryInterval caps the backoff after failed fetches, so a verifier
+// that started before its issuer, or outlived an outage, recovers within
+// a minute of the issuer even with no traffic to trigger a fetch.
+const maxRetryInterval = time.Minute
+
+// retryDelay is the wait before the next try after f.failures consecutive
+// failures: MinRefreshInterval, doubled after each further failure up to
+// maxRetryInterval (or MaxRefreshInterval if lower, but never below
+// MinRefreshInterval).
+func (f *fetcher) retryDelay() time.Duration {
+	limit := max(min(f.maxEvery, maxRetryInterval), f.minEvery)
+	d := f.minEvery
+	for i := 1; i < f.failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// fetch gets the key set. A 200 response with at least one usable key is
+// authoritative: its keys replace the previous ones entirely, so a key it
+// no longer lists stops verifying. A 304 keeps prev and counts as success.
+// Anything else, including a 200 with no usable key (an empty set is far
+// more likely a broken issuer than a revocation of every key), is an error
+// and the caller keeps prev. On success it also returns the delay until
+// the next scheduled fetch.
 func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, time.Duration, error) {
 	if f.jwksURL == "" {
 		u, err := f.discover(ctx)
 		if err != nil {
-			return nil, f.minEvery, err
+			return nil, 0, err
 		}
 		f.jwksURL = u
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.jwksURL, nil)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks request: %w", err)
+		return nil, 0, fmt.Errorf("jwks request: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	if prev != nil && f.etag != "" {
@@ -215,7 +256,7 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: %w", err)
+		return nil, 0, fmt.Errorf("jwks fetch: %w", err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -224,18 +265,18 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 		return &keySnapshot{keys: prev.keys, fetched: f.now()}, f.interval(resp.Header), nil
 	case resp.StatusCode != http.StatusOK:
 		drain(resp.Body)
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: status %d", resp.StatusCode)
+		return nil, 0, fmt.Errorf("jwks fetch: status %d", resp.StatusCode)
 	}
 	body, err := readCapped(resp.Body, f.maxBody)
 	if err != nil {
-		return nil, f.minEvery, fmt.Errorf("jwks fetch: %w", err)
+		return nil, 0, fmt.Errorf("jwks fetch: %w", err)
 	}
 	keys, err := parseJWKS(body, f.allowed, f.log)
 	if err != nil {
-		return nil, f.minEvery, err
+		return nil, 0, err
 	}
 	if len(keys) == 0 {
-		f.log.Warn("verifier: jwks has no usable key; every token will fail", "url", f.jwksURL)
+		return nil, 0, errors.New("jwks has no usable key")
 	}
 	f.etag = resp.Header.Get("ETag")
 	return &keySnapshot{keys: keys, fetched: f.now()}, f.interval(resp.Header), nil
@@ -273,7 +314,7 @@ func (f *fetcher) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != f.issuer {
 		return "", fmt.Errorf("discovery: issuer %q does not match the configured issuer %q", doc.Issuer, f.issuer)
 	}
-	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+	if err := checkFetchURL(doc.JWKSURI, f.allowInsecure); err != nil {
 		return "", fmt.Errorf("discovery: jwks_uri: %w", err)
 	}
 	return doc.JWKSURI, nil

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 type claimsKey struct{}
@@ -73,15 +75,47 @@ func WriteUnauthorized(w http.ResponseWriter, realm string, err error) {
 	if !errors.Is(err, ErrNoToken) {
 		challenge += sep + `error="invalid_token", error_description="` + quoteEscape(desc) + `"`
 	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeErrorBody(w, http.StatusUnauthorized, "invalid_token", desc)
+}
+
+// WriteUnavailable answers 503 for an error of kind keyset_unavailable: the
+// verifier has no usable key set, so the token may well be good and the
+// client should retry, not sign in again. Retry-After is in whole seconds
+// (at least 1) from the error's *KeySetUnavailableError, or
+// DefaultUnknownKIDCooldown. The body is {"error":
+// "temporarily_unavailable", "error_description": ...}.
+func WriteUnavailable(w http.ResponseWriter, err error) {
+	retry := DefaultUnknownKIDCooldown
+	var ke *KeySetUnavailableError
+	if errors.As(err, &ke) && ke.RetryAfter > 0 {
+		retry = ke.RetryAfter
+	}
+	secs := max(1, int64((retry+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeErrorBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", errorDescription(ErrKeySetUnavailable))
+}
+
+// WriteError answers a failed authentication as the middleware does: 503
+// (WriteUnavailable) when the error is of kind keyset_unavailable, else 401
+// (WriteUnauthorized).
+func WriteError(w http.ResponseWriter, realm string, err error) {
+	if errors.Is(err, ErrKeySetUnavailable) {
+		WriteUnavailable(w, err)
+		return
+	}
+	WriteUnauthorized(w, realm, err)
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, code, desc string) {
 	body, _ := json.Marshal(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
-	}{"invalid_token", desc})
+	}{code, desc})
 	h := w.Header()
-	h.Set("WWW-Authenticate", challenge)
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
+	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }
 
@@ -116,23 +150,25 @@ func WithRealm(realm string) MiddlewareOption {
 	return func(o *middlewareOptions) { o.realm = realm }
 }
 
-// WithErrorHandler replaces the 401 response. The handler gets the error
-// from Verify (or ErrNoToken, ErrMalformed from the header); ErrorKind
-// classifies it.
+// WithErrorHandler replaces the error response (see WriteError). The
+// handler gets the error from Verify (or ErrNoToken, ErrMalformed from the
+// header); ErrorKind classifies it.
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) MiddlewareOption {
 	return func(o *middlewareOptions) { o.onError = h }
 }
 
-// Middleware returns net/http middleware that requires a valid bearer token,
-// answers 401 otherwise (see WriteUnauthorized), and passes the claims to
-// the next handler in the request context (see ClaimsFrom).
+// Middleware returns net/http middleware that requires a valid bearer token
+// and passes the claims to the next handler in the request context (see
+// ClaimsFrom). It answers a missing or bad token with 401 and
+// WWW-Authenticate (WriteUnauthorized), and a verifier without a usable
+// key set with 503 and Retry-After (WriteUnavailable).
 func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	o := middlewareOptions{}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.onError == nil {
-		o.onError = func(w http.ResponseWriter, _ *http.Request, err error) { WriteUnauthorized(w, o.realm, err) }
+		o.onError = func(w http.ResponseWriter, _ *http.Request, err error) { WriteError(w, o.realm, err) }
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

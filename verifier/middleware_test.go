@@ -108,3 +108,81 @@ func TestWriteUnauthorizedEscapesRealm(t *testing.T) {
 		t.Fatalf("challenge %q", got)
 	}
 }
+
+// Without a usable key set the token may be good: the middleware answers
+// 503 with Retry-After, not 401, while bad tokens still get 401.
+func TestMiddlewareKeySetUnavailable(t *testing.T) {
+	a := newEdKey(t)
+	srv := newJWKSServer(t, jwksOf(t, a.pub))
+	srv.status = http.StatusServiceUnavailable // the issuer is not serving keys yet
+	cfg := remoteConfig(srv, newClock(testNow))
+	cfg.Lazy = true
+	cfg.UnknownKIDCooldown = 7 * time.Second
+	v := newRemote(t, cfg)
+	h := Middleware(v, WithRealm("orders"))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("handler ran without a verified token")
+	}))
+
+	tests := []struct {
+		name, auth string
+		status     int
+		challenge  string
+		retryAfter string
+		body       map[string]string
+	}{
+		{"good token", "Bearer " + a.token(t, testNow, nil), 503, "", "7",
+			map[string]string{"error": "temporarily_unavailable", "error_description": "the signing keys are unavailable"}},
+		{"malformed token", "Bearer abc", 401, `Bearer realm="orders", error="invalid_token", error_description="the access token is malformed"`, "",
+			map[string]string{"error": "invalid_token", "error_description": "the access token is malformed"}},
+		{"no token", "", 401, `Bearer realm="orders"`, "",
+			map[string]string{"error": "invalid_token", "error_description": "no bearer token in the request"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/orders", nil)
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d", rec.Code, tt.status)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Fatalf("Retry-After %q, want %q", got, tt.retryAfter)
+			}
+			var body map[string]string
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+			if len(body) != len(tt.body) || body["error"] != tt.body["error"] || body["error_description"] != tt.body["error_description"] {
+				t.Fatalf("body %v, want %v", body, tt.body)
+			}
+			if rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+				t.Fatalf("headers %v", rec.Header())
+			}
+		})
+	}
+}
+
+func TestWriteUnavailableRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{&KeySetUnavailableError{RetryAfter: 1500 * time.Millisecond}, "2"},
+		{&KeySetUnavailableError{RetryAfter: 100 * time.Millisecond}, "1"},
+		{&KeySetUnavailableError{RetryAfter: time.Minute}, "60"},
+		{&KeySetUnavailableError{}, "5"},
+		{ErrKeySetUnavailable, "5"},
+	} {
+		rec := httptest.NewRecorder()
+		WriteError(rec, "", tt.err)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != tt.want {
+			t.Errorf("%#v: %d, Retry-After %q, want 503 and %q", tt.err, rec.Code, rec.Header().Get("Retry-After"), tt.want)
+		}
+	}
+}

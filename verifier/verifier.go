@@ -40,16 +40,19 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		b := make([]byte, 0, bufSize)
 		return &b
 	}
+	retry := s.UnknownKIDCooldown
 	v.keys = &keyCache{
-		now:          s.Now,
-		maxStaleness: s.MaxStaleness,
-		cooldown:     s.UnknownKIDCooldown,
-		wait:         s.UnknownKIDWait,
-		trigger:      make(chan struct{}, 1),
+		now:            s.Now,
+		maxStaleness:   s.MaxStaleness,
+		cooldown:       s.UnknownKIDCooldown,
+		wait:           s.UnknownKIDWait,
+		trigger:        make(chan struct{}, 1),
+		errNoKeySet:    &KeySetUnavailableError{RetryAfter: retry, reason: reasonNoKeySet},
+		errStaleKeySet: &KeySetUnavailableError{RetryAfter: retry, reason: reasonStaleKeySet},
 	}
 
 	if s.StaticKeys != nil || s.StaticJWKS != nil {
-		keys := map[string]*publicKey{}
+		var keys map[string]*publicKey
 		if s.StaticKeys != nil {
 			keys = usableKeys(keysOfSet(s.StaticKeys), s.allowed, s.Logger)
 		} else if keys, err = parseJWKS(s.StaticJWKS, s.allowed, s.Logger); err != nil {
@@ -64,19 +67,19 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	f := &fetcher{
-		client:   s.HTTPClient,
-		issuer:   s.Issuer,
-		jwksURL:  s.JWKSURL,
-		maxBody:  s.MaxJWKSSize,
-		allowed:  s.allowed,
-		minEvery: s.MinRefreshInterval,
-		maxEvery: s.MaxRefreshInterval,
-		now:      s.Now,
-		log:      s.Logger,
+		client:        s.HTTPClient,
+		issuer:        s.Issuer,
+		jwksURL:       s.JWKSURL,
+		maxBody:       s.MaxJWKSSize,
+		allowed:       s.allowed,
+		allowInsecure: s.AllowInsecureHTTP,
+		minEvery:      s.MinRefreshInterval,
+		maxEvery:      s.MaxRefreshInterval,
+		now:           s.Now,
+		log:           s.Logger,
 	}
 	var next time.Duration // Lazy: first fetch at once, in the background
 	if !s.Lazy {
-		v.keys.lastStart = time.Now()
 		snap, n, err := f.fetch(ctx, nil)
 		if err != nil {
 			return nil, fmt.Errorf("verifier: first key set fetch: %w", err)

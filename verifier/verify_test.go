@@ -412,7 +412,7 @@ func TestErrorKind(t *testing.T) {
 		&TokenExpiredError{Expiry: testNow}:   "expired",
 		errNbfFuture:                          "not_yet_valid",
 		errTooLong:                            "invalid_lifetime",
-		errStaleKeySet:                        "keyset_unavailable",
+		&KeySetUnavailableError{}:             "keyset_unavailable",
 		detail(ErrKeySetUnavailable, "other"): "keyset_unavailable",
 	}
 	for err, want := range tests {

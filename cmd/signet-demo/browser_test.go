@@ -128,6 +128,19 @@ func TestBrowserFlow(t *testing.T) {
 	if outcome != "blocked" {
 		t.Fatalf("a page on an unlisted origin could read the issuer's response (%s)", outcome)
 	}
+	// The page on the unlisted origin says why sign-in cannot work, naming
+	// its origin and the setting, instead of "Failed to fetch".
+	mustRun(t, otherTab, "unlisted origin: the page explains",
+		chromedp.SendKeys(`#email`, "ann@example.com"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Click(`#signin`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "SIGNET_CORS_ORIGINS=`+s.otherPage+`")]`),
+	)
+	msg := eval[string](t, otherTab, `document.getElementById("status").textContent`)
+	if !strings.Contains(msg, "refused this page's origin "+s.otherPage) || strings.Contains(msg, "Failed to fetch") {
+		t.Fatalf("status on the unlisted origin: %q", msg)
+	}
+	screenshot(t, otherTab, "unlisted-origin.png")
 
 	// Sign out: the session ends, and the cookie no longer refreshes.
 	mustRun(t, ctx, "sign out",

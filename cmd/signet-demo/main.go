@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,12 +31,20 @@ var web embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	stop()
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2) // the flag package has said why
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "signet-demo:", err)
 		os.Exit(1)
 	}
 }
+
+// errUsage is a command line that could not be parsed; the reason has been
+// printed.
+var errUsage = errors.New("usage")
 
 // pageConfig is what the page reads from config.json.
 type pageConfig struct {
@@ -58,7 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return errUsage
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stderr, "signet-demo: unexpected argument %q\n", fset.Arg(0))
+		return errUsage
 	}
 	static, _ := fs.Sub(web, "web")
 	cfgJSON, _ := json.Marshal(cfg)
@@ -81,9 +94,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	slog.New(slog.NewTextHandler(stderr, nil)).Info("demo page", "url", "http://"+ln.Addr().String(), "issuer", cfg.Issuer)
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// The browser sends the origin it was opened at, and the issuer
+	// answers only the origins in SIGNET_CORS_ORIGINS: localhost and
+	// 127.0.0.1 are different origins. Print the one to open and the
+	// settings it needs.
+	origin := pageOrigin(*addr, ln.Addr())
+	log.Info("demo page: open this URL", "url", origin, "issuer", cfg.Issuer,
+		"issuer_needs", "SIGNET_CORS_ORIGINS="+origin, "resource_servers_need", "ALLOWED_ORIGINS="+origin)
+	switch allowed, err := issuerAllows(ctx, cfg.Issuer, origin); {
+	case err != nil:
+		log.Info("the issuer did not answer yet; start it with SIGNET_CORS_ORIGINS="+origin, "issuer", cfg.Issuer, "error", err)
+	case !allowed:
+		log.Warn("the issuer does not allow this page's origin: sign-in will fail; restart it with SIGNET_CORS_ORIGINS="+origin, "issuer", cfg.Issuer, "origin", origin)
+	}
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	return httprun.Serve(ctx, hs, ln, 5*time.Second)
+}
+
+// pageOrigin is the origin to open the page at: the host as given in addr
+// (a name stays a name), with the port actually bound. An empty or
+// unspecified host (":3000", "0.0.0.0:3000") becomes localhost.
+func pageOrigin(addr string, bound net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(bound.String())
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// issuerAllows asks the issuer, as a browser's CORS preflight would,
+// whether a page at origin may sign in.
+func issuerAllows(ctx context.Context, issuer, origin string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodOptions, strings.TrimRight(issuer, "/")+"/v1/signin", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+	req.Header.Set("Access-Control-Request-Headers", "content-type,x-signet-csrf")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Access-Control-Allow-Origin") == origin, nil
 }

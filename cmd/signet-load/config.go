@@ -40,6 +40,10 @@ const (
 
 const defaultMix = "signup=1,signin=2,refresh=10,api=20"
 
+// defaultMaxFailed is the share of failed requests above which a run fails
+// unless --max-failed says otherwise.
+const defaultMaxFailed = "1%"
+
 // mix holds the relative weight of each operation.
 type mix struct {
 	weights [numOps]int
@@ -134,18 +138,22 @@ func parseRate(s string) (float64, error) {
 	return r, nil
 }
 
-// parseErrorRate reads "0.05" or "5%".
-func parseErrorRate(s string) (float64, error) {
+// parseRatio reads the value of the ratio flag name: "0.05", "5%", or
+// "off" (returned as -1).
+func parseRatio(name, s string) (float64, error) {
+	if s == "off" {
+		return -1, nil
+	}
 	pct := strings.HasSuffix(s, "%")
 	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
 	if err != nil {
-		return 0, fmt.Errorf("max-error-rate: %q is not a number", s)
+		return 0, fmt.Errorf("%s: %q is not a number, a percentage or off", name, s)
 	}
 	if pct {
 		v /= 100
 	}
 	if math.IsNaN(v) || v < 0 || v > 1 {
-		return 0, fmt.Errorf("max-error-rate: %q is not between 0 and 1 (or 0%% and 100%%)", s)
+		return 0, fmt.Errorf("%s: %q is not between 0 and 1 (or 0%% and 100%%)", name, s)
 	}
 	return v, nil
 }
@@ -181,7 +189,8 @@ type config struct {
 	accountsOut  string
 	allowRemote  bool
 	failOnVerify bool
-	maxErrorRate float64 // negative means no limit
+	maxErrorRate float64 // per operation; negative means no limit
+	maxFailed    float64 // of all requests; negative means no limit
 	jwksETag     bool
 	progress     bool
 }
@@ -224,7 +233,8 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	accountsOut := fs.String("accounts-out", "", "write the email of every account created (201) to `FILE`, one a line")
 	allowRemote := fs.Bool("allow-remote", false, "allow targets outside loopback")
 	failOnVerify := fs.Bool("fail-on-verify-errors", false, "exit non-zero if an access token failed verification for a reason other than expiry")
-	maxErr := fs.String("max-error-rate", "", "exit non-zero if any operation's failure ratio exceeds this (0.01 or 1%); default no limit")
+	maxErr := fs.String("max-error-rate", "off", "exit non-zero if any one operation's failure ratio exceeds this (0.01 or 1%)")
+	maxFailed := fs.String("max-failed", defaultMaxFailed, "exit non-zero, with result FAIL, if more than this share of all requests failed (0.01, 1% or off)")
 	jwksETag := fs.Bool("jwks-if-none-match", false, "jwks: send the last ETag seen in If-None-Match")
 	progress := fs.Bool("progress", true, "print a progress line to stderr every second")
 	fs.Usage = func() {
@@ -261,7 +271,6 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 		accountsOut:  *accountsOut,
 		allowRemote:  *allowRemote,
 		failOnVerify: *failOnVerify,
-		maxErrorRate: -1,
 		jwksETag:     *jwksETag,
 		progress:     *progress,
 	}
@@ -337,10 +346,11 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 			return config{}, err
 		}
 	}
-	if *maxErr != "" {
-		if cfg.maxErrorRate, err = parseErrorRate(*maxErr); err != nil {
-			return config{}, err
-		}
+	if cfg.maxErrorRate, err = parseRatio("max-error-rate", *maxErr); err != nil {
+		return config{}, err
+	}
+	if cfg.maxFailed, err = parseRatio("max-failed", *maxFailed); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }

@@ -129,8 +129,8 @@ func TestParseArgs(t *testing.T) {
 	if want := []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://localhost:3"}; !slices.Equal(cfg.issuers, want) {
 		t.Errorf("issuers = %q, want %q", cfg.issuers, want)
 	}
-	if cfg.rate != 100 || cfg.concurrency != 10 || cfg.duration != 10*time.Second || cfg.maxErrorRate != 0.05 {
-		t.Errorf("rate %v, concurrency %d, duration %v, max error rate %v", cfg.rate, cfg.concurrency, cfg.duration, cfg.maxErrorRate)
+	if cfg.rate != 100 || cfg.concurrency != 10 || cfg.duration != 10*time.Second || cfg.maxErrorRate != 0.05 || cfg.maxFailed != 0.01 {
+		t.Errorf("rate %v, concurrency %d, duration %v, max error rate %v, max failed %v", cfg.rate, cfg.concurrency, cfg.duration, cfg.maxErrorRate, cfg.maxFailed)
 	}
 	if want := []string{"/opt/my bin/signet", "keys", "rotate", "--now"}; !slices.Equal(cfg.rotateCmd, want) {
 		t.Errorf("rotateCmd = %q, want %q", cfg.rotateCmd, want)
@@ -145,6 +145,7 @@ func TestParseArgs(t *testing.T) {
 		"cmd without rotate":  {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "--rotate-cmd", "true"},
 		"unterminated quote":  {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "--rotate-every", "1s", "--rotate-cmd", `"x`},
 		"error rate above 1":  {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "--max-error-rate", "2"},
+		"max failed not a %":  {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "--max-failed", "lots"},
 		"negative requests":   {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "-1"},
 		"zero timeout":        {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "--timeout", "0s"},
 		"stray argument":      {"--issuer", "http://127.0.0.1:1", "--mix", "signin=1", "--requests", "1", "extra"},

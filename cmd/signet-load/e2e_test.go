@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -240,11 +242,13 @@ func startFakes(t *testing.T) *fakeStack {
 	return s
 }
 
+// args are the command-line for the fakes. The fakes fail some requests
+// on purpose, so --max-failed is off unless extra sets it.
 func (s *fakeStack) args(extra ...string) []string {
 	return append([]string{
 		"--issuer", strings.Join(s.issuerURLs, ","),
 		"--api", s.apiURLs[0], "--api", s.apiURLs[1],
-		"--progress=false", "--json",
+		"--progress=false", "--json", "--max-failed", "off",
 	}, extra...)
 }
 
@@ -476,6 +480,7 @@ func TestTextReport(t *testing.T) {
 	args := []string{
 		"--issuer", s.issuerURLs[0], "--issuer", s.issuerURLs[1], "--api", strings.Join(s.apiURLs, ","),
 		"--progress=false", "--concurrency", "2", "--requests", "100", "--mix", "signup=1,signin=1,refresh=2,api=5",
+		"--max-failed", "off",
 	}
 	if err := run(t.Context(), args, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
@@ -486,5 +491,63 @@ func TestTextReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestFailedRequestsFailTheRun: a run in which a third of the requests
+// fail says so, by outcome, and fails under the default --max-failed;
+// a generous --max-failed lets it pass, still counting the failures.
+func TestFailedRequestsFailTheRun(t *testing.T) {
+	// start serves an issuer that refuses every third JWKS request.
+	start := func() (args []string, refused *atomic.Int64) {
+		iss := newFakeIssuer()
+		var jwks atomic.Int64
+		refused = &atomic.Int64{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/.well-known/jwks.json" && jwks.Add(1)%3 == 0 {
+				refused.Add(1)
+				oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable")
+				return
+			}
+			iss.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return []string{"--issuer", srv.URL, "--progress=false", "--concurrency", "1", "--requests", "62", "--mix", "jwks=1"}, refused
+	}
+
+	args, refused := start()
+	var stdout bytes.Buffer
+	err := run(t.Context(), args, &stdout, io.Discard)
+	out := stdout.String()
+	if !errors.Is(err, errThresholds) {
+		t.Fatalf("run = %v, want a threshold failure\n%s", err, out)
+	}
+	n := refused.Load()
+	for _, want := range []string{
+		fmt.Sprintf("outcomes: %d ok, %d failed (", 62-n, n),
+		"limit 1%)",
+		fmt.Sprintf("result: FAIL (%d of 62 requests failed", n),
+		"> --max-failed 1%)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "result: pass") {
+		t.Errorf("report says pass:\n%s", out)
+	}
+
+	args, refused = start()
+	stdout.Reset()
+	if err := run(t.Context(), append(args, "--max-failed", "50%", "--json"), &stdout, io.Discard); err != nil {
+		t.Fatalf("run with --max-failed 50%%: %v", err)
+	}
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	n = refused.Load()
+	if !rep.Passed || rep.Failed != n || rep.FailuresByKind["503 temporarily_unavailable"] != n || rep.OK != 62-n || rep.MaxFailed != 0.5 || rep.FailedRatio < 0.3 {
+		t.Errorf("report: passed %v, ok %d, failed %d %v (server refused %d), ratio %g, max %g", rep.Passed, rep.OK, rep.Failed, rep.FailuresByKind, n, rep.FailedRatio, rep.MaxFailed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,7 +22,10 @@ type report struct {
 	ElapsedSeconds float64  `json:"elapsed_seconds"` // after the warm-up
 	WarmupSeconds  float64  `json:"warmup_seconds"`
 	Requests       int64    `json:"requests"`
+	OK             int64    `json:"ok"`
 	Failed         int64    `json:"failed"`
+	FailedRatio    float64  `json:"failed_ratio"`
+	MaxFailed      float64  `json:"max_failed"` // -1: no limit
 	PerSecond      float64  `json:"per_second"`
 
 	Operations     map[string]opReport `json:"operations"`
@@ -108,6 +112,11 @@ func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
 		rep.APIs = []string{}
 	}
 	rep.PerSecond = float64(rep.Requests) / secs
+	rep.OK = rep.Requests - rep.Failed
+	if rep.Requests > 0 {
+		rep.FailedRatio = float64(rep.Failed) / float64(rep.Requests)
+	}
+	rep.MaxFailed = r.cfg.maxFailed
 	for i := range s.ops {
 		st := &s.ops[i]
 		n, failed := st.requests.Load(), st.failed.Load()
@@ -143,6 +152,12 @@ func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
 // violations lists the thresholds the report breaks.
 func (cfg config) violations(rep *report) []string {
 	v := []string{}
+	if cfg.maxFailed >= 0 && rep.FailedRatio > cfg.maxFailed {
+		v = append(v, fmt.Sprintf("%d of %d requests failed (%s > --max-failed %s)", rep.Failed, rep.Requests, percent(rep.FailedRatio), percent(cfg.maxFailed)))
+	}
+	if rep.Requests == 0 {
+		v = append(v, "no request completed")
+	}
 	if cfg.failOnVerify {
 		if rep.VerificationFailuresOther > 0 {
 			v = append(v, fmt.Sprintf("verification_failures_other=%d", rep.VerificationFailuresOther))
@@ -159,6 +174,11 @@ func (cfg config) violations(rep *report) []string {
 		}
 	}
 	return v
+}
+
+// percent formats a ratio as a percentage, keeping small ones visible.
+func percent(r float64) string {
+	return strconv.FormatFloat(r*100, 'g', 3, 64) + "%"
 }
 
 func (rep *report) writeJSON(w io.Writer) error {
@@ -219,6 +239,11 @@ func (rep *report) writeText(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	fmt.Fprintf(&b, "outcomes: %d ok, %d failed (%s", rep.OK, rep.Failed, percent(rep.FailedRatio))
+	if rep.MaxFailed >= 0 {
+		fmt.Fprintf(&b, ", limit %s", percent(rep.MaxFailed))
+	}
+	b.WriteString(")\n")
 	if rep.Passed {
 		b.WriteString("result: pass\n")
 	} else {

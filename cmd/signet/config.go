@@ -4,67 +4,150 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
-// setting is one configuration value: an environment variable, the flag
-// that overrides it, and its default.
+// setting is one configuration value, defined once: its environment
+// variable, the flag that overrides it ("" keeps a secret out of the
+// process list), its default, its help, the commands that read it, and
+// parse, which checks a value and stores it in the config.
 type setting struct {
 	env, flag, def, help string
+	cmds                 []string
+	// parse is called once per load with the value in force; an empty
+	// value (no default, nothing given) is not parsed. Its error says what
+	// is wrong; the caller puts the setting's name in front.
+	parse func(v string) error
 }
 
-var settings = []setting{
-	{"SIGNET_ADDR", "addr", "127.0.0.1:8080", "listen address"},
-	{"SIGNET_ISSUER_URL", "issuer-url", "", "iss claim and discovery base (default http:// + the address)"},
-	{"SIGNET_AUDIENCE", "audience", "", "aud claim, comma-separated for several (default the issuer URL)"},
-	{"SIGNET_DATA_DIR", "data-dir", "./signet-data", "embedded SQLite store and its generated key-encryption key"},
-	{"SIGNET_DATABASE_URL", "database-url", "", "postgres://... for Postgres (default a SQLite file in the data dir)"},
-	{"SIGNET_KEY_ENCRYPTION_KEY", "", "", "32 bytes, base64: encrypts private keys at rest"},
-	{"SIGNET_KEY_ENCRYPTION_KEY_FILE", "key-encryption-key-file", "", "file holding the key-encryption key"},
-	{"SIGNET_SIGNING_ALG", "signing-alg", "EdDSA", "EdDSA or RS256"},
-	{"SIGNET_RSA_BITS", "rsa-bits", "2048", "RSA key size: 2048, 3072 or 4096"},
-	{"SIGNET_BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost, 4 to 31"},
-	{"SIGNET_ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "access-token lifetime"},
-	{"SIGNET_REFRESH_TOKEN_TTL", "refresh-token-ttl", "168h", "session idle lifetime, extended by each refresh"},
-	{"SIGNET_SESSION_MAX_AGE", "session-max-age", "720h", "absolute session lifetime"},
-	{"SIGNET_REFRESH_REUSE_GRACE", "refresh-reuse-grace", "10s", "window in which a repeated refresh token gets the same successor"},
-	{"SIGNET_ROTATION_PERIOD", "rotation-period", "168h", "how long a key signs before the next takes over"},
-	{"SIGNET_JWKS_MAX_AGE", "jwks-max-age", "5m", "ceiling of the JWKS Cache-Control max-age"},
-	{"SIGNET_KEY_RELOAD_INTERVAL", "key-reload-interval", "10s", "how often each replica reloads keys"},
-	{"SIGNET_CLOCK_LEEWAY", "clock-leeway", "30s", "clock skew verifiers allow"},
-	{"SIGNET_SIGNUP_LIMIT", "signup-limit", "20/1m", "sign-ups per client address: N/duration, or off"},
-	{"SIGNET_REFRESH_FAILURE_LIMIT", "refresh-failure-limit", "30/1m", "rejected refresh tokens per client address: N/duration, or off"},
-	{"SIGNET_TRUSTED_PROXIES", "trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, comma-separated"},
-	{"SIGNET_CORS_ORIGINS", "cors-origins", "", "browser origins allowed to call the API, comma-separated"},
-	{"SIGNET_AUTO_MIGRATE", "auto-migrate", "true", "apply pending migrations at start-up"},
-	{"SIGNET_LOG_FORMAT", "log-format", "json", "json or text"},
-	{"SIGNET_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
+// The commands that read settings.
+var (
+	serveOnly  = []string{"serve"}
+	withKeys   = []string{"serve", "keys"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
+	withLogger = []string{"serve", "keys"}
+	migrating  = []string{"serve", "keys", "users"}
+)
+
+// settings defines every setting, each parsing into c. addSettings calls
+// it on a throwaway config for the names, flags and help.
+func (c *config) settings() []setting {
+	return []setting{
+		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: serveOnly,
+			parse: hostPort(&c.Addr)},
+		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: serveOnly,
+			parse: issuerURL(&c.IssuerURL)},
+		{env: "SIGNET_AUDIENCE", flag: "audience", help: "aud claim, comma-separated for several (default the issuer URL)", cmds: serveOnly,
+			parse: list(&c.Audience, "audience", func(s string) (string, error) { return s, nil })},
+		{env: "SIGNET_DATA_DIR", flag: "data-dir", def: "./signet-data", help: "embedded SQLite store and its generated key-encryption key", cmds: withStore,
+			parse: text(&c.DataDir)},
+		{env: "SIGNET_DATABASE_URL", flag: "database-url", help: "postgres://... or the libpq key=value form for Postgres, sqlite://PATH for SQLite (default a SQLite file in the data dir)", cmds: withStore,
+			parse: databaseURL(&c.DatabaseURL, &c.db)},
+		{env: "SIGNET_DB_STATEMENT_TIMEOUT", flag: "db-statement-timeout", def: "5s", help: "longest a database statement may run before the request gets 503 (0: none)", cmds: withStore,
+			parse: duration(&c.DBStatementTimeout, 0, time.Hour)},
+		{env: "SIGNET_KEY_ENCRYPTION_KEY", help: "32 bytes, base64: encrypts private keys at rest", cmds: withKeys,
+			parse: text(&c.kekB64)},
+		{env: "SIGNET_KEY_ENCRYPTION_KEY_FILE", flag: "key-encryption-key-file", help: "file holding the key-encryption key", cmds: withKeys,
+			parse: text(&c.kekFile)},
+		{env: "SIGNET_SIGNING_ALG", flag: "signing-alg", def: "EdDSA", help: "EdDSA or RS256", cmds: withKeys,
+			parse: oneOf(&c.SigningAlg, func(v string) error {
+				if keys.ValidAlg(v) != nil {
+					return fmt.Errorf("%q is not supported (want EdDSA or RS256)", v)
+				}
+				return nil
+			})},
+		{env: "SIGNET_RSA_BITS", flag: "rsa-bits", def: "2048", help: "RSA key size: 2048, 3072 or 4096", cmds: withKeys,
+			parse: integer(&c.RSABits, func(n int) error {
+				if keys.ValidRSABits(n) != nil {
+					return fmt.Errorf("must be 2048, 3072 or 4096, got %d", n)
+				}
+				return nil
+			})},
+		{env: "SIGNET_BCRYPT_COST", flag: "bcrypt-cost", def: "12", help: "bcrypt cost, 4 to 31", cmds: serveOnly,
+			parse: integer(&c.BcryptCost, between(4, 31))},
+		{env: "SIGNET_BCRYPT_CONCURRENCY", flag: "bcrypt-concurrency", help: "password hashes computed at once (sign-in, sign-up); default 2 × the CPUs Go uses", cmds: serveOnly,
+			parse: integer(&c.BcryptConcurrency, between(1, 4096))},
+		{env: "SIGNET_BCRYPT_QUEUE_WAIT", flag: "bcrypt-queue-wait", def: "2s", help: "how long a request waits for a password-hash slot before it gets 503", cmds: serveOnly,
+			parse: duration(&c.BcryptQueueWait, time.Millisecond, time.Minute)},
+		{env: "SIGNET_SIGNIN_THROTTLE", flag: "signin-throttle", def: defaultThrottle, help: "sign-in brute-force delays: failures free per account and per address, first and longest delay, and the age at which a count starts over; keys left out keep their default", cmds: serveOnly,
+			parse: throttle(&c.Throttle)},
+		{env: "SIGNET_ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m", help: "access-token lifetime", cmds: withKeys,
+			parse: accessTokenTTL(&c.AccessTokenTTL)},
+		{env: "SIGNET_REFRESH_TOKEN_TTL", flag: "refresh-token-ttl", def: "168h", help: "session idle lifetime, extended by each refresh", cmds: serveOnly,
+			parse: duration(&c.RefreshTokenTTL, time.Second, 0)},
+		{env: "SIGNET_SESSION_MAX_AGE", flag: "session-max-age", def: "720h", help: "absolute session lifetime", cmds: serveOnly,
+			parse: duration(&c.SessionMaxAge, time.Second, 0)},
+		{env: "SIGNET_REFRESH_REUSE_GRACE", flag: "refresh-reuse-grace", def: "10s", help: "window in which a repeated refresh token gets the same successor", cmds: serveOnly,
+			parse: duration(&c.RefreshReuseGrace, 0, 0)},
+		{env: "SIGNET_ROTATION_PERIOD", flag: "rotation-period", def: "168h", help: "how long a key signs before the next takes over", cmds: withKeys,
+			parse: duration(&c.RotationPeriod, time.Second, 0)},
+		{env: "SIGNET_JWKS_MAX_AGE", flag: "jwks-max-age", def: "5m", help: "ceiling of the JWKS Cache-Control max-age", cmds: withKeys,
+			parse: duration(&c.JWKSMaxAge, 0, 0)},
+		{env: "SIGNET_KEY_RELOAD_INTERVAL", flag: "key-reload-interval", def: "10s", help: "how often each replica reloads keys", cmds: withKeys,
+			parse: duration(&c.KeyReloadInterval, 100*time.Millisecond, 0)},
+		{env: "SIGNET_CLOCK_LEEWAY", flag: "clock-leeway", def: "30s", help: "clock skew verifiers allow", cmds: withKeys,
+			parse: duration(&c.ClockLeeway, 0, 0)},
+		{env: "SIGNET_SIGNUP_LIMIT", flag: "signup-limit", def: "20/1m", help: "sign-ups per client address: N/duration, or off", cmds: serveOnly,
+			parse: rateLimit(&c.SignupLimit)},
+		{env: "SIGNET_REFRESH_FAILURE_LIMIT", flag: "refresh-failure-limit", def: "30/1m", help: "rejected refresh tokens per client address: N/duration, or off", cmds: serveOnly,
+			parse: rateLimit(&c.RefreshLimit)},
+		{env: "SIGNET_TRUSTED_PROXIES", flag: "trusted-proxies", help: "CIDRs whose X-Forwarded-For is believed, comma-separated", cmds: serveOnly,
+			parse: prefixes(&c.TrustedProxies)},
+		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
+			parse: list(&c.CORSOrigins, "", origin)},
+		{env: "SIGNET_MAX_CONNS_PER_IP", flag: "max-conns-per-ip", def: "256", help: "open connections per client address (IPv6: per /64), or off", cmds: serveOnly,
+			parse: connLimit(&c.MaxConnsPerIP)},
+		{env: "SIGNET_SHUTDOWN_DRAIN", flag: "shutdown-drain", def: "5s", help: "on SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes", cmds: serveOnly,
+			parse: duration(&c.ShutdownDrain, 0, 5*time.Minute)},
+		{env: "SIGNET_AUTO_MIGRATE", flag: "auto-migrate", def: "true", help: "apply pending migrations at start-up", cmds: migrating,
+			parse: boolean(&c.AutoMigrate)},
+		{env: "SIGNET_LOG_FORMAT", flag: "log-format", help: "json or text (default text when stderr is a terminal, json otherwise)", cmds: withLogger,
+			parse: oneOf(&c.LogFormat, func(v string) error {
+				if v != "json" && v != "text" {
+					return fmt.Errorf("must be json or text, got %q", v)
+				}
+				return nil
+			})},
+		{env: "SIGNET_LOG_LEVEL", flag: "log-level", def: "info", help: "debug, info, warn or error", cmds: withLogger,
+			parse: func(v string) error {
+				if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+					return fmt.Errorf("must be debug, info, warn or error, got %q", v)
+				}
+				return nil
+			}},
+	}
 }
 
 // config is the validated configuration.
 type config struct {
 	Addr              string
-	IssuerURL         string
-	issuerURLSet      bool
+	IssuerURL         string // empty: http:// + the bound address
 	Audience          []string
-	audienceSet       bool
 	DataDir           string
 	DatabaseURL       string
+	db                store.Target
 	kekB64, kekFile   string
 	SigningAlg        string
 	RSABits           int
 	BcryptCost        int
+	BcryptConcurrency int // 0: the issuer's default
+	BcryptQueueWait   time.Duration
+	Throttle          issuer.ThrottlePolicy
 	AccessTokenTTL    time.Duration
 	RefreshTokenTTL   time.Duration
 	SessionMaxAge     time.Duration
@@ -77,25 +160,31 @@ type config struct {
 	SignupLimit       issuer.RateLimit
 	RefreshLimit      issuer.RateLimit
 	CORSOrigins       []string
-	AutoMigrate       bool
-	LogFormat         string
-	LogLevel          slog.Level
+	MaxConnsPerIP     int // 0: no limit
+	ShutdownDrain     time.Duration
+	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
+	DBStatementTimeout time.Duration
+	AutoMigrate        bool
+	LogFormat          string // empty: text on a terminal, else json
+	LogLevel           slog.Level
 }
 
-// source resolves settings: a flag that was set, else a non-empty
-// environment variable, else the default.
+// source resolves the settings of one command: a flag that was set, else a
+// non-empty environment variable, else the default.
 type source struct {
 	fs     *flag.FlagSet
-	vals   map[string]*string
+	vals   map[string]*string // flag values by variable
+	reads  map[string]bool    // the variables this command reads
 	getenv func(string) string
 }
 
-// addSettings registers the flags of the named settings (all when names is
-// empty) on fs.
+// addSettings registers on fs the flags of the settings its command reads
+// (fs.Name() is the command), or of the named settings only.
 func addSettings(fs *flag.FlagSet, getenv func(string) string, names ...string) *source {
-	src := &source{fs: fs, vals: map[string]*string{}, getenv: getenv}
-	for _, s := range settings {
-		if s.flag == "" || (len(names) > 0 && !contains(names, s.env)) {
+	src := &source{fs: fs, vals: map[string]*string{}, reads: map[string]bool{}, getenv: getenv}
+	for _, s := range commandSettings(fs.Name(), names...) {
+		src.reads[s.env] = true
+		if s.flag == "" {
 			continue
 		}
 		def := ""
@@ -107,194 +196,65 @@ func addSettings(fs *flag.FlagSet, getenv func(string) string, names ...string) 
 	return src
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
+// commandSettings lists the settings a command reads, or the named ones.
+func commandSettings(cmd string, names ...string) []setting {
+	var out []setting
+	for _, s := range new(config).settings() {
+		if (len(names) == 0 && slices.Contains(s.cmds, cmd)) || slices.Contains(names, s.env) {
+			out = append(out, s)
 		}
 	}
-	return false
+	return out
 }
 
-// get returns a setting's value, whether it was given, and its name for
-// error messages.
-func (src *source) get(env string) (val string, given bool, name string) {
-	var s setting
-	for _, st := range settings {
-		if st.env == env {
-			s = st
-		}
+// get returns a setting's value and its name for messages: the flag and
+// its variable when the flag gave the value.
+func (src *source) get(s setting) (val, name string) {
+	if p, ok := src.vals[s.env]; ok && src.flagSet(s.flag) {
+		return strings.TrimSpace(*p), "--" + s.flag + " (" + s.env + ")"
 	}
+	if v := strings.TrimSpace(src.getenv(s.env)); v != "" {
+		return v, s.env
+	}
+	return s.def, s.env
+}
+
+func (src *source) flagSet(name string) bool {
 	set := false
-	if p, ok := src.vals[env]; ok {
-		src.fs.Visit(func(f *flag.Flag) {
-			if f.Name == s.flag {
-				set = true
-			}
-		})
-		if set {
-			return strings.TrimSpace(*p), true, "--" + s.flag + " (" + env + ")"
-		}
-	}
-	if v := strings.TrimSpace(src.getenv(env)); v != "" {
-		return v, true, env
-	}
-	return s.def, false, env
+	src.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
-// loadConfig reads and validates every setting. Errors name the variable
-// (or flag) and say what is wrong.
+// name is a setting's name for messages about several settings.
+func (src *source) name(env string) string {
+	for _, s := range new(config).settings() {
+		if s.env == env && src.vals[env] != nil && src.flagSet(s.flag) {
+			return "--" + s.flag + " (" + env + ")"
+		}
+	}
+	return env
+}
+
+// loadConfig reads and checks the settings of src's command; the others
+// keep their defaults. Every error names the variable (or the flag and its
+// variable) and says what is wrong; all of them are reported at once.
 func loadConfig(src *source) (*config, error) {
 	c := &config{}
 	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
-	}
-	str := func(env string) string { v, _, _ := src.get(env); return v }
-	dur := func(env string, min time.Duration) time.Duration {
-		v, _, name := src.get(env)
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			bad(name, "%q is not a duration (use Go syntax such as 15m or 168h)", v)
-			return 0
+	for _, s := range c.settings() {
+		v, name := s.def, s.env
+		if src.reads[s.env] {
+			v, name = src.get(s)
 		}
-		if d < min {
-			bad(name, "%s is too short (minimum %s)", d, min)
+		if v == "" {
+			continue
 		}
-		return d
-	}
-	integer := func(env string) int {
-		v, _, name := src.get(env)
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			bad(name, "%q is not a whole number", v)
+		if err := s.parse(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
-		return n
-	}
-
-	c.Addr = str("SIGNET_ADDR")
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
-		_, _, name := src.get("SIGNET_ADDR")
-		bad(name, "%q is not a host:port address", c.Addr)
-	}
-	var given bool
-	var name string
-	c.IssuerURL, given, name = src.get("SIGNET_ISSUER_URL")
-	c.issuerURLSet = given
-	if given {
-		if err := checkIssuerURL(c.IssuerURL); err != nil {
-			bad(name, "%v", err)
-		}
-		c.IssuerURL = strings.TrimRight(c.IssuerURL, "/")
-	}
-	var aud string
-	aud, c.audienceSet, name = src.get("SIGNET_AUDIENCE")
-	if c.audienceSet {
-		for _, a := range strings.Split(aud, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				c.Audience = append(c.Audience, a)
-			}
-		}
-		if len(c.Audience) == 0 {
-			bad(name, "no audience in %q", aud)
-		}
-	}
-	c.DataDir = str("SIGNET_DATA_DIR")
-	c.DatabaseURL = str("SIGNET_DATABASE_URL")
-	if c.DatabaseURL == "" {
-		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "signet.db")
-	}
-	c.kekB64 = strings.TrimSpace(src.getenv("SIGNET_KEY_ENCRYPTION_KEY"))
-	c.kekFile = str("SIGNET_KEY_ENCRYPTION_KEY_FILE")
-	if c.kekB64 != "" && c.kekFile != "" {
-		bad("SIGNET_KEY_ENCRYPTION_KEY", "set either it or SIGNET_KEY_ENCRYPTION_KEY_FILE, not both")
-	}
-	c.SigningAlg = str("SIGNET_SIGNING_ALG")
-	if err := keys.ValidAlg(c.SigningAlg); err != nil {
-		_, _, name := src.get("SIGNET_SIGNING_ALG")
-		bad(name, "%q is not supported (want EdDSA or RS256)", c.SigningAlg)
-	}
-	c.RSABits = integer("SIGNET_RSA_BITS")
-	if err := keys.ValidRSABits(c.RSABits); err != nil {
-		_, _, name := src.get("SIGNET_RSA_BITS")
-		bad(name, "must be 2048, 3072 or 4096, got %d", c.RSABits)
-	}
-	c.BcryptCost = integer("SIGNET_BCRYPT_COST")
-	if c.BcryptCost < 4 || c.BcryptCost > 31 {
-		_, _, name := src.get("SIGNET_BCRYPT_COST")
-		bad(name, "must be 4 to 31, got %d", c.BcryptCost)
-	}
-	c.AccessTokenTTL = dur("SIGNET_ACCESS_TOKEN_TTL", time.Second)
-	c.RefreshTokenTTL = dur("SIGNET_REFRESH_TOKEN_TTL", time.Second)
-	c.SessionMaxAge = dur("SIGNET_SESSION_MAX_AGE", time.Second)
-	c.RefreshReuseGrace = dur("SIGNET_REFRESH_REUSE_GRACE", 0)
-	c.RotationPeriod = dur("SIGNET_ROTATION_PERIOD", time.Second)
-	c.JWKSMaxAge = dur("SIGNET_JWKS_MAX_AGE", 0)
-	c.KeyReloadInterval = dur("SIGNET_KEY_RELOAD_INTERVAL", 100*time.Millisecond)
-	c.ClockLeeway = dur("SIGNET_CLOCK_LEEWAY", 0)
-	if c.SessionMaxAge > 0 && c.RefreshTokenTTL > c.SessionMaxAge {
-		bad("SIGNET_REFRESH_TOKEN_TTL", "%s is longer than SIGNET_SESSION_MAX_AGE (%s)", c.RefreshTokenTTL, c.SessionMaxAge)
-	}
-	rate := func(env string) issuer.RateLimit {
-		v, _, name := src.get(env)
-		l, err := parseRateLimit(v)
-		if err != nil {
-			bad(name, "%v", err)
-		}
-		return l
-	}
-	c.SignupLimit = rate("SIGNET_SIGNUP_LIMIT")
-	c.RefreshLimit = rate("SIGNET_REFRESH_FAILURE_LIMIT")
-	if p, given, name := src.get("SIGNET_TRUSTED_PROXIES"); given {
-		for _, s := range strings.Split(p, ",") {
-			s = strings.TrimSpace(s)
-			if s == "" {
-				continue
-			}
-			pfx, err := netip.ParsePrefix(s)
-			if err != nil {
-				addr, aerr := netip.ParseAddr(s)
-				if aerr != nil {
-					bad(name, "%q is not a CIDR or IP address", s)
-					continue
-				}
-				pfx = netip.PrefixFrom(addr, addr.BitLen())
-			}
-			c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
-		}
-	}
-	if o, given, name := src.get("SIGNET_CORS_ORIGINS"); given {
-		for _, s := range strings.Split(o, ",") {
-			s = strings.TrimRight(strings.TrimSpace(s), "/")
-			if s == "" {
-				continue
-			}
-			if err := checkOrigin(s); err != nil {
-				bad(name, "%q: %v", s, err)
-				continue
-			}
-			c.CORSOrigins = append(c.CORSOrigins, s)
-		}
-	}
-	am, _, amName := src.get("SIGNET_AUTO_MIGRATE")
-	b, err := strconv.ParseBool(am)
-	if err != nil {
-		bad(amName, "%q is not true or false", am)
-	}
-	c.AutoMigrate = b
-	c.LogFormat = str("SIGNET_LOG_FORMAT")
-	if c.LogFormat != "json" && c.LogFormat != "text" {
-		_, _, name := src.get("SIGNET_LOG_FORMAT")
-		bad(name, "must be json or text, got %q", c.LogFormat)
-	}
-	lvl, _, lvlName := src.get("SIGNET_LOG_LEVEL")
-	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
-		bad(lvlName, "must be debug, info, warn or error, got %q", lvl)
 	}
 	if len(errs) == 0 {
-		if err := c.policy().Validate(); err != nil {
-			errs = append(errs, timingError(c, src, err))
-		}
+		errs = c.check(src)
 	}
 	if len(errs) > 0 {
 		return nil, configError{errors.Join(errs...)}
@@ -302,15 +262,40 @@ func loadConfig(src *source) (*config, error) {
 	return c, nil
 }
 
+// check fills the defaults that depend on other settings and checks the
+// rules that span several.
+func (c *config) check(src *source) []error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "signet.db")
+		t, err := store.ParseURL(c.DatabaseURL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q cannot hold the SQLite file: %w", src.name("SIGNET_DATA_DIR"), c.DataDir, err))
+		}
+		c.db = t
+	}
+	if c.kekB64 != "" && c.kekFile != "" {
+		errs = append(errs, fmt.Errorf("SIGNET_KEY_ENCRYPTION_KEY: set either it or %s, not both", src.name("SIGNET_KEY_ENCRYPTION_KEY_FILE")))
+	}
+	if c.RefreshTokenTTL > c.SessionMaxAge {
+		errs = append(errs, fmt.Errorf("%s: %s is longer than %s (%s)", src.name("SIGNET_REFRESH_TOKEN_TTL"), c.RefreshTokenTTL, src.name("SIGNET_SESSION_MAX_AGE"), c.SessionMaxAge))
+	}
+	if len(errs) == 0 {
+		if err := c.policy().Validate(); err != nil {
+			errs = append(errs, timingError(c, src, err))
+		}
+	}
+	return errs
+}
+
 // timingError restates a key-timing violation in the settings' names (the
 // flag's, when a flag gave the value), with the numbers.
 func timingError(c *config, src *source, err error) error {
 	p := c.policy()
-	name := func(env string) string { _, _, n := src.get(env); return n }
 	if c.RotationPeriod <= p.PublishLead() {
 		return fmt.Errorf("%s: %s must be longer than %s (%s) + %s (%s) = %s, the time a new key is published before it signs",
-			name("SIGNET_ROTATION_PERIOD"), c.RotationPeriod, name("SIGNET_JWKS_MAX_AGE"), c.JWKSMaxAge,
-			name("SIGNET_KEY_RELOAD_INTERVAL"), c.KeyReloadInterval, p.PublishLead())
+			src.name("SIGNET_ROTATION_PERIOD"), c.RotationPeriod, src.name("SIGNET_JWKS_MAX_AGE"), c.JWKSMaxAge,
+			src.name("SIGNET_KEY_RELOAD_INTERVAL"), c.KeyReloadInterval, p.PublishLead())
 	}
 	return err
 }
@@ -326,16 +311,279 @@ func (c *config) policy() keys.Policy {
 // finishAddr fills the issuer URL and audience defaults from the address
 // actually bound (which differs from SIGNET_ADDR when its port is 0).
 func (c *config) finishAddr(bound string) {
-	if !c.issuerURLSet {
+	if c.IssuerURL == "" {
 		host, port, _ := net.SplitHostPort(bound)
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 			host = "localhost"
 		}
 		c.IssuerURL = "http://" + net.JoinHostPort(host, port)
 	}
-	if !c.audienceSet {
+	if len(c.Audience) == 0 {
 		c.Audience = []string{c.IssuerURL}
 	}
+}
+
+// Parsers: each returns a setting's parse function, writing into dst.
+
+func text(dst *string) func(string) error {
+	return func(v string) error { *dst = v; return nil }
+}
+
+func oneOf(dst *string, valid func(string) error) func(string) error {
+	return func(v string) error {
+		if err := valid(v); err != nil {
+			return err
+		}
+		*dst = v
+		return nil
+	}
+}
+
+func hostPort(dst *string) func(string) error {
+	return func(v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("%q is not a host:port address", v)
+		}
+		*dst = v
+		return nil
+	}
+}
+
+func issuerURL(dst *string) func(string) error {
+	return func(v string) error {
+		if err := checkIssuerURL(v); err != nil {
+			return err
+		}
+		*dst = strings.TrimRight(v, "/")
+		return nil
+	}
+}
+
+// list reads a comma-separated list; what names the items when the list
+// must not be empty ("" allows an empty one).
+func list(dst *[]string, what string, item func(string) (string, error)) func(string) error {
+	return func(v string) error {
+		var out []string
+		var errs []error
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			s, err := item(s)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, s)
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		if len(out) == 0 && what != "" {
+			return fmt.Errorf("no %s in %q", what, v)
+		}
+		*dst = out
+		return nil
+	}
+}
+
+func origin(s string) (string, error) {
+	s = strings.TrimRight(s, "/")
+	if err := checkOrigin(s); err != nil {
+		return "", fmt.Errorf("%q: %v", s, err)
+	}
+	return s, nil
+}
+
+func integer(dst *int, valid func(int) error) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if err := valid(n); err != nil {
+			return err
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func between(lo, hi int) func(int) error {
+	return func(n int) error {
+		if n < lo || n > hi {
+			return fmt.Errorf("must be %d to %d, got %d", lo, hi, n)
+		}
+		return nil
+	}
+}
+
+// duration reads a Go duration of at least lo and, when hi > 0, at most hi.
+func duration(dst *time.Duration, lo, hi time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%q is not a duration (use Go syntax such as 15m or 168h)", v)
+		case d < lo:
+			return fmt.Errorf("%s is too short (minimum %s)", d, lo)
+		case hi > 0 && d > hi:
+			return fmt.Errorf("%s is too long (maximum %s)", d, hi)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+// accessTokenTTL refuses a lifetime that the project's own verifier
+// refuses by default: every resource server would reject every token.
+func accessTokenTTL(dst *time.Duration) func(string) error {
+	parse := duration(dst, time.Second, 0)
+	return func(v string) error {
+		if err := parse(v); err != nil {
+			return err
+		}
+		if *dst > verifier.DefaultMaxTokenLifetime {
+			return fmt.Errorf("%s is longer than %s, the longest token lifetime resource servers accept (verifier.DefaultMaxTokenLifetime): they would refuse every token",
+				*dst, verifier.DefaultMaxTokenLifetime)
+		}
+		return nil
+	}
+}
+
+func boolean(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*dst = b
+		return nil
+	}
+}
+
+func databaseURL(dst *string, t *store.Target) func(string) error {
+	return func(v string) error {
+		parsed, err := store.ParseURL(v)
+		if err != nil {
+			// The value may hold a password: it is not repeated.
+			return fmt.Errorf("not a database URL: use %s; unset, it is an SQLite file in SIGNET_DATA_DIR", store.AcceptedURLs)
+		}
+		*dst, *t = v, parsed
+		return nil
+	}
+}
+
+func rateLimit(dst *issuer.RateLimit) func(string) error {
+	return func(v string) error {
+		l, err := parseRateLimit(v)
+		if err != nil {
+			return err
+		}
+		*dst = l
+		return nil
+	}
+}
+
+func prefixes(dst *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		var out []netip.Prefix
+		var errs []error
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					errs = append(errs, fmt.Errorf("%q is not a CIDR or IP address", s))
+					continue
+				}
+				pfx = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			out = append(out, pfx.Masked())
+		}
+		*dst = out
+		return errors.Join(errs...)
+	}
+}
+
+func connLimit(dst *int) func(string) error {
+	return func(v string) error {
+		if v == "off" {
+			*dst = 0
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive whole number or off", v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// defaultThrottle is the issuer's sign-in throttle policy, spelled out.
+const defaultThrottle = "account=5,ip=20,base=1s,max=15m,reset=24h"
+
+// throttle reads "account=5,ip=20,base=1s,max=15m,reset=24h"; keys left
+// out keep their default.
+func throttle(dst *issuer.ThrottlePolicy) func(string) error {
+	return func(v string) error {
+		var p issuer.ThrottlePolicy
+		for _, spec := range []string{defaultThrottle, v} {
+			for part := range strings.SplitSeq(spec, ",") {
+				if part = strings.TrimSpace(part); part == "" {
+					continue
+				}
+				k, val, _ := strings.Cut(part, "=")
+				k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+				var err error
+				switch k {
+				case "account":
+					p.AccountFree, err = throttleCount(k, val)
+				case "ip":
+					p.IPFree, err = throttleCount(k, val)
+				case "base":
+					p.BaseDelay, err = throttleDelay(k, val)
+				case "max":
+					p.MaxDelay, err = throttleDelay(k, val)
+				case "reset":
+					p.Reset, err = throttleDelay(k, val)
+				default:
+					err = fmt.Errorf("%q is not key=value with a key of account, ip, base, max or reset (such as %s)", part, defaultThrottle)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		}
+		switch {
+		case p.MaxDelay < p.BaseDelay:
+			return fmt.Errorf("max (%s) is shorter than base (%s)", p.MaxDelay, p.BaseDelay)
+		case p.Reset < p.MaxDelay:
+			return fmt.Errorf("reset (%s) is shorter than max (%s): counts would start over before the longest delay ends", p.Reset, p.MaxDelay)
+		}
+		*dst = p
+		return nil
+	}
+}
+
+func throttleCount(k, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0, fmt.Errorf("%s: %q is not a whole number from 1 to 1000000", k, v)
+	}
+	return n, nil
+}
+
+func throttleDelay(k, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration (such as 1s or 15m)", k, v)
+	}
+	return d, nil
 }
 
 // parseRateLimit reads "N/duration" (20/1m: 20 at once, refilled at 20 a
@@ -377,9 +625,10 @@ func checkOrigin(s string) error {
 }
 
 // keyEncryptionKey returns the key-encryption key. With the embedded SQLite
-// store and none configured, one is generated into the data directory
-// (mode 0600) and kept there; Postgres requires one.
-func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, error) {
+// store and none configured, the one generated into the data directory is
+// used; generate creates it (mode 0600) when missing. Postgres requires
+// one.
+func (c *config) keyEncryptionKey(log *slog.Logger, dialect string, generate bool) ([]byte, error) {
 	switch {
 	case c.kekB64 != "":
 		k, err := keys.ParseKEK(c.kekB64)
@@ -400,7 +649,7 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 			log.Warn("the key-encryption key file is readable by every user of this machine; make it 0600 or 0640", "path", c.kekFile, "mode", fi.Mode().Perm().String())
 		}
 		return k, nil
-	case dialect != "sqlite":
+	case dialect != store.SQLite:
 		return nil, configError{errors.New("SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE is required with Postgres (32 random bytes, base64: openssl rand -base64 32)")}
 	}
 	path := filepath.Join(c.DataDir, "key-encryption-key")
@@ -412,6 +661,8 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("key-encryption key file: %w", err)
+	} else if !generate {
+		return nil, configError{fmt.Errorf("no key-encryption key at %s, where signet serve keeps the one it generates: start signet serve once, use the SIGNET_DATA_DIR that signet serve uses, or set SIGNET_KEY_ENCRYPTION_KEY or SIGNET_KEY_ENCRYPTION_KEY_FILE", describePath(path))}
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -433,10 +684,37 @@ func (c *config) keyEncryptionKey(log *slog.Logger, dialect string) ([]byte, err
 	return k, nil
 }
 
-func newLogger(c *config, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+func newLogger(c *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
-	if c.LogFormat == "text" {
+	if logFormat(c, w) == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// logFormat is SIGNET_LOG_FORMAT, else text for a person at a terminal and
+// JSON for a log collector.
+func logFormat(c *config, w io.Writer) string {
+	switch {
+	case c.LogFormat != "":
+		return c.LogFormat
+	case isTerminal(w):
+		return "text"
+	}
+	return "json"
+}
+
+// isTerminal reports whether w is a terminal (a character device other
+// than /dev/null).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }

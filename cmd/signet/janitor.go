@@ -10,6 +10,9 @@ import (
 type janitorStore interface {
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
 	DeleteStaleSigninFailures(ctx context.Context, before, now time.Time) (int64, error)
+	// CheckpointWAL moves SQLite's write-ahead log into the database and
+	// truncates it (nothing on Postgres).
+	CheckpointWAL(ctx context.Context) error
 }
 
 const (
@@ -17,15 +20,13 @@ const (
 	// endedSessionRetention keeps ended sessions this long after they end,
 	// for investigations; audit events are kept regardless.
 	endedSessionRetention = 7 * 24 * time.Hour
-	// staleFailureAge matches the sign-in throttle's reset: older counts
-	// no longer count.
-	staleFailureAge = 24 * time.Hour
 )
 
-// runJanitor deletes ended sessions and stale sign-in failure counts every
-// hour until ctx is done. Every replica runs it; the deletes are
-// idempotent, so replicas need no coordination.
-func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger) {
+// runJanitor deletes ended sessions, and sign-in failure counts older than
+// the throttle's reset (they no longer count), every hour until ctx is
+// done. Every replica runs it; the deletes are idempotent, so replicas need
+// no coordination.
+func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger, throttleReset time.Duration) {
 	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
 	for {
@@ -34,18 +35,21 @@ func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		sweep(ctx, db, log, time.Now())
+		sweep(ctx, db, log, time.Now(), throttleReset)
 	}
 }
 
-func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time) {
+func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time, throttleReset time.Duration) {
 	sessions, err := db.DeleteEndedSessions(ctx, now.Add(-endedSessionRetention))
 	if err != nil {
 		log.Warn("janitor: deleting ended sessions failed", "error", err)
 	}
-	failures, err := db.DeleteStaleSigninFailures(ctx, now.Add(-staleFailureAge), now)
+	failures, err := db.DeleteStaleSigninFailures(ctx, now.Add(-throttleReset), now)
 	if err != nil {
 		log.Warn("janitor: deleting stale sign-in failures failed", "error", err)
+	}
+	if err := db.CheckpointWAL(ctx); err != nil {
+		log.Warn("janitor: WAL checkpoint failed", "error", err)
 	}
 	if sessions+failures > 0 {
 		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures)

@@ -28,12 +28,35 @@ func TestJanitorSweep(t *testing.T) {
 		session("live", now.Add(time.Hour))
 		session("ended-yesterday", now.Add(-24*time.Hour))
 		session("ended-long-ago", now.Add(-8*24*time.Hour))
-		sweep(ctx, db, slog.New(slog.DiscardHandler), now)
+		sweep(ctx, db, slog.New(slog.DiscardHandler), now, 24*time.Hour)
 		for id, want := range map[string]bool{"live": true, "ended-yesterday": true, "ended-long-ago": false} {
 			_, _, err := db.SessionWithUser(ctx, id)
 			if got := err == nil; got != want {
 				t.Errorf("session %s kept = %v, want %v (%v)", id, got, want, err)
 			}
+		}
+	})
+}
+
+// TestJanitorUsesThrottleReset: sign-in failure counts are deleted once
+// they are older than the configured throttle reset, not a fixed 24 h.
+func TestJanitorUsesThrottleReset(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		for key, age := range map[string]time.Duration{"acct:old@example.com": 3 * time.Hour, "acct:new@example.com": time.Hour} {
+			at := now.Add(-age)
+			if _, _, err := db.FailSignin(ctx, key, at, at.Add(-time.Hour), func(int) time.Duration { return 0 }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sweep(ctx, db, slog.New(slog.DiscardHandler), now, 2*time.Hour)
+		var keys []string
+		if err := db.SQL().SelectContext(ctx, &keys, `SELECT key FROM signin_throttle ORDER BY key`); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 1 || keys[0] != "acct:new@example.com" {
+			t.Fatalf("after a sweep with a 2h reset the counts left are %v, want only the one an hour old", keys)
 		}
 	})
 }

@@ -25,9 +25,12 @@ SIGNET_KEY_RELOAD_INTERVAL on SQLite).
   rotate [--now]       publish the next key now; --now also makes it sign at
                        once (emergency: verifiers whose cached JWKS predates
                        it reject its tokens until they refetch)
-  revoke KID           take a key out of the JWKS at once and destroy its
-                       private part; the active key needs --promote, which
-                       makes its successor sign in the same step
+  revoke KID           take a key out of the JWKS at once and make its
+                       private part unusable (overwritten and purged from
+                       the database; copies in its backups stay sealed
+                       under the key-encryption key); the active key needs
+                       --promote, which makes its successor sign in the
+                       same step
   generate --alg A     publish a next key of algorithm A (EdDSA or RS256),
                        for example ahead of a change of SIGNET_SIGNING_ALG`
 
@@ -74,14 +77,19 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		stdout: stdout,
 	}
 	detail := map[string]string{"actor": actor(getenv)}
-	err = c.run(ctx, rest, *alg, *now, *promote, *asJSON, detail)
+	if rest[0] != "list" {
+		err = proveKEK(ctx, db.ListKeys, sealer, kekOrigin(cfg), stderr)
+	}
+	if err == nil {
+		err = c.run(ctx, rest, *alg, *now, *promote, *asJSON, detail)
+	}
 
 	// Every command, refused and failed ones included, leaves an audit
 	// row (the key changes themselves are recorded with the change).
 	switch {
 	case err == nil:
 		detail["result"] = "ok"
-	case errors.Is(err, keys.ErrOnlyActiveKey):
+	case errors.Is(err, keys.ErrOnlyActiveKey), errors.Is(err, errWrongKEK):
 		detail["result"], detail["error"] = "refused", err.Error()
 	default:
 		detail["result"], detail["error"] = "failed", err.Error()
@@ -148,7 +156,7 @@ func (c *keysCommand) run(ctx context.Context, rest []string, alg string, now, p
 			return err
 		}
 		detail["alg"] = revoked.Alg
-		fmt.Fprintf(w, "key %s (%s) is revoked: removed from the JWKS and its private part destroyed.\n", revoked.KID, revoked.Alg)
+		fmt.Fprintf(w, "key %s (%s) is revoked: removed from the JWKS and its private part made unusable (overwritten in the database; backups keep it sealed under the key-encryption key).\n", revoked.KID, revoked.Alg)
 		if promoted != nil {
 			detail["promoted_kid"] = promoted.KID
 			fmt.Fprintf(w, "key %s (%s) is now active. Tokens signed by the revoked key no longer verify once verifiers refetch the JWKS (within SIGNET_JWKS_MAX_AGE = %s).\n", promoted.KID, promoted.Alg, c.policy.JWKSMaxAge)
@@ -170,7 +178,9 @@ func actor(getenv func(string) string) string {
 
 // reorder moves flags after the subcommand (keys revoke KID --promote) in
 // front of it, since package flag stops at the first argument. A flag that
-// takes a value keeps the argument after it.
+// takes a value keeps the argument after it. After the subcommand, a word
+// that names no flag is an argument: a kid is base64url and may begin
+// with '-'.
 func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
@@ -183,14 +193,15 @@ func reorder(fs *flag.FlagSet, args []string) []string {
 			pos = append(pos, a)
 			continue
 		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil && len(pos) > 0 {
+			pos = append(pos, a)
 			continue
 		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // parseFlags reports it
+		flags = append(flags, a)
+		if hasValue || f == nil {
+			continue // an unknown flag: parseFlags reports it
 		}
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			continue

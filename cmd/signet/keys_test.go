@@ -55,6 +55,17 @@ func TestReorder(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("reorder = %q\nwant      %q", got, want)
 	}
+	// A kid is base64url and may begin with '-': after the subcommand, a
+	// word that names no flag is an argument.
+	got = reorder(fs, []string{"revoke", "-Xk9", "--promote"})
+	if want := []string{"--promote", "revoke", "-Xk9"}; !slices.Equal(got, want) {
+		t.Fatalf("reorder = %q\nwant      %q", got, want)
+	}
+	// Before it, an unknown flag stays a flag, for parseFlags to report.
+	got = reorder(fs, []string{"--bogus", "list"})
+	if want := []string{"--bogus", "list"}; !slices.Equal(got, want) {
+		t.Fatalf("reorder = %q\nwant      %q", got, want)
+	}
 }
 
 // TestKeysCommandsAgainstRunningServer starts the real program, then runs

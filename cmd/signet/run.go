@@ -35,40 +35,51 @@ const usage = `signet: a token issuer with rotating asymmetric keys
 
 Usage:
   signet serve [flags]           run the issuer
-  signet migrate up|down|version apply, revert or show the database schema
+  signet migrate up|down N|down --all|version
+                                 apply, revert or show the database schema
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
-  signet users list|delete       inspect and manage accounts
+  signet users list|find|delete  inspect and manage accounts
+  signet check-emails            report stored emails not in normal form, or look-alikes
   signet version                 print the version
 
-Run "signet <command> --help" for a command's flags. Every flag has an
-environment variable (SIGNET_*); a flag overrides its variable.
+Run "signet <command> --help" for a command's flags. Every setting has an
+environment variable (SIGNET_*); its flag, if it has one, overrides it.
 `
 
-// run is the whole program; main only wires the process to it.
+// run is the whole program with no standard input (it is not a terminal,
+// so nothing can be confirmed by typing); tests call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWithInput(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput is the whole program; main only wires the process to it.
+// stdin answers confirmations (migrate down --all) when it is a terminal.
+func runWithInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	err := dispatch(ctx, args, getenv, stdout, stderr)
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	return err
 }
 
-func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, rest, getenv, stdout, stderr)
+		return runMigrate(ctx, rest, getenv, stdin, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdout, stderr)
+	case "check-emails":
+		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "signet", versionString())
 		return nil
@@ -114,17 +125,84 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 		}
 		return errUsage
 	}
+	if msg := checkArgs(fs.Name(), fs.Args()); msg != "" {
+		fmt.Fprintf(stderr, "%s (see signet %s --help)\n", msg, fs.Name())
+		return errUsage
+	}
 	return nil
+}
+
+// commandArgs lists the arguments each command takes after its flags: its
+// subcommands, each with the arguments it needs ("[N]" is optional). A
+// command without subcommands takes none. parseFlags holds every command to
+// it, so that no command quietly ignores a stray argument.
+var commandArgs = map[string]map[string][]string{
+	"serve":        nil,
+	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
+	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
+	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+	"check-emails": nil,
+}
+
+// checkArgs says what is wrong with a command's arguments ("signet keys
+// list: unexpected argument "x""), or "". A missing or unknown subcommand is
+// left to the command, which prints its usage.
+func checkArgs(cmd string, args []string) string {
+	subs, ok := commandArgs[cmd]
+	if !ok {
+		return ""
+	}
+	if subs == nil {
+		if len(args) > 0 {
+			return fmt.Sprintf("signet %s: unexpected argument %q", cmd, args[0])
+		}
+		return ""
+	}
+	if len(args) == 0 {
+		return ""
+	}
+	want, ok := subs[args[0]]
+	if !ok {
+		return ""
+	}
+	got := args[1:]
+	required := 0
+	for _, w := range want {
+		if !strings.HasPrefix(w, "[") {
+			required++
+		}
+	}
+	switch {
+	case len(got) < required:
+		return fmt.Sprintf("signet %s %s: missing %s", cmd, args[0], strings.Join(want[len(got):required], " "))
+	case len(got) > len(want):
+		return fmt.Sprintf("signet %s %s: unexpected argument %q", cmd, args[0], got[len(want)])
+	}
+	return ""
 }
 
 // errHelp means --help was asked for and printed: exit 0.
 var errHelp = errors.New("help")
 
+// commandUsage sets fs's usage: the command line, what it does, its flags,
+// and its settings that have no flag (secrets, kept out of the process
+// list).
 func commandUsage(fs *flag.FlagSet, line, about string) {
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: %s\n\n%s\n", line, strings.TrimSpace(about))
 		fmt.Fprintln(w, "\nFlags:")
 		fs.PrintDefaults()
+		first := true
+		for _, s := range commandSettings(fs.Name()) {
+			if s.flag != "" {
+				continue
+			}
+			if first {
+				fmt.Fprintln(w, "\nEnvironment only:")
+				first = false
+			}
+			fmt.Fprintf(w, "  %s\n    \t%s\n", s.env, s.help)
+		}
 	}
 }

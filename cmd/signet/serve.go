@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/httpapi"
@@ -36,7 +38,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("SIGNET_BCRYPT_COST is below 10: passwords are cheap to guess if hashes leak", "cost", cfg.BcryptCost)
 	}
 
-	db, sealer, err := openStore(ctx, cfg, log, cfg.AutoMigrate)
+	db, sealer, err := openStoreAs(ctx, cfg, log, createMissing, cfg.AutoMigrate)
 	if err != nil {
 		return err
 	}
@@ -54,7 +56,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	pol := cfg.policy()
 	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
 	metrics := issuer.NewMetrics()
-	if err := metrics.WatchDB(db.SQL().DB); err != nil {
+	if err := metrics.Registry.Register(collectors.NewDBStatsCollector(db.SQL().DB, "signet")); err != nil {
 		return err
 	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
@@ -66,7 +68,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Logger:         log,
 	}
 	if err := m.Start(ctx); err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return err // already "keys: ..."
 	}
 
 	icfg := cfg.issuerConfig(log)
@@ -79,8 +81,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// While draining, /readyz answers 503 so that load balancers move
+	// traffic away before the listener closes.
+	var draining atomic.Bool
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           httprun.NotReadyWhileDraining(srv.Handler(), "/readyz", &draining),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -89,9 +94,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	hs.RegisterOnShutdown(func() { log.Info("shutting down") })
-	go runJanitor(ctx, db, log)
+	stopDrainLog := context.AfterFunc(ctx, func() {
+		log.Info("draining: /readyz answers 503 until the listener closes", "drain", cfg.ShutdownDrain.String())
+	})
+	defer stopDrainLog() // no drain line when serve fails
+	go runJanitor(ctx, db, log, cfg.Throttle.Reset)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
-	return httprun.Serve(ctx, hs, ln, 15*time.Second)
+	capped := httprun.LimitPerIP(ln, httprun.PerIP{Max: cfg.MaxConnsPerIP, Exempt: cfg.TrustedProxies, Log: log})
+	return httprun.Run(ctx, hs, capped, httprun.Options{Drain: cfg.ShutdownDrain, Draining: &draining, Grace: 15 * time.Second})
 }
 
 // issuerConfig is the HTTP server's share of the configuration.
@@ -100,6 +110,9 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		IssuerURL:           c.IssuerURL,
 		Audience:            c.Audience,
 		BcryptCost:          c.BcryptCost,
+		BcryptConcurrency:   c.BcryptConcurrency,
+		BcryptQueueWait:     c.BcryptQueueWait,
+		Throttle:            c.Throttle,
 		RefreshTokenTTL:     c.RefreshTokenTTL,
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,
@@ -109,14 +122,21 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	}
 }
 
-// openStore connects to the configured database, applies migrations when
-// asked, and returns it with the sealer for its private keys.
+// openStore opens the store of an administrative command: it must exist
+// and have a schema (see existingStore); pending migrations are applied
+// when migrate is set. It returns the store with the sealer for its
+// private keys.
 func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool) (*store.DB, *keys.Sealer, error) {
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	return openStoreAs(ctx, cfg, log, existingStore, migrate)
+}
+
+// openStoreAs opens the store in the given mode; serve uses createMissing.
+func openStoreAs(ctx context.Context, cfg *config, log *slog.Logger, mode storeMode, migrate bool) (*store.DB, *keys.Sealer, error) {
+	db, err := openDB(ctx, cfg, mode)
 	if err != nil {
 		return nil, nil, err
 	}
-	kek, err := cfg.keyEncryptionKey(log, db.Dialect())
+	kek, err := cfg.keyEncryptionKey(log, db.Dialect(), mode == createMissing)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -126,11 +146,9 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool)
 		db.Close()
 		return nil, nil, err
 	}
-	if migrate {
-		if err := db.MigrateUp(); err != nil {
-			db.Close()
-			return nil, nil, err
-		}
+	if err := checkSchema(db, cfg, mode, migrate); err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	return db, sealer, nil
 }

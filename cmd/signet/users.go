@@ -3,24 +3,32 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
 )
 
+const usersAbout = `Inspect and manage accounts. Listing and finding need no key-encryption
+key.
+
+  list [--after ID]   users, oldest first, --limit at a time (--json); when
+                      more follow, stderr says the --after to pass next
+  find EMAIL          the user with this email (case-insensitive)
+  delete ID           delete a user and every session of theirs`
+
 func runUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
-	src := addSettings(fs, getenv, "SIGNET_DATA_DIR", "SIGNET_DATABASE_URL")
-	asJSON := fs.Bool("json", false, "list: print JSON")
-	limit := fs.Int("limit", 1000, "list: at most this many users")
-	commandUsage(fs, "signet users [flags] list|delete ID", `Inspect and manage accounts.
-
-  list        users, oldest first (--json)
-  delete ID   delete a user and every session of theirs`)
+	src := addSettings(fs, getenv)
+	asJSON := fs.Bool("json", false, "list, find: print JSON")
+	limit := fs.Int("limit", 100, "list: at most this many users")
+	after := fs.String("after", "", "list: start after the user with this `ID` (the last one of the previous page)")
+	commandUsage(fs, "signet users [flags] list | find EMAIL | delete ID", usersAbout)
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
@@ -29,48 +37,84 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Usage()
 		return errUsage
 	}
+	switch rest[0] {
+	case "list", "find", "delete":
+	default:
+		fmt.Fprintf(stderr, "signet users: unknown subcommand %q\n", rest[0])
+		fs.Usage()
+		return errUsage
+	}
+	if *limit < 1 {
+		return configError{fmt.Errorf("users list: --limit must be at least 1, got %d", *limit)}
+	}
 	cfg, err := loadConfig(src)
 	if err != nil {
 		return err
 	}
-	db, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	db, err := openDB(ctx, cfg, existingStore)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := checkSchema(db, cfg, existingStore, cfg.AutoMigrate); err != nil {
+		return err
+	}
 	switch rest[0] {
 	case "list":
-		us, err := db.ListUsers(ctx, *limit)
+		us, more, err := db.ListUsersAfter(ctx, *after, *limit)
+		if errors.Is(err, issuer.ErrNotFound) {
+			return fmt.Errorf("users list: --after %s: no user has this ID", *after)
+		}
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			if us == nil {
-				us = []issuer.User{}
-			}
-			return json.NewEncoder(stdout).Encode(us)
+		if err := printUsers(stdout, us, *asJSON); err != nil {
+			return err
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tCREATED")
-		for _, u := range us {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.ID, u.Email, u.CreatedAt.Format(time.RFC3339))
+		if more {
+			fmt.Fprintf(stderr, "more users follow: signet users list --after %s\n", us[len(us)-1].ID)
 		}
-		return tw.Flush()
-	case "delete":
-		if len(rest) != 2 {
-			return configError{fmt.Errorf("users delete: give exactly one user ID")}
+		return nil
+	case "find":
+		u, err := db.UserByEmail(ctx, strings.TrimSpace(rest[1]))
+		if errors.Is(err, issuer.ErrNotFound) {
+			return fmt.Errorf("users find: no user has the email %s", rest[1])
 		}
-		icfg := cfg.issuerConfig(newLogger(cfg, stderr))
-		accounts, err := issuer.NewAccounts(icfg, db)
 		if err != nil {
 			return err
 		}
-		if err := accounts.DeleteUser(ctx, issuer.Caller{}, rest[1]); err != nil {
-			return fmt.Errorf("users delete %s: %w", rest[1], err)
+		return printUsers(stdout, []issuer.User{u}, *asJSON)
+	default: // delete
+		// Through the accounts service, which writes the audit event. It
+		// wants an issuer URL and an audience, which deleting does not use.
+		cfg.finishAddr(cfg.Addr)
+		accounts, err := issuer.NewAccounts(cfg.issuerConfig(newLogger(cfg, stderr)), db)
+		if err != nil {
+			return err
+		}
+		err = accounts.DeleteUser(ctx, issuer.Caller{}, rest[1])
+		if errors.Is(err, issuer.ErrNotFound) {
+			return fmt.Errorf("users delete: no user has the ID %s", rest[1])
+		}
+		if err != nil {
+			return err
 		}
 		fmt.Fprintf(stdout, "user %s deleted\n", rest[1])
 		return nil
 	}
-	fmt.Fprintf(stderr, "signet users: unknown subcommand %q\n", rest[0])
-	return errUsage
+}
+
+func printUsers(w io.Writer, us []issuer.User, asJSON bool) error {
+	if asJSON {
+		if us == nil {
+			us = []issuer.User{}
+		}
+		return json.NewEncoder(w).Encode(us)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tCREATED")
+	for _, u := range us {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.ID, u.Email, u.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
@@ -191,7 +192,7 @@ func kidOf(t *testing.T, token string) string {
 func TestMetrics(t *testing.T) {
 	m := issuer.NewMetrics()
 	e := newEnv(t, storetest.Open(t, store.SQLite), hourly, func(c *settings, p *keys.Policy) { c.Metrics = m })
-	if err := m.WatchDB(e.db.SQL().DB); err != nil {
+	if err := m.Registry.Register(collectors.NewDBStatsCollector(e.db.SQL().DB, "signet")); err != nil {
 		t.Fatal(err)
 	}
 	e.rot.OnChange = m.KeyChanged

@@ -51,7 +51,9 @@ func TestNoSecretsInLogs(t *testing.T) {
 	d := keep(e.signin("ann@example.com", pw))
 	d2 := keep(e.mustRefresh(d.RefreshToken))
 	e.clock.Advance(time.Minute)
-	e.refresh(d.RefreshToken) // reuse after the grace: theft
+	e.mustRefresh(d.RefreshToken) // a retry after the grace: d2 again
+	keep(e.mustRefresh(d2.RefreshToken))
+	e.refresh(d.RefreshToken) // two rotations old: theft
 	e.form("/oauth/revoke", url.Values{"token": {d2.AccessToken}})
 
 	logs := e.logs.String()
@@ -67,7 +69,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			t.Fatal("the log contains a refresh token's MAC")
 		}
 	}
-	for _, typ := range []string{"signup", "signin", "signin_failed", "signin_blocked", "refresh_token_reused", "session_revoked"} {
+	for _, typ := range []string{"signup", "signin", "signin_failed", "signin_blocked", "refresh_token_retried", "refresh_token_reused", "session_revoked"} {
 		ev, err := db.Events(context.Background(), typ)
 		if err != nil || len(ev) == 0 {
 			t.Fatalf("no %s audit event (%v)", typ, err)

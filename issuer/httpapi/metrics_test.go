@@ -51,13 +51,16 @@ func TestRequestAndOutcomeMetrics(t *testing.T) {
 	tk := e.signin("ann@example.com", "correct horse") // success
 	e.form("/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {"correct horse"}})
 
-	// Refresh: rotate, repeat inside the grace, repeat after it (theft),
+	// Refresh: rotate, repeat inside the grace, retry after it (the
+	// successor unused), rotate again, repeat the first token (theft),
 	// and a token that is no token.
-	e.mustRefresh(tk.RefreshToken)
+	next := e.mustRefresh(tk.RefreshToken)
 	e.mustRefresh(tk.RefreshToken)
 	e.clock.Advance(11 * time.Second)
+	e.mustRefresh(tk.RefreshToken)
+	e.mustRefresh(next.RefreshToken)
 	if e.refreshes(tk.RefreshToken) {
-		t.Fatal("a replay after the grace refreshed")
+		t.Fatal("a token two rotations old refreshed")
 	}
 	e.refresh("sgt_rt_" + strings.Repeat("A", 75))
 
@@ -87,14 +90,15 @@ func TestRequestAndOutcomeMetrics(t *testing.T) {
 		`signet_signins_total{outcome="throttled"}`:           1,
 		`signet_signins_total{outcome="unavailable"}`:         1,
 		`signet_signins_total{outcome="error"}`:               0,
-		`signet_refreshes_total{outcome="rotated"}`:           1,
+		`signet_refreshes_total{outcome="rotated"}`:           2,
 		`signet_refreshes_total{outcome="grace_replay"}`:      1,
 		`signet_refreshes_total{outcome="reuse_detected"}`:    1,
 		`signet_refreshes_total{outcome="invalid"}`:           1,
 		`signet_refreshes_total{outcome="error"}`:             0,
-		// Two sign-ins and two successful refreshes.
-		`signet_tokens_issued_total{type="access"}`:  4,
-		`signet_tokens_issued_total{type="refresh"}`: 4,
+		`signet_refreshes_total{outcome="retry_replay"}`:      1,
+		// Two sign-ins and four successful refreshes.
+		`signet_tokens_issued_total{type="access"}`:  6,
+		`signet_tokens_issued_total{type="refresh"}`: 6,
 		`signet_signin_blocks_total{key="account"}`:  1,
 		`signet_signin_blocks_total{key="ip"}`:       1,
 		`signet_bcrypt_in_flight`:                    0,
@@ -107,11 +111,11 @@ func TestRequestAndOutcomeMetrics(t *testing.T) {
 		`signet_http_requests_total{method="POST",route="/v1/signin",status="429"}`:                        1,
 		`signet_http_requests_total{method="POST",route="/v1/signin",status="503"}`:                        1,
 		`signet_http_requests_total{method="POST",route="/oauth/token",status="200"}`:                      1,
-		`signet_http_requests_total{method="POST",route="/v1/token/refresh",status="200"}`:                 2,
+		`signet_http_requests_total{method="POST",route="/v1/token/refresh",status="200"}`:                 4,
 		`signet_http_requests_total{method="POST",route="/v1/token/refresh",status="401"}`:                 2,
 		`signet_http_requests_total{method="GET",route="/.well-known/jwks.json",status="200"}`:             1,
 		`signet_http_requests_total{method="GET",route="unmatched",status="404"}`:                          1,
-		`signet_http_request_duration_seconds_count{method="POST",route="/v1/token/refresh",status="200"}`: 2,
+		`signet_http_request_duration_seconds_count{method="POST",route="/v1/token/refresh",status="200"}`: 4,
 	} {
 		got, ok := m[series]
 		if !ok {

@@ -33,6 +33,9 @@ func decodeForm(c *gin.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, apiError(issuer.KindInvalid, "the body is not valid form encoding")
 	}
+	if err := checkFormUTF8(vals); err != nil {
+		return nil, err
+	}
 	out := make(map[string]string, len(vals))
 	for k, v := range vals {
 		if len(v) > 1 {

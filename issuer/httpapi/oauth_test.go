@@ -55,9 +55,13 @@ func TestOAuthWithGoClient(t *testing.T) {
 			t.Fatalf("refreshed token = %+v", fresh)
 		}
 
-		// The spent refresh token, after the grace window, is an RFC 6749
-		// §5.2 invalid_grant (400) and ends the session.
+		// Once its successor has been used, the spent refresh token is an
+		// RFC 6749 §5.2 invalid_grant (400) and ends the session.
 		e.clock.Advance(11 * time.Second)
+		fresh.Expiry = time.Now().Add(-time.Minute)
+		if _, err := conf.TokenSource(ctx, fresh).Token(); err != nil {
+			t.Fatal(err)
+		}
 		_, err = conf.TokenSource(ctx, &stale).Token()
 		var re *oauth2.RetrieveError
 		if !errors.As(err, &re) || re.Response.StatusCode != 400 || re.ErrorCode != "invalid_grant" || re.ErrorDescription == "" {

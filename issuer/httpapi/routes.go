@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -13,12 +14,15 @@ func (s *Server) routes() {
 	r.NoRoute(func(c *gin.Context) { fail(c, apiError(kindNotFound, "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) { fail(c, apiError(kindMethodNotAllowed, "method not allowed on this endpoint")) })
 
-	r.GET("/healthz", handleHealthz())
-	r.GET("/readyz", s.handleReadyz())
+	r.GET("/", s.handleIndex())
+	// Load balancers and uptime checkers probe with HEAD: the documents
+	// and probes answer it as GET, without the body.
+	getHead(r, "/healthz", handleHealthz())
+	getHead(r, "/readyz", s.handleReadyz())
 	r.GET("/metrics", gin.WrapH(s.iss.Metrics.Handler()))
-	r.GET("/.well-known/jwks.json", s.handleJWKS())
-	r.GET("/.well-known/openid-configuration", s.handleDiscovery())
-	r.GET("/.well-known/oauth-authorization-server", s.handleDiscovery())
+	getHead(r, "/.well-known/jwks.json", s.handleJWKS())
+	getHead(r, "/.well-known/openid-configuration", s.handleDiscovery())
+	getHead(r, "/.well-known/oauth-authorization-server", s.handleDiscovery())
 
 	v1 := r.Group("/v1", noStore())
 	v1.POST("/signup", s.handleSignup())
@@ -30,6 +34,30 @@ func (s *Server) routes() {
 	oauth := r.Group("/oauth", noStore())
 	oauth.POST("/token", s.handleOAuthToken())
 	oauth.POST("/revoke", s.handleOAuthRevoke())
+}
+
+// getHead serves h for GET and HEAD; net/http drops the body of a HEAD
+// answer.
+func getHead(r *gin.Engine, path string, h gin.HandlerFunc) {
+	r.GET(path, h)
+	r.HEAD(path, h)
+}
+
+// handleIndex tells a person who opens the issuer's URL what it is and
+// where its documents are.
+func (s *Server) handleIndex() gin.HandlerFunc {
+	base := strings.TrimRight(s.iss.Config().IssuerURL, "/")
+	body := gin.H{
+		"service":       "signet",
+		"issuer":        s.iss.Config().IssuerURL,
+		"discovery":     base + "/.well-known/openid-configuration",
+		"jwks_uri":      base + "/.well-known/jwks.json",
+		"documentation": "https://github.com/signet-auth/signet#readme",
+	}
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=3600")
+		c.JSON(http.StatusOK, body)
+	}
 }
 
 func handleHealthz() gin.HandlerFunc {

@@ -69,7 +69,11 @@ func signoutScope(c *gin.Context) (issuer.SignOutScope, error) {
 }
 
 // handleSignout revokes the caller's session (204); scope=global revokes
-// every session of the user, scope=others all but the caller's.
+// every session of the user, scope=others all but the caller's. A refresh
+// cookie sent along is cleared only when its session is over: the
+// caller's, or another session of the same user, which then ends too. A
+// cookie of someone else's session stays, since the browser still needs
+// it.
 func (s *Server) handleSignout() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		scope, err := signoutScope(c)
@@ -78,11 +82,12 @@ func (s *Server) handleSignout() gin.HandlerFunc {
 			return
 		}
 		sess := c.MustGet(sessionKey).(issuer.Session)
-		if _, err := s.iss.Sessions.SignOut(requestContext(c), caller(c), sess, scope); err != nil {
+		_, cookieOver, err := s.iss.Sessions.SignOutWithRefreshToken(requestContext(c), caller(c), sess, scope, refreshCookie(c))
+		if err != nil {
 			fail(c, err)
 			return
 		}
-		if refreshCookie(c) != "" {
+		if cookieOver {
 			clearRefreshCookie(c)
 		}
 		c.Status(http.StatusNoContent)

@@ -160,18 +160,20 @@ func TestRefreshRotation(t *testing.T) {
 			t.Fatalf("a repeat within the grace window wrote: counter %d", s.RefreshCounter)
 		}
 
-		// After it, the old token is theft: the session dies, successor too.
+		// Once the successor has been presented, the old token is theft:
+		// the session dies, successor too.
 		e.clock.Advance(time.Second)
+		third := e.mustRefresh(second.RefreshToken)
 		resp, body := e.refresh(first.RefreshToken)
 		wantError(t, resp, body, 401, "invalid_grant")
 		s := e.sessionOf(second)
 		if !s.Revoked() || s.RevokedReason != "refresh_token_reused" {
 			t.Fatalf("session after reuse: %+v", s)
 		}
-		if e.refreshes(second.RefreshToken) {
+		if e.refreshes(third.RefreshToken) {
 			t.Fatal("the successor still refreshes after a reuse")
 		}
-		if e.me(second.AccessToken) {
+		if e.me(third.AccessToken) {
 			t.Fatal("an access token of the revoked session still works on /v1/me")
 		}
 		ev, _ := db.Events(context.Background(), "refresh_token_reused")

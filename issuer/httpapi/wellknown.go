@@ -80,16 +80,23 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 	}
 }
 
-// handleReadyz reports whether the database answers and a signing key is
-// loaded.
+// handleReadyz reports whether the database answers, whether it can
+// write (a full disk answers reads but fails every sign-in), and whether
+// a signing key is loaded.
 func (s *Server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		checks := gin.H{"database": "ok", "signing_key": "ok"}
+		checks := gin.H{"database": "ok", "storage": "ok", "signing_key": "ok"}
 		ready := true
-		if err := s.iss.Store().Ping(ctx); err != nil {
-			checks["database"], ready = "unreachable", false
+		store := s.iss.Store()
+		if err := store.Ping(ctx); err != nil {
+			checks["database"], checks["storage"], ready = "unreachable", "unchecked", false
+		} else if w, ok := store.(interface{ CheckWritable(context.Context) error }); ok {
+			if err := w.CheckWritable(ctx); err != nil {
+				checks["storage"], ready = "unwritable", false
+				logger(c).WarnContext(requestContext(c), "readiness: the database cannot write", "error", err)
+			}
 		}
 		if !s.iss.Keyring().Ready() {
 			checks["signing_key"], ready = "missing", false

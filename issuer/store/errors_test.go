@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"net"
@@ -22,6 +23,9 @@ func TestStoreErrUnavailable(t *testing.T) {
 		wrap(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}),
 		wrap(sqlStateErr("57P01")), // admin shutdown
 		wrap(sqlStateErr("08006")), // connection failure
+		wrap(sqlStateErr("57014")), // query_canceled: the statement timeout
+		wrap(sqlStateErr("53100")), // disk_full
+		wrap(context.DeadlineExceeded),
 	} {
 		if !errors.Is(err, issuer.ErrUnavailable) || issuer.KindOf(err) != issuer.KindUnavailable {
 			t.Errorf("%v: not taken as unavailable", err)

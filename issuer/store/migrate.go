@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -19,21 +20,42 @@ type MigrationStatus struct {
 	Version uint `json:"version"`
 	Dirty   bool `json:"dirty"`
 	Latest  uint `json:"latest"`
+	// Applied counts the known migrations at or below Version; Known
+	// counts them all.
+	Applied int `json:"applied"`
+	Known   int `json:"known"`
 }
 
 // MigrateUp applies every pending migration. Concurrent callers (replicas
 // starting together) are serialised by golang-migrate's database lock.
 func (d *DB) MigrateUp() error {
-	return d.migrate(func(m *migrate.Migrate) error {
+	err := d.migrate(func(m *migrate.Migrate) error {
 		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 			return err
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// SQL cannot compute the email skeleton (migration 000004): fill it in
+	// for rows that predate it.
+	_, err = d.FillEmailSkeletons(context.Background())
+	return err
 }
 
 // MigrateDown reverts the latest n migrations (all of them when n <= 0).
+// Asking for more than are applied reverts nothing and says how many are.
 func (d *DB) MigrateDown(n int) error {
+	if n > 0 {
+		st, err := d.MigrationVersion()
+		if err != nil {
+			return err
+		}
+		if n > st.Applied {
+			return fmt.Errorf("store: cannot revert %d migrations: %d applied", n, st.Applied)
+		}
+	}
 	return d.migrate(func(m *migrate.Migrate) error {
 		var err error
 		if n <= 0 {
@@ -64,11 +86,15 @@ func (d *DB) MigrationVersion() (MigrationStatus, error) {
 	}
 	src, err := iofs.New(migrations.FS, d.dialect)
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("store: migrations: %w", err)
 	}
 	defer src.Close()
 	for v, err := src.First(); err == nil; v, err = src.Next(v) {
 		st.Latest = v
+		st.Known++
+		if v <= st.Version {
+			st.Applied++
+		}
 	}
 	return st, nil
 }

@@ -23,6 +23,7 @@ type sessionRow struct {
 	RevokedReason     sql.NullString `db:"revoked_reason"`
 	UserAgent         string         `db:"user_agent"`
 	IP                string         `db:"ip"`
+	ReissuedCounter   int64          `db:"reissued_counter"`
 }
 
 func (r sessionRow) session() issuer.Session {
@@ -31,15 +32,17 @@ func (r sessionRow) session() issuer.Session {
 		RotatedAt: fromMS(r.RotatedAt), CreatedAt: fromMS(r.CreatedAt),
 		IdleExpiresAt: fromMS(r.IdleExpiresAt), AbsoluteExpiresAt: fromMS(r.AbsoluteExpiresAt),
 		RevokedAt: fromMS(r.RevokedAt.Int64), RevokedReason: r.RevokedReason.String,
-		UserAgent: r.UserAgent, IP: r.IP,
+		UserAgent: r.UserAgent, IP: r.IP, ReissuedCounter: uint64(r.ReissuedCounter),
 	}
 }
 
 const sessionColumns = `s.id, s.user_id, s.refresh_secret, s.refresh_counter, s.rotated_at, s.created_at,
-	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip`
+	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip, s.reissued_counter`
 
 // CreateSession inserts a session.
 func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	if s.RefreshCounter > math.MaxInt64 {
 		return errors.New("store: create session: counter out of range")
 	}
@@ -56,6 +59,8 @@ func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
 
 // SessionWithUser returns a session and its user in one query.
 func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, issuer.User, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	var r struct {
 		sessionRow
 		UEmail     string `db:"u_email"`
@@ -78,6 +83,8 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 // RotateRefresh is a compare-and-swap on the refresh counter: one
 // statement, so it is atomic on both stores without a transaction.
 func (d *DB) RotateRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (bool, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	if from >= math.MaxInt64 {
 		return false, nil
 	}
@@ -95,8 +102,32 @@ func (d *DB) RotateRefresh(ctx context.Context, id string, from uint64, at, idle
 	return n == 1, nil
 }
 
+// ReissueRefresh marks the current token of a live session as handed out
+// again, if the counter is still `counter`: one statement, like the
+// rotation it must not cross.
+func (d *DB) ReissueRefresh(ctx context.Context, id string, counter uint64) (bool, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
+	if counter > math.MaxInt64 {
+		return false, nil
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`UPDATE sessions SET reissued_counter = ?
+		WHERE id = ? AND refresh_counter = ? AND revoked_at IS NULL`),
+		int64(counter), id, int64(counter))
+	if err != nil {
+		return false, storeErr("reissue refresh token", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("reissue refresh token", err)
+	}
+	return n == 1, nil
+}
+
 // RevokeSession revokes a live session.
 func (d *DB) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	res, err := d.db.ExecContext(ctx, d.db.Rebind(
 		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL`),
 		ms(at), reason, id)
@@ -112,6 +143,8 @@ func (d *DB) RevokeSession(ctx context.Context, id string, at time.Time, reason 
 
 // RevokeUserSessions revokes a user's live sessions, but `except`.
 func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	res, err := d.db.ExecContext(ctx, d.db.Rebind(
 		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
 		ms(at), reason, userID, except)
@@ -127,6 +160,8 @@ func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at t
 
 // SessionsByUser lists a user's sessions, oldest first, for tools and tests.
 func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]issuer.Session, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
 	var rows []sessionRow
 	if err := d.db.SelectContext(ctx, &rows, d.db.Rebind(`SELECT `+sessionColumns+`
 		FROM sessions s WHERE s.user_id = ? ORDER BY s.created_at, s.id`), userID); err != nil {
@@ -140,14 +175,31 @@ func (d *DB) SessionsByUser(ctx context.Context, userID string) ([]issuer.Sessio
 }
 
 // DeleteEndedSessions removes sessions that expired or were revoked
-// before `before`, and returns how many it removed.
+// before `before`, and returns how many it removed. It deletes in
+// batches, each one statement, so that a backlog never runs into the
+// statement timeout; one call deletes at most deleteBatches batches, and
+// the next sweep goes on.
 func (d *DB) DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error) {
 	b := ms(before)
-	res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM sessions
-		WHERE idle_expires_at < ? OR absolute_expires_at < ? OR revoked_at < ?`), b, b, b)
-	if err != nil {
-		return 0, storeErr("delete ended sessions", err)
+	var total int64
+	for range deleteBatches {
+		res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM sessions WHERE id IN (
+			SELECT id FROM sessions WHERE idle_expires_at < ? OR absolute_expires_at < ? OR revoked_at < ? LIMIT ?)`),
+			b, b, b, deleteBatchSize)
+		if err != nil {
+			return total, storeErr("delete ended sessions", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < deleteBatchSize {
+			break
+		}
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return total, nil
 }
+
+// Batches of the janitor's deletes.
+const (
+	deleteBatchSize = 1000
+	deleteBatches   = 1000
+)

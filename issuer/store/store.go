@@ -11,12 +11,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/signet-auth/signet/issuer"
 )
 
 // Dialects.
@@ -30,30 +34,35 @@ type DB struct {
 	db      *sqlx.DB
 	dialect string
 	dsn     string // as given to sql.Open
+	timeout time.Duration
+	// purgeLeft counts the key transactions that still purge cleared
+	// private keys (see purgeOldVersions).
+	purgeLeft atomic.Int32
 }
 
-// Open connects to url: postgres:// or postgresql:// for Postgres,
-// sqlite:// or file: or a plain path for SQLite (the file and its folder
-// are created if missing).
-func Open(ctx context.Context, rawURL string) (*DB, error) {
-	dialect, dsn, err := parseURL(rawURL)
+// Open connects to rawURL (see ParseURL). An SQLite file and its folder are
+// created if missing: callers that must not create a database check
+// Target.Path first. Options: StatementTimeout.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
+	t, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	dialect, dsn := t.Dialect, t.dsn
 	if dialect == SQLite {
-		path := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
-		if dir := filepath.Dir(path); dir != "" {
+		if dir := filepath.Dir(t.Path); dir != "" {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("store: create data directory: %w", err)
 			}
 		}
 		// The database holds password hashes: create it readable by the
 		// owner only.
-		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		if f, err := os.OpenFile(t.Path, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 			f.Close()
 		}
 	}
-	db, err := sqlx.Open(dialect, dsn)
+	o := newOptions(opts)
+	db, err := openPool(dialect, dsn, o)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
@@ -72,15 +81,39 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn}, nil
+	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout()}, nil
 }
 
-func parseURL(raw string) (dialect, dsn string, err error) {
+// Target is where a database URL points.
+type Target struct {
+	// Dialect is Postgres or SQLite.
+	Dialect string
+	// Path is the SQLite file; empty for Postgres.
+	Path string
+	// Name is what a person would call the database: the Postgres
+	// database name (empty when the URL names none), or the SQLite path.
+	Name string
+	dsn  string // as given to sql.Open
+}
+
+// ErrURL is wrapped by every error ParseURL returns.
+var ErrURL = errors.New("store: unsupported database URL")
+
+// AcceptedURLs describes the database URLs ParseURL accepts, for messages.
+const AcceptedURLs = `postgres://USER@HOST:PORT/DB (or postgresql://), the libpq key=value form ("host=HOST user=USER dbname=DB"), or sqlite://PATH`
+
+// ParseURL reads a database URL: postgres:// or postgresql:// and the
+// libpq key=value form ("host=... dbname=...") select Postgres, sqlite://PATH
+// an SQLite file. Anything else (a bare path, file:, another scheme) is
+// refused, so that a mistyped Postgres setting never quietly becomes a
+// new SQLite file. Errors never repeat the URL, which may hold a password.
+func ParseURL(raw string) (Target, error) {
+	raw = strings.TrimSpace(raw)
 	switch {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		u, err := url.Parse(raw)
 		if err != nil {
-			return "", "", fmt.Errorf("store: invalid Postgres URL: %v", redactErr(err))
+			return Target{}, fmt.Errorf("%w: invalid Postgres URL: %v", ErrURL, redactErr(err))
 		}
 		// Without binary_parameters, lib/pq sends every statement that has
 		// parameters in two round trips (Parse+Describe, then Bind+Execute);
@@ -91,30 +124,56 @@ func parseURL(raw string) (dialect, dsn string, err error) {
 			q.Set("binary_parameters", "yes")
 			u.RawQuery = q.Encode()
 		}
-		return Postgres, u.String(), nil
+		return Target{Dialect: Postgres, Name: strings.TrimPrefix(u.Path, "/"), dsn: u.String()}, nil
 	case strings.HasPrefix(raw, "sqlite://"):
-		raw = strings.TrimPrefix(raw, "sqlite://")
-	case strings.HasPrefix(raw, "sqlite:"):
-		raw = strings.TrimPrefix(raw, "sqlite:")
+		return sqliteTarget(strings.TrimPrefix(raw, "sqlite://"))
+	case isKeyValueDSN(raw):
+		cfg, err := pq.NewConfig(raw)
+		if err != nil {
+			// pq's message may quote part of a value (a password with a
+			// space): name the form, not the text.
+			return Target{}, fmt.Errorf("%w: not a valid libpq key=value connection string (key=value pairs separated by spaces; quote values that hold spaces)", ErrURL)
+		}
+		dsn := raw
+		if !binaryParametersKey.MatchString(raw) {
+			dsn += " binary_parameters=yes"
+		}
+		return Target{Dialect: Postgres, Name: cfg.Database, dsn: dsn}, nil
+	case raw == "":
+		return Target{}, fmt.Errorf("%w: empty", ErrURL)
 	case strings.Contains(raw, "://"):
-		return "", "", errors.New("store: unsupported database URL scheme (want postgres:// or sqlite://)")
+		return Target{}, fmt.Errorf("%w: unknown scheme (want %s)", ErrURL, AcceptedURLs)
 	}
-	raw = strings.TrimPrefix(raw, "file:")
-	if raw == "" {
-		return "", "", errors.New("store: empty SQLite path")
-	}
+	return Target{}, fmt.Errorf("%w: neither a URL nor a key=value string (want %s)", ErrURL, AcceptedURLs)
+}
+
+// keyValueStart matches the start of a libpq key=value connection string.
+var (
+	keyValueStart       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*\s*=`)
+	binaryParametersKey = regexp.MustCompile(`(^|\s)binary_parameters\s*=`)
+)
+
+func isKeyValueDSN(s string) bool { return keyValueStart.MatchString(s) }
+
+func sqliteTarget(raw string) (Target, error) {
 	path, query, _ := strings.Cut(raw, "?")
+	if path == "" {
+		return Target{}, fmt.Errorf("%w: sqlite:// without a path (want sqlite://PATH, such as sqlite://./signet-data/signet.db)", ErrURL)
+	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
-		return "", "", fmt.Errorf("store: invalid SQLite options: %w", err)
+		return Target{}, fmt.Errorf("%w: invalid SQLite options: %v", ErrURL, err)
 	}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	// secure_delete: deleted content (a revoked key's sealed private part,
+	// a session's sealed refresh secret) is zeroed rather than left in free
+	// pages.
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	// Every transaction takes the write lock at BEGIN, so read-decide-write
 	// sequences (key rotation, refresh) are serialised across processes.
 	q.Set("_txlock", "immediate")
-	return SQLite, "file:" + path + "?" + q.Encode(), nil
+	return Target{Dialect: SQLite, Path: path, Name: path, dsn: "file:" + path + "?" + q.Encode()}, nil
 }
 
 // redactErr drops a URL (and any password in it) from a parse error.
@@ -124,6 +183,45 @@ func redactErr(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// ListUsersAfter returns up to limit users in creation order, starting
+// after the user whose ID is after ("" starts at the first), and whether
+// more follow: the CLI's paged listing. An unknown after gives
+// issuer.ErrNotFound.
+func (d *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]issuer.User, bool, error) {
+	if limit < 1 {
+		return nil, false, fmt.Errorf("store: list users: limit %d is not positive", limit)
+	}
+	var rows []userRow
+	var err error
+	if after == "" {
+		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
+			`SELECT id, email, password_hash, created_at FROM users ORDER BY created_at, id LIMIT ?`), limit+1)
+	} else {
+		var from int64
+		if err := d.db.GetContext(ctx, &from, d.db.Rebind(`SELECT created_at FROM users WHERE id = ?`), after); errors.Is(err, sql.ErrNoRows) {
+			return nil, false, issuer.ErrNotFound
+		} else if err != nil {
+			return nil, false, fmt.Errorf("store: list users: %w", err)
+		}
+		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
+			`SELECT id, email, password_hash, created_at FROM users
+			 WHERE created_at > ? OR (created_at = ? AND id > ?)
+			 ORDER BY created_at, id LIMIT ?`), from, from, after, limit+1)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: list users: %w", err)
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	out := make([]issuer.User, len(rows))
+	for i, r := range rows {
+		out[i] = r.user()
+	}
+	return out, more, nil
 }
 
 // Dialect is Postgres or SQLite.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/signet-auth/signet/issuer"
 )
@@ -19,11 +21,14 @@ func (r userRow) user() issuer.User {
 	return issuer.User{ID: r.ID, Email: r.Email, PasswordHash: r.PasswordHash, CreatedAt: fromMS(r.CreatedAt)}
 }
 
-// CreateUser inserts u; an email already registered gives issuer.ErrEmailTaken.
+// CreateUser inserts u; an email already registered, or one whose
+// confusable skeleton (issuer.EmailSkeleton) is an existing account's,
+// gives issuer.ErrEmailTaken. The unique indexes decide, so two racing
+// sign-ups cannot both win.
 func (d *DB) CreateUser(ctx context.Context, u issuer.User) error {
 	_, err := d.db.ExecContext(ctx, d.db.Rebind(
-		`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`),
-		u.ID, u.Email, u.PasswordHash, ms(u.CreatedAt), ms(u.CreatedAt))
+		`INSERT INTO users (id, email, email_skeleton, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		u.ID, u.Email, issuer.EmailSkeleton(u.Email), u.PasswordHash, ms(u.CreatedAt), ms(u.CreatedAt))
 	if isUniqueViolation(err) {
 		return issuer.ErrEmailTaken
 	}
@@ -79,4 +84,98 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 		return issuer.ErrNotFound
 	}
 	return nil
+}
+
+// UpdatePasswordHash replaces a user's password hash `from` with `to`
+// (compare-and-swap): false when the hash is no longer `from`, so a
+// re-hash at sign-in never undoes a password change made meanwhile.
+func (d *DB) UpdatePasswordHash(ctx context.Context, id, from, to string, at time.Time) (bool, error) {
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`), to, ms(at), id, from)
+	if err != nil {
+		return false, storeErr("update password hash", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("update password hash", err)
+	}
+	return n == 1, nil
+}
+
+// MaxPasswordHashCost returns the highest bcrypt cost among stored
+// password hashes (0 when there is none). It reads every row once.
+func (d *DB) MaxPasswordHashCost(ctx context.Context) (int, error) {
+	// A bcrypt hash is $2a$NN$..., $2b$ or $2y$: the cost is always two digits.
+	var cost sql.NullString
+	if err := d.db.GetContext(ctx, &cost,
+		`SELECT MAX(substr(password_hash, 5, 2)) FROM users WHERE password_hash LIKE '$2_$__$%'`); err != nil {
+		return 0, storeErr("max password hash cost", err)
+	}
+	if !cost.Valid {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(cost.String)
+	if err != nil {
+		return 0, nil // not a bcrypt hash after all: no cost to match
+	}
+	return n, nil
+}
+
+// FillEmailSkeletons computes the email skeleton of rows that have none
+// (rows written before migration 000004, or by an older issuer during a
+// rolling upgrade), oldest first. A row whose skeleton is already an
+// older row's is left without one: it is a look-alike, and "signet
+// check-emails" reports it. It returns how many rows it filled.
+func (d *DB) FillEmailSkeletons(ctx context.Context) (int, error) {
+	var rows []struct {
+		ID    string `db:"id"`
+		Email string `db:"email"`
+	}
+	if err := d.db.SelectContext(ctx, &rows,
+		`SELECT id, email FROM users WHERE email_skeleton IS NULL ORDER BY created_at, id`); err != nil {
+		return 0, storeErr("list users without skeleton", err)
+	}
+	filled := 0
+	for _, r := range rows {
+		res, err := d.db.ExecContext(ctx, d.db.Rebind(
+			`UPDATE users SET email_skeleton = ? WHERE id = ? AND email_skeleton IS NULL`), issuer.EmailSkeleton(r.Email), r.ID)
+		switch {
+		case isUniqueViolation(err):
+			continue
+		case err != nil:
+			return filled, storeErr("fill email skeleton", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			filled++
+		}
+	}
+	return filled, nil
+}
+
+// EmailRecord is a user's stored email and skeleton, for the email report.
+type EmailRecord struct {
+	ID        string
+	Email     string
+	Skeleton  string // empty when none is stored
+	CreatedAt time.Time
+}
+
+// EmailRecords returns every user's email and stored skeleton, oldest
+// first.
+func (d *DB) EmailRecords(ctx context.Context) ([]EmailRecord, error) {
+	var rows []struct {
+		ID        string         `db:"id"`
+		Email     string         `db:"email"`
+		Skeleton  sql.NullString `db:"email_skeleton"`
+		CreatedAt int64          `db:"created_at"`
+	}
+	if err := d.db.SelectContext(ctx, &rows,
+		`SELECT id, email, email_skeleton, created_at FROM users ORDER BY created_at, id`); err != nil {
+		return nil, storeErr("list emails", err)
+	}
+	out := make([]EmailRecord, len(rows))
+	for i, r := range rows {
+		out[i] = EmailRecord{ID: r.ID, Email: r.Email, Skeleton: r.Skeleton.String, CreatedAt: fromMS(r.CreatedAt)}
+	}
+	return out, nil
 }

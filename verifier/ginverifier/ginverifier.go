@@ -32,7 +32,7 @@ func WithRealm(realm string) Option {
 	return func(o *options) { o.realm = realm }
 }
 
-// WithErrorHandler replaces the 401 response. The handler must write a
+// WithErrorHandler replaces the error response (see verifier.WriteError). The handler must write a
 // response; the middleware aborts the chain after it. verifier.ErrorKind
 // classifies err.
 func WithErrorHandler(h func(c *gin.Context, err error)) Option {
@@ -41,15 +41,16 @@ func WithErrorHandler(h func(c *gin.Context, err error)) Option {
 
 // Middleware requires a valid bearer token. On success it stores the claims
 // in the Gin context (see Claims) and in the request context (see
-// verifier.ClaimsFrom); otherwise it answers 401 like verifier.Middleware
-// and aborts.
+// verifier.ClaimsFrom); otherwise it answers like verifier.Middleware (401
+// for a missing or bad token, 503 with Retry-After when the verifier has no
+// usable key set) and aborts.
 func Middleware(v *verifier.Verifier, opts ...Option) gin.HandlerFunc {
 	o := options{}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.onError == nil {
-		o.onError = func(c *gin.Context, err error) { verifier.WriteUnauthorized(c.Writer, o.realm, err) }
+		o.onError = func(c *gin.Context, err error) { verifier.WriteError(c.Writer, o.realm, err) }
 	}
 	return func(c *gin.Context) {
 		claims, err := v.Authenticate(c.Request)

@@ -119,3 +119,54 @@ func TestMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// Without a usable key set the Gin middleware answers 503 with Retry-After
+// and the temporarily_unavailable body; a bad token still gets 401.
+func TestMiddlewareKeySetUnavailable(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	_, mint := setup(t)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	v, err := verifier.New(context.Background(), verifier.Config{
+		Issuer: issuer, Audience: audience, JWKSURL: down.URL + "/jwks",
+		Lazy: true, UnknownKIDCooldown: 3 * time.Second,
+		Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	r := gin.New()
+	r.GET("/orders", ginverifier.Middleware(v), func(c *gin.Context) { t.Error("handler ran") })
+
+	for _, tt := range []struct {
+		name, auth, challenge, retryAfter, body string
+		status                                  int
+	}{
+		{"good token", "Bearer " + mint(time.Time{}), "", "3",
+			`{"error":"temporarily_unavailable","error_description":"the signing keys are unavailable"}`, 503},
+		{"malformed token", "Bearer nope", `Bearer error="invalid_token", error_description="the access token is malformed"`, "",
+			`{"error":"invalid_token","error_description":"the access token is malformed"}`, 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/orders", nil)
+			req.Header.Set("Authorization", tt.auth)
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Fatalf("Retry-After %q, want %q", got, tt.retryAfter)
+			}
+			if got := strings.TrimSpace(rec.Body.String()); got != tt.body {
+				t.Fatalf("body %s, want %s", got, tt.body)
+			}
+		})
+	}
+}

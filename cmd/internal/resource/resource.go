@@ -1,6 +1,6 @@
 // Package resource is the shared frame of Signet's demo resource servers:
 // configuration (only the issuer URL and an audience), the verifier, CORS
-// for browser pages, the 401 body and graceful shutdown. Each demo server
+// for browser pages, the 401 and 503 bodies and graceful shutdown. Each demo server
 // brings its own routes and middleware flavour.
 package resource
 
@@ -76,9 +76,10 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", name)
 
-	// Lazy: the server starts even while the issuer is still starting, and
-	// answers keyset_unavailable until the first JWKS fetch succeeds. A
-	// short wait lets the first token after an unexpected key change pass.
+	// Lazy: the server starts even while the issuer is down or still
+	// starting, and answers 503 keyset_unavailable with Retry-After until a
+	// JWKS fetch (retried in the background with backoff) succeeds. A short
+	// wait lets the first token after an unexpected key change pass.
 	// The refresh follows the issuer's max-age down to one second (the
 	// failure scenario runs the issuer with a 2 s max-age).
 	v, err := verifier.New(ctx, verifier.Config{
@@ -112,27 +113,30 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	return httprun.Serve(ctx, hs, ln, 10*time.Second)
 }
 
-// Unauthorized answers 401 like verifier.WriteUnauthorized, with the error
+// Unauthorized answers a failed authentication like verifier.WriteError
+// (401 with WWW-Authenticate for a missing or bad token, 503 with
+// Retry-After while the verifier has no usable key set), with the error
 // kind added to the body so clients can tell "expired" from "forged".
 func Unauthorized(w http.ResponseWriter, err error) {
 	rec := &headerRecorder{h: http.Header{}}
-	verifier.WriteUnauthorized(rec, "", err)
+	verifier.WriteError(rec, "", err)
 	for k, v := range rec.h {
 		w.Header()[k] = v
 	}
 	var body map[string]string
 	_ = json.Unmarshal(rec.body, &body)
 	body["kind"] = verifier.ErrorKind(err)
-	WriteJSON(w, http.StatusUnauthorized, body)
+	WriteJSON(w, rec.status, body)
 }
 
 type headerRecorder struct {
-	h    http.Header
-	body []byte
+	h      http.Header
+	status int
+	body   []byte
 }
 
-func (r *headerRecorder) Header() http.Header { return r.h }
-func (r *headerRecorder) WriteHeader(int)     {}
+func (r *headerRecorder) Header() http.Header    { return r.h }
+func (r *headerRecorder) WriteHeader(status int) { r.status = status }
 func (r *headerRecorder) Write(b []byte) (int, error) {
 	r.body = append(r.body, b...)
 	return len(b), nil

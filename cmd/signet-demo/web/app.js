@@ -16,15 +16,42 @@ const signet = (() => {
     $("status").className = isError ? "error" : "";
   }
 
+  // unreachable explains a fetch that failed without a response. The
+  // browser hides why: a refused CORS preflight (this page's origin is not
+  // allowed) and a server that is down look the same. A public document
+  // that every origin may read tells them apart.
+  async function unreachable(name, base, setting) {
+    const origin = window.location.origin;
+    let up = false;
+    try {
+      up = (await fetch(base + "/.well-known/openid-configuration")).ok;
+    } catch (e) {
+      up = false;
+    }
+    if (up) {
+      return new Error("The " + name + " at " + base + " refused this page's origin " + origin +
+        " (the CORS preflight failed): start it with " + setting + "=" + origin + ".");
+    }
+    return new Error("No answer from the " + name + " at " + base + ": is it running? If it is, it must allow this page's origin " +
+      origin + " (" + setting + "=" + origin + ").");
+  }
+
   async function issuer(path, body, token) {
     const headers = { "Content-Type": "application/json", "X-Signet-CSRF": "1" };
     if (token) headers["Authorization"] = "Bearer " + token;
-    const resp = await fetch(config.issuer + path, {
-      method: "POST",
-      credentials: "include", // send and receive the refresh cookie
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let resp;
+    try {
+      resp = await fetch(config.issuer + path, {
+        method: "POST",
+        credentials: "include", // send and receive the refresh cookie
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      const err = await unreachable("issuer", config.issuer, "SIGNET_CORS_ORIGINS");
+      err.status = 0;
+      throw err;
+    }
     const text = await resp.text();
     const data = text ? JSON.parse(text) : {};
     if (!resp.ok) {
@@ -80,14 +107,26 @@ const signet = (() => {
       signedIn(data);
       return data;
     } catch (err) {
-      signedOut(err.status === 400 || err.status === 401 ? "Please sign in." : "Refresh failed: " + err.message);
+      if (err.status === 0) {
+        signedOut();
+        status(err.message, true);
+      } else {
+        signedOut(err.status === 400 || err.status === 401 ? "Please sign in." : "Refresh failed: " + err.message);
+      }
       throw err;
     }
   }
 
   async function callAPI(name) {
     const out = $(name + "-result");
-    const resp = await fetch(config[name] + "/api/me", { headers: { Authorization: "Bearer " + accessToken } });
+    let resp;
+    try {
+      resp = await fetch(config[name] + "/api/me", { headers: { Authorization: "Bearer " + accessToken } });
+    } catch (e) {
+      const origin = window.location.origin;
+      out.textContent = "–";
+      throw new Error("No answer from the " + name + " API at " + config[name] + ": is it running, with ALLOWED_ORIGINS=" + origin + "?");
+    }
     const data = await resp.json();
     out.textContent = resp.status + " " + JSON.stringify(data, null, 2);
     return { status: resp.status, body: data };

@@ -4,6 +4,8 @@
 //
 // When Postgres is unreachable the Postgres half of a test is skipped with a
 // message, except under CI=true, where it fails: CI never skips silently.
+// Without -v the message is also written once per package to the terminal
+// (or stderr), since go test hides the output of a package that passes.
 package storetest
 
 import (
@@ -11,9 +13,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,5 +110,26 @@ func unavailable(t testing.TB, err error) {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("Postgres is required under CI=true but unreachable (SIGNET_TEST_DATABASE_URL): %v", err)
 	}
-	t.Skipf("Postgres unreachable, skipping its half of the test (set SIGNET_TEST_DATABASE_URL; under CI=true this fails): %v", err)
+	msg := fmt.Sprintf("Postgres unreachable, skipping its half of the test (set SIGNET_TEST_DATABASE_URL; under CI=true this fails): %v", err)
+	announce.Do(func() { announceSkip(msg) })
+	t.Skip(msg)
+}
+
+// announce makes the skip visible once per test binary.
+var announce sync.Once
+
+// announceSkip says, once per package, that the Postgres half is skipped.
+// A skip's message shows only with -v, and "go test ./..." hides all the
+// output of a package that passes, stderr included; so the notice goes to
+// the terminal when there is one, else to stderr (logs, CI).
+func announceSkip(msg string) {
+	if testing.Verbose() {
+		return // the skip's message is in the output already
+	}
+	var w io.Writer = os.Stderr
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		w = tty
+	}
+	fmt.Fprintf(w, "%s: %s\n", strings.TrimSuffix(filepath.Base(os.Args[0]), ".test"), msg)
 }

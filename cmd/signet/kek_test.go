@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/keys"
+)
+
+func kekB64(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+
+// kekEnv is the environment of a signet process on a fresh store of the
+// dialect, with key-encryption key kek; the database URL is returned too.
+func kekEnv(t *testing.T, dialect, kek string) (map[string]string, string) {
+	t.Helper()
+	env := map[string]string{
+		"SIGNET_DATA_DIR":            t.TempDir(),
+		"SIGNET_BCRYPT_COST":         "4",
+		"SIGNET_KEY_ENCRYPTION_KEY":  kek,
+		"SIGNET_KEY_RELOAD_INTERVAL": "200ms",
+		"SIGNET_ACTOR":               "alice",
+	}
+	u := "sqlite://" + env["SIGNET_DATA_DIR"] + "/signet.db"
+	if dialect == store.Postgres {
+		u = storetest.URL(t, dialect)
+	}
+	env["SIGNET_DATABASE_URL"] = u
+	return env, u
+}
+
+func signetArgs(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, envFrom(env), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func storedKeys(t *testing.T, dbURL string) []keys.Key {
+	t.Helper()
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ks, err := db.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// TestKeysCommandsRefuseAnotherKEK: with a key-encryption key that does
+// not open the active key, every keys command that writes is refused
+// with a message naming the setting, and writes nothing; the issuer then
+// starts with the right key. (Before, rotate --now wrote a key the issuer
+// could not open, and every later start failed.)
+func TestKeysCommandsRefuseAnotherKEK(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			right, dbURL := kekEnv(t, dialect, kekB64(1))
+			if _, _, err := signetArgs(t, right, "migrate", "up"); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := signetArgs(t, right, "keys", "rotate", "--now"); err != nil {
+				t.Fatal(err)
+			}
+			before := storedKeys(t, dbURL)
+			if len(before) != 1 || before[0].State != keys.StateActive {
+				t.Fatalf("keys: %+v", before)
+			}
+			active := before[0].KID
+
+			wrong := map[string]string{}
+			for k, v := range right {
+				wrong[k] = v
+			}
+			wrong["SIGNET_KEY_ENCRYPTION_KEY"] = kekB64(2)
+			for _, args := range [][]string{
+				{"rotate"}, {"rotate", "--now"}, {"generate", "--alg", "RS256"},
+				{"revoke", active, "--promote"}, {"revoke", "--", active},
+			} {
+				_, _, err := signetArgs(t, wrong, append([]string{"keys"}, args...)...)
+				if !errors.Is(err, errWrongKEK) || exitCode(err) != 1 ||
+					!strings.Contains(err.Error(), "SIGNET_KEY_ENCRYPTION_KEY (fingerprint ") ||
+					!strings.Contains(err.Error(), "does not open the active signing key "+active) {
+					t.Errorf("keys %v with another key-encryption key: %v", args, err)
+				}
+			}
+			if out, _, err := signetArgs(t, wrong, "keys", "list"); err != nil || !strings.Contains(out, active) {
+				t.Fatalf("list is read-only and allowed: %v %s", err, out)
+			}
+			after := storedKeys(t, dbURL)
+			if !slices.EqualFunc(before, after, func(a, b keys.Key) bool { return a.KID == b.KID && a.State == b.State }) {
+				t.Fatalf("the refused commands wrote keys: %+v", after)
+			}
+
+			db, err := store.Open(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			rows, _ := db.Events(context.Background(), "")
+			var refused int
+			for _, r := range rows {
+				if strings.HasPrefix(r.Type, "cli_keys_") && strings.Contains(r.Detail, `"result":"refused"`) {
+					refused++
+				}
+			}
+			if refused != 5 {
+				t.Errorf("%d refused commands in the audit trail, want 5", refused)
+			}
+
+			base, _ := startServe(t, right)
+			if code := getStatus(t, base+"/readyz"); code != http.StatusOK {
+				t.Fatalf("readyz = %d", code)
+			}
+		})
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeUnreadyOnKeysItCannotOpen: a running issuer that meets a key
+// sealed under another key-encryption key (written by a process that
+// skipped the checks) stops being ready and logs the line an alert
+// matches; once the key is revoked it is ready again.
+func TestServeUnreadyOnKeysItCannotOpen(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			env, dbURL := kekEnv(t, dialect, kekB64(1))
+			base, logs := startServe(t, env)
+			if code := getStatus(t, base+"/readyz"); code != http.StatusOK {
+				t.Fatalf("readyz = %d", code)
+			}
+			db, err := store.Open(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			other, _ := keys.NewSealer(bytes.Repeat([]byte{2}, 32))
+			now := time.Now()
+			k, err := keys.Generate(keys.EdDSA, 0, keys.StateNext, now, now.Add(time.Hour), other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := db.UpdateKeys(ctx, func(tx keys.KeyTx) error { return tx.InsertKey(ctx, k) }); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "readyz 503", func() bool { return getStatus(t, base+"/readyz") == http.StatusServiceUnavailable })
+			var line struct{ Msg, Error string }
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "key reload failed" {
+					break
+				}
+			}
+			if line.Msg != "key reload failed" || !strings.Contains(line.Error, "next key "+k.KID) || !strings.Contains(line.Error, "wrong key-encryption key") {
+				t.Fatalf("no alert line for the reload failure:\n%s", logs)
+			}
+
+			if _, _, err := signetArgs(t, env, "keys", "revoke", "--", k.KID); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "readyz 200", func() bool { return getStatus(t, base+"/readyz") == http.StatusOK })
+		})
+	}
+}
+
+// waitFor polls cond, which another process makes true, for 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

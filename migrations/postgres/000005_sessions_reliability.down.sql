@@ -1,0 +1,2 @@
+DROP TABLE storage_probe;
+ALTER TABLE sessions DROP COLUMN reissued_counter;
