@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,11 @@ type Accounts struct {
 	generate func(password []byte, cost int) ([]byte, error)
 	dummyMu  sync.Mutex
 	dummies  map[int]*dummyHash
+	// requireVerified refuses sign-in to unconfirmed addresses.
+	requireVerified bool
+	// life is the lifecycle (built with the accounts): sign-up modes,
+	// confirmation, mail.
+	life *Lifecycle
 }
 
 // dummyHash is the hash of a random password at one cost, made once.
@@ -40,11 +46,14 @@ type dummyHash struct {
 	hash []byte
 }
 
-func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*Accounts, error) {
+// newAccounts builds the accounts and their lifecycle; sl seals queued
+// mail (nil: no mail can be queued).
+func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle, sl sealer) (*Accounts, error) {
 	a := &Accounts{
 		store: store, audit: audit, throttle: throttle, metrics: cfg.Metrics, log: cfg.Logger, now: cfg.Now,
 		cost: cfg.BcryptCost, queueWait: cfg.BcryptQueueWait, slots: make(chan struct{}, cfg.BcryptConcurrency),
 		compare: bcrypt.CompareHashAndPassword, generate: bcrypt.GenerateFromPassword, dummies: map[int]*dummyHash{},
+		requireVerified: cfg.Lifecycle.RequireVerifiedEmail,
 	}
 	// Hashes keep the cost they were made with until their owner signs in
 	// again, so after SIGNET_BCRYPT_COST is lowered some cost more than
@@ -62,6 +71,9 @@ func newAccounts(cfg Config, store Store, audit *Auditor, throttle *Throttle) (*
 	// an unknown email costs the same bcrypt work as a wrong password.
 	if a.dummyHash(a.failCost) == nil {
 		return nil, fmt.Errorf("issuer: could not make a dummy password hash at cost %d", a.failCost)
+	}
+	if a.life, err = newLifecycle(cfg, store, sl, a, throttle, audit); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -97,8 +109,17 @@ func (a *Accounts) dummy(cost int) (hash []byte, made bool) {
 	return d.hash, made
 }
 
-// SignUp creates an account. A registered email is KindEmailTaken.
-func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password string) (User, error) {
+// SignUp creates an account by the sign-up mode (LifecycleConfig). Open:
+// the user, unconfirmed, with a confirmation message queued; a registered
+// email is KindEmailTaken. Private: no user and no error, whatever the
+// address; the request is queued after the same work, and the worker
+// creates the account or tells the owner of the address. Closed:
+// KindSignupClosed.
+func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password string) (u User, err error) {
+	defer func() { a.life.count("signup", err) }()
+	if a.life.cfg.SignupMode == SignupClosed {
+		return User{}, errSignupClosed()
+	}
 	if err := a.throttle.takeSignup(caller); err != nil {
 		return User{}, err
 	}
@@ -107,6 +128,9 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 		return User{}, err
 	}
 	if err := CheckPassword(password); err != nil {
+		return User{}, err
+	}
+	if err := a.life.policy.Check(password, email); err != nil {
 		return User{}, err
 	}
 	var hash []byte
@@ -118,25 +142,59 @@ func (a *Accounts) SignUp(ctx context.Context, caller Caller, rawEmail, password
 	if err != nil {
 		return User{}, err
 	}
-	u := User{ID: newUUID(), Email: email, PasswordHash: string(hash), CreatedAt: a.now().UTC().Truncate(time.Millisecond)}
-	switch err := a.store.CreateUser(ctx, u); {
+	u = User{ID: newUUID(), Email: email, PasswordHash: string(hash), CreatedAt: a.now().UTC().Truncate(time.Millisecond)}
+	created, err := a.life.create(ctx, caller, u)
+	switch {
 	case errors.Is(err, ErrEmailTaken):
 		return User{}, Errorf(KindEmailTaken, "an account with this email already exists")
 	case err != nil:
 		return User{}, err
+	case !created:
+		return User{}, nil // private mode: queued
 	}
 	a.audit.Record(ctx, caller, AuditEvent{Type: "signup", UserID: u.ID})
 	return u, nil
 }
 
-// DeleteUser deletes a user and every session of theirs, and records it.
-func (a *Accounts) DeleteUser(ctx context.Context, caller Caller, id string) error {
-	if err := a.store.DeleteUser(ctx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("issuer: user %s: %w", id, err)
+// DeleteUser deletes a user, given by id or email, and records it.
+func (a *Accounts) DeleteUser(ctx context.Context, caller Caller, idOrEmail string) error {
+	var u User
+	var err error
+	if strings.Contains(idOrEmail, "@") {
+		var email string
+		if email, err = NormalizeEmail(idOrEmail); err == nil {
+			u, err = a.store.UserByEmail(ctx, email)
+		}
+	} else {
+		u, err = a.store.UserByID(ctx, idOrEmail)
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || KindOf(err) == KindInvalid {
+			return fmt.Errorf("issuer: user %s: %w", idOrEmail, ErrNotFound)
 		}
 		return err
 	}
-	a.audit.Record(ctx, caller, AuditEvent{Type: "user_deleted", UserID: id})
+	_ = caller // the deletion is recorded without the caller's address (see deleteUser)
+	return a.deleteUser(ctx, u)
+}
+
+// deleteUser deletes u with everything kept about it: its sessions,
+// tokens and pending mail (by cascade), its queued requests and its
+// sign-in failure count. The audit event keeps the account's random id
+// and nothing personal: no address, not even the client's.
+func (a *Accounts) deleteUser(ctx context.Context, u User) error {
+	err := a.store.AccountTx(ctx, func(tx AccountTx) error {
+		if err := tx.DeleteUser(ctx, u.ID); err != nil {
+			return err
+		}
+		return tx.ForgetAddress(ctx, u.Email, a.throttle.accountKey(u.Email))
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("issuer: user %s: %w", u.ID, err)
+		}
+		return err
+	}
+	a.audit.Record(ctx, Caller{}, AuditEvent{Type: "user_deleted", UserID: u.ID})
 	return nil
 }

@@ -59,6 +59,12 @@ func (a *Accounts) authenticate(ctx context.Context, caller Caller, email, passw
 		return User{}, nil, errBadCredentials()
 	}
 	attempt.succeed(ctx)
+	if a.requireVerified && !u.EmailVerified {
+		// Only after the right password: the answer reveals nothing to
+		// whoever does not know it.
+		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_unverified", UserID: u.ID})
+		return User{}, nil, &Error{Kind: KindEmailNotVerified, Description: "confirm your email address first: follow the link in the message sent to it (POST /v1/verify/resend sends a new one)"}
+	}
 	return u, attempt, nil
 }
 

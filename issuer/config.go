@@ -60,6 +60,9 @@ type Config struct {
 	Now func() time.Time
 	// Metrics is the registry the services count in; nil makes one.
 	Metrics *Metrics
+	// Lifecycle configures sign-up modes, confirmation, password reset
+	// and change, email change, deletion and their mail.
+	Lifecycle LifecycleConfig
 }
 
 // Defaults of Config.
@@ -112,6 +115,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics()
+	}
+	var err error
+	if c.Lifecycle, err = c.Lifecycle.withDefaults(c.IssuerURL); err != nil {
+		return c, err
 	}
 	return c, nil
 }

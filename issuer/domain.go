@@ -11,6 +11,8 @@ type User struct {
 	Email        string    `json:"email"`
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
+	// EmailVerified is whether the owner of Email confirmed it.
+	EmailVerified bool `json:"email_verified"`
 }
 
 // AuditEvent is a security-relevant event, written to the audit_events
@@ -61,6 +63,7 @@ type Store interface {
 	ThrottleStore
 	AuditStore
 	Pinger
+	AccountStore
 }
 
 // Pinger reports whether the database answers.

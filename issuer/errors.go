@@ -28,6 +28,14 @@ const (
 	KindUnavailable Kind = "temporarily_unavailable"
 	// KindInternal is anything else: a bug or an unexpected failure.
 	KindInternal Kind = "server_error"
+	// KindEmailNotVerified is a sign-in with the right password to an
+	// account whose address is not confirmed, while confirmation is
+	// required.
+	KindEmailNotVerified Kind = "email_not_verified"
+	// KindSignupClosed is a sign-up while sign-up is closed.
+	KindSignupClosed Kind = "signup_closed"
+	// KindBadLink is an emailed token that is unknown, expired or spent.
+	KindBadLink Kind = "invalid_link"
 )
 
 // Error is a service error: a kind, a description safe to show the

@@ -27,6 +27,10 @@ type Issuer struct {
 	Tokens   *Tokens
 	Audit    *Auditor
 	Metrics  *Metrics
+	// Lifecycle is confirmation, reset, password and email change,
+	// deletion; Outbox delivers their mail.
+	Lifecycle *Lifecycle
+	Outbox    *Outbox
 
 	cfg   Config
 	store Store
@@ -48,15 +52,17 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
 	throttle := newThrottle(cfg, store, audit, sealer)
-	accounts, err := newAccounts(cfg, store, audit, throttle)
+	accounts, err := newAccounts(cfg, store, audit, throttle, sealer)
 	if err != nil {
 		return nil, err
 	}
 	tokens := newTokens(cfg, keyring)
 	sessions := newSessions(cfg, store, sealer, tokens, audit, throttle)
+	lifecycle := accounts.life
 	return &Issuer{
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
+		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
 	}, nil
 }
 
@@ -68,7 +74,7 @@ func NewAccounts(cfg Config, store Store) (*Accounts, error) {
 		return nil, err
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
-	return newAccounts(cfg, store, audit, newThrottle(cfg, store, audit, nil))
+	return newAccounts(cfg, store, audit, newThrottle(cfg, store, audit, nil), nil)
 }
 
 // Config returns the configuration in force, defaults filled in.

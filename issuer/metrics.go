@@ -55,6 +55,14 @@ type Metrics struct {
 	// control before any password check, by the key that refused
 	// (account, ip, device).
 	SigninRefusals *prometheus.CounterVec
+	// AccountActions counts account-lifecycle requests by action (signup,
+	// verify, verify_resend, password_forgot, password_reset,
+	// password_change, email_change, email_confirm, email_cancel, delete)
+	// and outcome (ok, refused, error).
+	AccountActions *prometheus.CounterVec
+	// MailDeliveries counts outbox delivery attempts by outcome: sent,
+	// retry (failed, tried again later) or abandoned (past its expiry).
+	MailDeliveries *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -108,6 +116,14 @@ func NewMetrics() *Metrics {
 			Name: "signet_signin_refusals_total",
 			Help: "Sign-in attempts refused before any password check, by the key that refused (account, ip, device).",
 		}, []string{"key"}),
+		AccountActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_account_actions_total",
+			Help: "Account-lifecycle requests by action and outcome (ok, refused, error).",
+		}, []string{"action", "outcome"}),
+		MailDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_mail_deliveries_total",
+			Help: "Outbox delivery attempts by outcome: sent, retry, abandoned.",
+		}, []string{"outcome"}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -130,8 +146,12 @@ func NewMetrics() *Metrics {
 		m.KeyRotations, m.KeyRevocations,
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
+		m.AccountActions, m.MailDeliveries,
 	)
 	m.Registry.MustRegister(m.SigninRefusals)
+	for _, o := range []string{"sent", "retry", "abandoned"} {
+		m.MailDeliveries.WithLabelValues(o)
+	}
 	return m
 }
 

@@ -91,7 +91,7 @@ func countedAccounts(t *testing.T, cost int, users map[string]int) (*Accounts, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAccounts(cfg, st, nil, nil)
+	a, err := newAccounts(cfg, st, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

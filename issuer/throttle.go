@@ -150,13 +150,16 @@ type throttleKey struct {
 	free int    // failures before delays start
 }
 
+// accountKey is the store key of an account's anonymous counter.
+func (t *Throttle) accountKey(email string) string { return "acct:" + email }
+
 // anonymousKeys are the counters of an attempt without a valid device
 // token: the account (only for a well-formed email: no account can have
 // any other) and the client address.
 func (t *Throttle) anonymousKeys(caller Caller, email string, emailErr error) []throttleKey {
 	var keys []throttleKey
 	if emailErr == nil {
-		keys = append(keys, throttleKey{"acct:" + email, "account", t.policy.AccountFree})
+		keys = append(keys, throttleKey{t.accountKey(email), "account", t.policy.AccountFree})
 	}
 	return append(keys, throttleKey{"ip:" + t.addrKey(caller.IP), "ip", t.policy.IPFree})
 }

@@ -70,6 +70,8 @@ func (t *Tokens) Sign(u User, sid, scope string) (string, error) {
 		SessionID: sid,
 		Email:     u.Email,
 		Scope:     scope,
+
+		EmailVerified: u.EmailVerified,
 	}
 	tok, _, err := t.ring.Sign(&claims)
 	return tok, err

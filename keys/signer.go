@@ -25,6 +25,9 @@ type AccessClaims struct {
 	SessionID string   `json:"sid"`
 	Email     string   `json:"email"`
 	Scope     string   `json:"scope"`
+	// EmailVerified is whether the owner confirmed Email; resource
+	// servers trust Email only when it is true.
+	EmailVerified bool `json:"email_verified"`
 }
 
 // Signer signs with one key. The keyring builds the token around it, so a

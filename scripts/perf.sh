@@ -126,6 +126,12 @@ export SIGNET_ISSUER_URL="$ISSUER"
 # refresh-failure limits, which would otherwise be what is measured.
 export SIGNET_SIGNUP_LIMIT=off
 export SIGNET_REFRESH_FAILURE_LIMIT=off
+# Simulated users sign up and sign in at once: open sign-up, no
+# confirmation (the account lifecycle has its own tests).
+export SIGNET_SIGNUP_MODE=open
+export SIGNET_REQUIRE_VERIFIED_EMAIL=false
+# Their confirmation messages go to .eml files in the work directory.
+export SIGNET_DATA_DIR="$WORK/data"
 "$BIN/signet" migrate up >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
 
 # cpu_seconds prints the issuer's CPU time so far, from its /metrics.

@@ -199,6 +199,12 @@ export SIGNET_LOG_FORMAT=text
 # on sign-ups and rejected refresh tokens (the sign-in throttle stays).
 export SIGNET_SIGNUP_LIMIT=off
 export SIGNET_REFRESH_FAILURE_LIMIT=off
+# Simulated users sign up and sign in at once: open sign-up, no
+# confirmation (the account lifecycle has its own tests).
+export SIGNET_SIGNUP_MODE=open
+export SIGNET_REQUIRE_VERIFIED_EMAIL=false
+# Their confirmation messages go to .eml files in the work directory.
+export SIGNET_DATA_DIR="$WORK/data"
 
 "$BIN/signet" migrate up >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log" >&2; exit 1; }
 

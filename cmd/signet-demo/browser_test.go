@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
 )
 
 // The browser test runs the real binaries (issuer, both resource servers)
@@ -25,6 +27,7 @@ const chromiumPath = "/usr/bin/chromium"
 type stack struct {
 	page, issuer, shop, video string // origins, as the browser sees them
 	otherPage                 string // the page on an origin not in SIGNET_CORS_ORIGINS
+	mail                      *mailpittest.Mailpit
 }
 
 func TestBrowserFlow(t *testing.T) {
@@ -37,15 +40,38 @@ func TestBrowserFlow(t *testing.T) {
 	s := startStack(t)
 	ctx := newBrowser(t)
 
-	// Sign up and sign in through the page.
-	mustRun(t, ctx, "open the page",
+	// Sign up through the page (private mode: the answer says nothing of
+	// the address); signing in waits for the confirmation.
+	mustRun(t, ctx, "sign up",
 		chromedp.Navigate(s.page+"/"),
 		chromedp.WaitVisible(`body[data-ready="true"]`),
 		chromedp.WaitVisible(`#signed-out`),
 		chromedp.SendKeys(`#email`, "ann@example.com"),
 		chromedp.SendKeys(`#password`, "correct horse battery"),
 		chromedp.Click(`#signup`),
-		chromedp.WaitVisible(`//p[@id="status" and contains(., "Account created")]`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "Check your mail")]`),
+		chromedp.Click(`#signin`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "confirm your email address first")]`),
+		chromedp.WaitVisible(`#resend`),
+	)
+
+	// The confirmation message arrives in Mailpit; its link opens the
+	// page's landing, which confirms the address.
+	msg := s.mail.Wait("ann@example.com", "Confirm your email address", 20*time.Second, nil)
+	link, ok := msg.Link(s.page + "/verify-email#token=")
+	if !ok {
+		t.Fatalf("no confirmation link to the page in:\n%s", msg.Text)
+	}
+	mustRun(t, ctx, "follow the confirmation link",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`body[data-ready="true"]`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "is confirmed")]`),
+	)
+	if loc := eval[string](t, ctx, `location.href`); strings.Contains(loc, "token") {
+		t.Fatalf("the token stayed in the address bar: %s", loc)
+	}
+	mustRun(t, ctx, "sign in",
+		chromedp.SetValue(`#password`, "correct horse battery"),
 		chromedp.Click(`#signin`),
 		chromedp.WaitVisible(`#signed-in`),
 	)
@@ -136,9 +162,9 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.Click(`#signin`),
 		chromedp.WaitVisible(`//p[@id="status" and contains(., "SIGNET_CORS_ORIGINS=`+s.otherPage+`")]`),
 	)
-	msg := eval[string](t, otherTab, `document.getElementById("status").textContent`)
-	if !strings.Contains(msg, "refused this page's origin "+s.otherPage) || strings.Contains(msg, "Failed to fetch") {
-		t.Fatalf("status on the unlisted origin: %q", msg)
+	status := eval[string](t, otherTab, `document.getElementById("status").textContent`)
+	if !strings.Contains(status, "refused this page's origin "+s.otherPage) || strings.Contains(status, "Failed to fetch") {
+		t.Fatalf("status on the unlisted origin: %q", status)
 	}
 	screenshot(t, otherTab, "unlisted-origin.png")
 
@@ -151,6 +177,56 @@ func TestBrowserFlow(t *testing.T) {
 	if !strings.HasPrefix(afterSignout, "refused 4") {
 		t.Fatalf("refresh after sign-out: %s", afterSignout)
 	}
+
+	// Forgot the password: ask for a link on the page.
+	mustRun(t, ctx, "forgot password",
+		chromedp.Navigate(s.page+"/"),
+		chromedp.WaitVisible(`body[data-ready="true"]`),
+		chromedp.Click(`#forgot-open`),
+		chromedp.WaitVisible(`#forgot`),
+		chromedp.SetValue(`#forgot-email`, "ann@example.com"),
+		chromedp.Click(`#forgot-send`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "a link to choose a new password is on its way")]`),
+	)
+	// Meanwhile a third tab signs in: a session the reset must end (the
+	// tabs share the refresh cookie, so this comes after the request).
+	tab3 := newTab(t, ctx)
+	mustRun(t, tab3, "a session to be ended",
+		chromedp.Navigate(s.page+"/"),
+		chromedp.WaitVisible(`body[data-ready="true"]`),
+		chromedp.SendKeys(`#email`, "ann@example.com"),
+		chromedp.SendKeys(`#password`, "correct horse battery"),
+		chromedp.Click(`#signin`),
+		chromedp.WaitVisible(`#signed-in`),
+	)
+	msg = s.mail.Wait("ann@example.com", "Reset your password", 20*time.Second, nil)
+	link, ok = msg.Link(s.page + "/reset-password#token=")
+	if !ok {
+		t.Fatalf("no reset link to the page in:\n%s", msg.Text)
+	}
+	mustRun(t, ctx, "reset page",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(`body[data-ready="true"]`),
+		chromedp.WaitVisible(`#reset`),
+		chromedp.SendKeys(`#reset-password`, "password1"),
+		chromedp.Click(`#reset-send`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "too common")]`),
+		chromedp.SetValue(`#reset-password`, "staple battery horse"),
+		chromedp.Click(`#reset-send`),
+		chromedp.WaitVisible(`//p[@id="status" and contains(., "Your password is changed")]`),
+		chromedp.WaitVisible(`#signed-out`),
+	)
+	screenshot(t, ctx, "password-reset.png")
+	if r := eval[string](t, tab3, `signet.refresh().then(() => "refreshed", e => "refused " + e.status)`); !strings.HasPrefix(r, "refused 4") {
+		t.Fatalf("a session outlived the reset: %s", r)
+	}
+	mustRun(t, ctx, "sign in with the new password",
+		chromedp.SetValue(`#email`, "ann@example.com"),
+		chromedp.SetValue(`#password`, "staple battery horse"),
+		chromedp.Click(`#signin`),
+		chromedp.WaitVisible(`#signed-in`),
+	)
+	s.mail.Wait("ann@example.com", "Your password was changed", 20*time.Second, nil)
 }
 
 // mustRun runs browser steps with a deadline.
@@ -255,7 +331,9 @@ func startStack(t *testing.T) stack {
 		return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	}
 	pagePort, issuerPort, shopPort, videoPort := port(), port(), port(), port()
+	mp := mailpittest.Start(t)
 	s := stack{
+		mail:      mp,
 		page:      "http://localhost:" + pagePort,
 		otherPage: "http://127.0.0.1:" + pagePort,
 		issuer:    "http://localhost:" + issuerPort,
@@ -283,7 +361,10 @@ func startStack(t *testing.T) stack {
 	}
 	start("signet", []string{"serve"}, "SIGNET_ADDR=127.0.0.1:"+issuerPort, "SIGNET_ISSUER_URL="+s.issuer,
 		"SIGNET_AUDIENCE=shop-api,video-api", "SIGNET_DATA_DIR="+t.TempDir(), "SIGNET_BCRYPT_COST=4",
-		"SIGNET_ACCESS_TOKEN_TTL=6s", "SIGNET_CORS_ORIGINS="+s.page, "SIGNET_LOG_LEVEL=debug")
+		"SIGNET_ACCESS_TOKEN_TTL=6s", "SIGNET_CORS_ORIGINS="+s.page, "SIGNET_LOG_LEVEL=debug",
+		// The defaults of a new install (private sign-up, confirmation
+		// required), with mail to Mailpit and links to the page.
+		"SIGNET_SMTP_URL="+mp.SMTPURL(), "SIGNET_MAIL_FROM=Signet demo <signet@localhost>", "SIGNET_SITE_URL="+s.page)
 	start("shop-api", nil, "ADDR=127.0.0.1:"+shopPort, "ISSUER_URL="+s.issuer, "AUDIENCE=shop-api", "ALLOWED_ORIGINS="+s.page)
 	start("video-api", nil, "ADDR=127.0.0.1:"+videoPort, "ISSUER_URL="+s.issuer, "AUDIENCE=video-api", "ALLOWED_ORIGINS="+s.page)
 

@@ -82,6 +82,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		_, _ = w.Write(cfgJSON)
 	})
 	mux.Handle("GET /", http.FileServerFS(static))
+	// The issuer's links (SIGNET_SITE_URL + a path per flow) open the page,
+	// which reads the token from the fragment.
+	index, _ := fs.ReadFile(static, "index.html")
+	for _, p := range []string{"/verify-email", "/reset-password", "/forgot-password", "/confirm-email", "/cancel-email-change"} {
+		mux.HandleFunc("GET "+p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(index)
+		})
+	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The page talks only to the configured issuer and APIs.
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' "+cfg.Issuer+" "+cfg.Shop+" "+cfg.Video+"; frame-ancestors 'none'")

@@ -24,8 +24,9 @@ func TestHelpListsOwnSettings(t *testing.T) {
 		"rotation-period", "jwks-max-age", "key-reload-interval", "clock-leeway", "auto-migrate", "log-format", "log-level")
 	want := map[string][]string{
 		"migrate": store,
-		"users":   append(slices.Clone(store), "auto-migrate"),
-		"keys":    keyFlags,
+		"users": append(slices.Clone(store), "auto-migrate", "key-encryption-key-file", "bcrypt-cost", "signup-mode", "require-verified-email", "password-min-length",
+			"password-reset-ttl", "site-url", "mail-from", "mail-templates", "mail-request-limit", "mail-recipient-limit"),
+		"keys": keyFlags,
 	}
 	settingFlags := map[string]bool{}
 	for _, s := range new(config).settings() {

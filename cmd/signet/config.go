@@ -39,6 +39,7 @@ type setting struct {
 var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
+	withKEK    = []string{"serve", "keys", "users", "kek"}
 	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
 	withLogger = []string{"serve", "keys"}
 	migrating  = []string{"serve", "keys", "users"}
@@ -47,7 +48,7 @@ var (
 // settings defines every setting, each parsing into c. addSettings calls
 // it on a throwaway config for the names, flags and help.
 func (c *config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: serveOnly,
 			parse: hostPort(&c.Addr)},
 		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: serveOnly,
@@ -60,9 +61,9 @@ func (c *config) settings() []setting {
 			parse: databaseURL(&c.DatabaseURL, &c.db)},
 		{env: "SIGNET_DB_STATEMENT_TIMEOUT", flag: "db-statement-timeout", def: "5s", help: "longest a database statement may run before the request gets 503 (0: none)", cmds: withStore,
 			parse: duration(&c.DBStatementTimeout, 0, time.Hour)},
-		{env: "SIGNET_KEY_ENCRYPTION_KEY", help: "32 bytes, base64: encrypts private keys at rest", cmds: withKeys,
+		{env: "SIGNET_KEY_ENCRYPTION_KEY", help: "32 bytes, base64: encrypts private keys at rest", cmds: withKEK,
 			parse: text(&c.kekB64)},
-		{env: "SIGNET_KEY_ENCRYPTION_KEY_FILE", flag: "key-encryption-key-file", help: "file holding the key-encryption key", cmds: withKeys,
+		{env: "SIGNET_KEY_ENCRYPTION_KEY_FILE", flag: "key-encryption-key-file", help: "file holding the key-encryption key", cmds: withKEK,
 			parse: text(&c.kekFile)},
 		{env: "SIGNET_SIGNING_ALG", flag: "signing-alg", def: "EdDSA", help: "EdDSA or RS256", cmds: withKeys,
 			parse: oneOf(&c.SigningAlg, func(v string) error {
@@ -78,7 +79,7 @@ func (c *config) settings() []setting {
 				}
 				return nil
 			})},
-		{env: "SIGNET_BCRYPT_COST", flag: "bcrypt-cost", def: "12", help: "bcrypt cost, 4 to 31", cmds: serveOnly,
+		{env: "SIGNET_BCRYPT_COST", flag: "bcrypt-cost", def: "12", help: "bcrypt cost, 4 to 31", cmds: withMail,
 			parse: integer(&c.BcryptCost, between(4, 31))},
 		{env: "SIGNET_BCRYPT_CONCURRENCY", flag: "bcrypt-concurrency", help: "password hashes computed at once (sign-in, sign-up); default 2 × the CPUs Go uses", cmds: serveOnly,
 			parse: integer(&c.BcryptConcurrency, between(1, 4096))},
@@ -130,7 +131,7 @@ func (c *config) settings() []setting {
 				}
 				return nil
 			}},
-	}
+	}, c.lifecycleSettings()...)
 }
 
 // config is the validated configuration.
@@ -167,6 +168,7 @@ type config struct {
 	AutoMigrate        bool
 	LogFormat          string // empty: text on a terminal, else json
 	LogLevel           slog.Level
+	Lifecycle          lifecycleConfig
 }
 
 // source resolves the settings of one command: a flag that was set, else a
@@ -277,6 +279,7 @@ func (c *config) check(src *source) []error {
 	if c.kekB64 != "" && c.kekFile != "" {
 		errs = append(errs, fmt.Errorf("SIGNET_KEY_ENCRYPTION_KEY: set either it or %s, not both", src.name("SIGNET_KEY_ENCRYPTION_KEY_FILE")))
 	}
+	errs = append(errs, c.checkLifecycle(src)...)
 	if c.RefreshTokenTTL > c.SessionMaxAge {
 		errs = append(errs, fmt.Errorf("%s: %s is longer than %s (%s)", src.name("SIGNET_REFRESH_TOKEN_TTL"), c.RefreshTokenTTL, src.name("SIGNET_SESSION_MAX_AGE"), c.SessionMaxAge))
 	}

@@ -10,6 +10,8 @@ import (
 type janitorStore interface {
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
 	DeleteStaleSigninFailures(ctx context.Context, before, now time.Time) (int64, error)
+	DeleteOldMail(ctx context.Context, before time.Time) (int64, error)
+	DeleteExpiredAccountTokens(ctx context.Context, now time.Time) (int64, error)
 	// CheckpointWAL moves SQLite's write-ahead log into the database and
 	// truncates it (nothing on Postgres).
 	CheckpointWAL(ctx context.Context) error
@@ -20,12 +22,15 @@ const (
 	// endedSessionRetention keeps ended sessions this long after they end,
 	// for investigations; audit events are kept regardless.
 	endedSessionRetention = 7 * 24 * time.Hour
+	// sentMailRetention keeps delivered mail (without its body) as long
+	// as the per-recipient limit counts it.
+	sentMailRetention = 24 * time.Hour
 )
 
-// runJanitor deletes ended sessions, and sign-in failure counts older than
-// the throttle's reset (they no longer count), every hour until ctx is
-// done. Every replica runs it; the deletes are idempotent, so replicas need
-// no coordination.
+// runJanitor deletes ended sessions, sign-in failure counts older than the
+// throttle's reset (they no longer count), delivered mail and expired
+// account tokens every hour until ctx is done. Every replica runs it; the
+// deletes are idempotent, so replicas need no coordination.
 func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger, throttleReset time.Duration) {
 	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
@@ -48,10 +53,18 @@ func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time
 	if err != nil {
 		log.Warn("janitor: deleting stale sign-in failures failed", "error", err)
 	}
+	mail, err := db.DeleteOldMail(ctx, now.Add(-sentMailRetention))
+	if err != nil {
+		log.Warn("janitor: deleting old mail failed", "error", err)
+	}
+	tokens, err := db.DeleteExpiredAccountTokens(ctx, now)
+	if err != nil {
+		log.Warn("janitor: deleting expired account tokens failed", "error", err)
+	}
 	if err := db.CheckpointWAL(ctx); err != nil {
 		log.Warn("janitor: WAL checkpoint failed", "error", err)
 	}
-	if sessions+failures > 0 {
-		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures)
+	if sessions+failures+mail+tokens > 0 {
+		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures, "mail_deleted", mail, "account_tokens_deleted", tokens)
 	}
 }

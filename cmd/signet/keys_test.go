@@ -80,6 +80,8 @@ func TestKeysCommandsAgainstRunningServer(t *testing.T) {
 				"SIGNET_BCRYPT_COST": "4",
 				"SIGNET_ACTOR":       "alice",
 			}
+			// Sign-up and sign-in in one go: open sign-up, no confirmation.
+			env["SIGNET_SIGNUP_MODE"], env["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 			dbURL := "sqlite://" + env["SIGNET_DATA_DIR"] + "/signet.db"
 			if dialect == store.SQLite {
 				env["SIGNET_KEY_RELOAD_INTERVAL"] = "200ms"

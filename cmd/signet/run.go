@@ -77,7 +77,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
-		return runUsers(ctx, rest, getenv, stdout, stderr)
+		return runUsers(ctx, rest, getenv, stdin, stdout, stderr)
 	case "check-emails":
 		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":

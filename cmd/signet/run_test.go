@@ -108,7 +108,8 @@ func TestServeEndToEnd(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			dir := t.TempDir()
-			env := map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_BCRYPT_COST": "4", "SIGNET_LOG_LEVEL": "debug"}
+			env := map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_BCRYPT_COST": "4", "SIGNET_LOG_LEVEL": "debug",
+				"SIGNET_SIGNUP_MODE": "open", "SIGNET_REQUIRE_VERIFIED_EMAIL": "false"}
 			if dialect == store.Postgres {
 				env["SIGNET_DATABASE_URL"] = storetest.URL(t, store.Postgres)
 				env["SIGNET_KEY_ENCRYPTION_KEY"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="

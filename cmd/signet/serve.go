@@ -73,6 +73,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	icfg := cfg.issuerConfig(log)
 	icfg.Metrics = metrics
+	if icfg.Lifecycle.MailSender, err = cfg.mailSender(log); err != nil {
+		return err
+	}
+	if cfg.Lifecycle.SiteURL == "" {
+		log.Warn("SIGNET_SITE_URL is not set: links in messages point at the issuer URL, which serves no pages; set it to the client app")
+	}
 	iss, err := issuer.New(icfg, db, ring, sealer)
 	if err != nil {
 		return err
@@ -99,6 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	})
 	defer stopDrainLog() // no drain line when serve fails
 	go runJanitor(ctx, db, log, cfg.Throttle.Reset)
+	go iss.Outbox.Run(ctx)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
 	capped := httprun.LimitPerIP(ln, httprun.PerIP{Max: cfg.MaxConnsPerIP, Exempt: cfg.TrustedProxies, Log: log})
 	return httprun.Run(ctx, hs, capped, httprun.Options{Drain: cfg.ShutdownDrain, Draining: &draining, Grace: 15 * time.Second})
@@ -119,6 +126,7 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		SignupLimit:         c.SignupLimit,
 		RefreshFailureLimit: c.RefreshLimit,
 		Logger:              log,
+		Lifecycle:           c.issuerLifecycle(nil),
 	}
 }
 

@@ -24,6 +24,8 @@ func TestServeSessions(t *testing.T) {
 		"SIGNET_TRUSTED_PROXIES":     "10.0.0.0/8",
 		"SIGNET_LOG_LEVEL":           "info",
 	}
+	// Sign-up and sign-in in one go: open sign-up, no confirmation.
+	env["SIGNET_SIGNUP_MODE"], env["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 	base, _ := startServe(t, env)
 	post := func(path, body string) map[string]any {
 		t.Helper()

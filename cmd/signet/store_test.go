@@ -259,7 +259,7 @@ func TestUsersCommand(t *testing.T) {
 			if out, _, err := signet(t, env, nil, "users delete user-0"); err != nil || !strings.Contains(out, "user user-0 deleted") {
 				t.Fatalf("users delete: %v %q", err, out)
 			}
-			if _, _, err := signet(t, env, nil, "users delete user-0"); err == nil || !strings.Contains(err.Error(), "no user has the ID user-0") {
+			if _, _, err := signet(t, env, nil, "users delete user-0"); err == nil || !strings.Contains(err.Error(), "no user has the ID or email user-0") {
 				t.Fatalf("users delete of a deleted user: %v", err)
 			}
 			events, err := db.Events(context.Background(), "user_deleted")

@@ -12,23 +12,27 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/keys"
 )
 
-const usersAbout = `Inspect and manage accounts. Listing and finding need no key-encryption
-key.
+const usersAbout = `Inspect and manage accounts. Listing, finding and deleting need no
+key-encryption key; creating does (it queues mail, which is sealed).
 
   list [--after ID]   users, oldest first, --limit at a time (--json); when
                       more follow, stderr says the --after to pass next
   find EMAIL          the user with this email (case-insensitive)
-  delete ID           delete a user and every session of theirs`
+  create EMAIL        make an account: an invitation to choose a password is
+                      mailed (or --password-stdin)
+  delete EMAIL|ID     delete a user with their sessions, tokens and pending mail`
 
-func runUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runUsers(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
 	src := addSettings(fs, getenv)
 	asJSON := fs.Bool("json", false, "list, find: print JSON")
 	limit := fs.Int("limit", 100, "list: at most this many users")
 	after := fs.String("after", "", "list: start after the user with this `ID` (the last one of the previous page)")
-	commandUsage(fs, "signet users [flags] list | find EMAIL | delete ID", usersAbout)
+	passwordStdin := fs.Bool("password-stdin", false, "create: read the password from standard input instead of inviting the user")
+	commandUsage(fs, "signet users [flags] list | find EMAIL | create EMAIL | delete EMAIL|ID", usersAbout)
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
@@ -38,7 +42,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return errUsage
 	}
 	switch rest[0] {
-	case "list", "find", "delete":
+	case "list", "find", "create", "delete":
 	default:
 		fmt.Fprintf(stderr, "signet users: unknown subcommand %q\n", rest[0])
 		fs.Usage()
@@ -84,6 +88,18 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		return printUsers(stdout, []issuer.User{u}, *asJSON)
+	case "create":
+		cfg.finishAddr(cfg.Addr) // the issuer URL, for the links of mail queued here
+		log := newLogger(cfg, stderr)
+		kek, err := cfg.keyEncryptionKey(log, db.Dialect(), false)
+		if err != nil {
+			return err
+		}
+		sealer, err := keys.NewSealer(kek)
+		if err != nil {
+			return err
+		}
+		return createUser(ctx, cfg, db, sealer, log, rest[1], *passwordStdin, stdin, stdout)
 	default: // delete
 		// Through the accounts service, which writes the audit event. It
 		// wants an issuer URL and an audience, which deleting does not use.
@@ -94,7 +110,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		err = accounts.DeleteUser(ctx, issuer.Caller{}, rest[1])
 		if errors.Is(err, issuer.ErrNotFound) {
-			return fmt.Errorf("users delete: no user has the ID %s", rest[1])
+			return fmt.Errorf("users delete: no user has the ID or email %s", rest[1])
 		}
 		if err != nil {
 			return err

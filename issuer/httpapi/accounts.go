@@ -45,7 +45,8 @@ func newTokenResponse(ts issuer.TokenSet) tokenResponse {
 	}
 }
 
-// handleSignup creates an account: 201 {user}, 409 email_taken.
+// handleSignup creates an account by the sign-up mode: open, 201 {user}
+// or 409 email_taken; private, 202 {} whatever the address; closed, 403.
 func (s *Server) handleSignup() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var req credentials
@@ -56,6 +57,10 @@ func (s *Server) handleSignup() gin.HandlerFunc {
 		u, err := s.iss.Accounts.SignUp(requestContext(c), caller(c), req.Email, req.Password)
 		if err != nil {
 			fail(c, err)
+			return
+		}
+		if s.iss.Lifecycle.Config().SignupMode == issuer.SignupPrivate {
+			accept(c)
 			return
 		}
 		c.JSON(http.StatusCreated, userBody{User: u})

@@ -66,7 +66,7 @@ func (p *corsPolicy) middleware() gin.HandlerFunc {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 			if preflight {
-				h.Set("Access-Control-Allow-Methods", "GET, POST")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+csrfHeader)
 				h.Set("Access-Control-Max-Age", "600")
 				c.AbortWithStatus(http.StatusNoContent)

@@ -47,6 +47,11 @@ var errorTable = map[issuer.Kind]answer{
 	kindMediaType:             {http.StatusUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	kindUnsupportedGrant:      {http.StatusBadRequest, http.StatusBadRequest, "unsupported_grant_type"},
 	kindForbidden:             {http.StatusForbidden, http.StatusForbidden, "invalid_request"},
+
+	// The account lifecycle.
+	issuer.KindEmailNotVerified: {http.StatusForbidden, http.StatusBadRequest, "email_not_verified"},
+	issuer.KindSignupClosed:     {http.StatusForbidden, http.StatusForbidden, "signup_closed"},
+	issuer.KindBadLink:          {http.StatusBadRequest, http.StatusBadRequest, "invalid_grant"},
 }
 
 func apiError(k issuer.Kind, format string, args ...any) *issuer.Error {

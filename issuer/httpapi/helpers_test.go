@@ -203,6 +203,8 @@ func newEnv(t testing.TB, db *store.DB, opts ...func(*settings, *keys.Policy)) *
 		SessionMaxAge:     720 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second,
 		Logger:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Today's sign-up answers (201/409); the lifecycle tests choose.
+		Lifecycle: issuer.LifecycleConfig{SignupMode: issuer.SignupOpen},
 	}
 	for _, o := range opts {
 		o(&e.cfg, &e.policy)

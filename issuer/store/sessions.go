@@ -66,9 +66,11 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 		UEmail     string `db:"u_email"`
 		UHash      string `db:"u_password_hash"`
 		UCreatedAt int64  `db:"u_created_at"`
+		UVerified  bool   `db:"u_email_verified"`
 	}
 	err := d.db.GetContext(ctx, &r, d.db.Rebind(`SELECT `+sessionColumns+`,
-		u.email AS u_email, u.password_hash AS u_password_hash, u.created_at AS u_created_at
+		u.email AS u_email, u.password_hash AS u_password_hash, u.created_at AS u_created_at,
+		u.email_verified_at IS NOT NULL AS u_email_verified
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`), id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return issuer.Session{}, issuer.User{}, issuer.ErrNotFound
@@ -76,7 +78,7 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 	if err != nil {
 		return issuer.Session{}, issuer.User{}, storeErr("get session", err)
 	}
-	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt)}
+	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt), EmailVerified: r.UVerified}
 	return r.session(), u, nil
 }
 

@@ -54,7 +54,8 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4}, db, ring, sealer)
+	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4,
+		Lifecycle: issuer.LifecycleConfig{SignupMode: issuer.SignupOpen}}, db, ring, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +156,16 @@ func CheckResourceServer(t *testing.T, name string, routes func(resource.Config,
 	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
 	_ = json.Unmarshal(hb, &header)
 
+	// tamper changes a claim and re-encodes: a well-formed payload the
+	// signature does not cover.
+	tamper := func(payload string) string {
+		var claims map[string]any
+		b, _ := base64.RawURLEncoding.DecodeString(payload)
+		_ = json.Unmarshal(b, &claims)
+		claims["email"] = "mallory@example.com"
+		b, _ = json.Marshal(claims)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
 	_, rogue, _ := ed25519.GenerateKey(rand.Reader)
 	forge := func(kid string) string {
 		h, _ := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "at+jwt", "kid": kid})
@@ -166,7 +177,7 @@ func CheckResourceServer(t *testing.T, name string, routes func(resource.Config,
 	}{
 		{"no token", "", "missing_token"},
 		{"garbage", "not-a-token", "malformed"},
-		{"tampered payload", parts[0] + "." + parts[1] + "x." + parts[2], "bad_signature"},
+		{"tampered payload", parts[0] + "." + tamper(parts[1]) + "." + parts[2], "bad_signature"},
 		{"unpublished key, its own kid", forge("rogue-kid"), "unknown_key"},
 		{"unpublished key, the issuer's kid", forge(header["kid"].(string)), "bad_signature"},
 	}

@@ -80,23 +80,100 @@ const signet = (() => {
     accessToken = null;
     clearTimeout(refreshTimer);
     $("signed-in").hidden = true;
-    $("signed-out").hidden = false;
+    if ($("reset").hidden && $("forgot").hidden) $("signed-out").hidden = false;
     $("shop-result").textContent = "–";
     $("video-result").textContent = "–";
     if (message) status(message);
   }
 
+  // show displays one of the account sections.
+  function show(id) {
+    for (const s of ["signed-out", "forgot", "reset"]) $(s).hidden = s !== id;
+  }
+
   async function signup() {
     const email = $("email").value, password = $("password").value;
-    await issuer("/v1/signup", { email, password });
-    status("Account created for " + email + "; now sign in.");
+    const data = await issuer("/v1/signup", { email, password });
+    // Open mode answers 201 with the user; private mode 202 {} whatever
+    // the address, and the rest happens by mail.
+    status(data.user
+      ? "Account created for " + email + ". Check your mail to confirm the address, then sign in."
+      : "Check your mail: if " + email + " can be used, a link to confirm it is on its way.");
   }
 
   async function signin() {
     const email = $("email").value, password = $("password").value;
-    signedIn(await issuer("/v1/signin", { email, password, refresh_cookie: true }));
+    try {
+      signedIn(await issuer("/v1/signin", { email, password, refresh_cookie: true }));
+    } catch (err) {
+      if (err.code === "email_not_verified") $("resend").hidden = false;
+      throw err;
+    }
     $("password").value = "";
+    $("resend").hidden = true;
     status("Signed in.");
+  }
+
+  async function resend() {
+    await issuer("/v1/verify/resend", { email: $("email").value });
+    status("A new confirmation link is on its way to " + $("email").value + ".");
+  }
+
+  async function forgot() {
+    const email = $("forgot-email").value;
+    await issuer("/v1/password/forgot", { email });
+    show("signed-out");
+    $("email").value = email;
+    status("If " + email + " has an account, a link to choose a new password is on its way.");
+  }
+
+  // The links in messages open this page at a path per flow, with the
+  // token in the fragment (never sent to a server). The token is taken
+  // out of the address bar before anything else.
+  let linkToken = "";
+  function takeLinkToken() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    linkToken = params.get("token") || "";
+    const path = location.pathname;
+    history.replaceState(null, "", "/");
+    return path;
+  }
+
+  async function landing(path) {
+    switch (path) {
+      case "/verify-email": {
+        const data = await issuer("/v1/verify", { token: linkToken });
+        $("email").value = data.user.email;
+        status("Your address " + data.user.email + " is confirmed. You can sign in.");
+        return true;
+      }
+      case "/reset-password":
+        show("reset");
+        status("Choose a new password.");
+        return true;
+      case "/forgot-password":
+        show("forgot");
+        return true;
+      case "/confirm-email": {
+        const data = await issuer("/v1/email/confirm", { token: linkToken });
+        status("Your account's address is now " + data.user.email + ".");
+        return true;
+      }
+      case "/cancel-email-change":
+        await issuer("/v1/email/cancel", { token: linkToken });
+        status("The change of address is cancelled, and every session is signed out.");
+        return true;
+    }
+    return false;
+  }
+
+  async function reset() {
+    await issuer("/v1/password/reset", { token: linkToken, password: $("reset-password").value });
+    linkToken = "";
+    $("reset-password").value = "";
+    signedOut();
+    show("signed-out");
+    status("Your password is changed and every session was signed out. Sign in with the new password.");
   }
 
   // refresh rotates the cookie's refresh token; with no cookie (or a
@@ -152,8 +229,25 @@ const signet = (() => {
     $("call-video").addEventListener("click", guard(() => callAPI("video")));
     $("refresh").addEventListener("click", guard(refresh));
     $("signout").addEventListener("click", guard(signout));
+    $("resend").addEventListener("click", guard(resend));
+    $("forgot-open").addEventListener("click", (ev) => {
+      ev.preventDefault();
+      $("forgot-email").value = $("email").value;
+      show("forgot");
+    });
+    $("forgot-cancel").addEventListener("click", () => show("signed-out"));
+    $("forgot-form").addEventListener("submit", guard(forgot));
+    $("reset-form").addEventListener("submit", guard(reset));
+    const path = takeLinkToken();
+    let landed = false;
+    try {
+      landed = await landing(path);
+    } catch (err) {
+      status(err.message, true);
+      landed = true;
+    }
     // A reload (or a second tab) resumes the session from the cookie.
-    await refresh().catch(() => {});
+    if (!landed || path === "/confirm-email") await refresh().catch(() => {});
     document.body.dataset.ready = "true";
   }
 
