@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -185,6 +186,31 @@ func TestDeleteAuditEvents(t *testing.T) {
 		}
 		if ev, _ := db.Events(ctx, ""); len(ev) != 2 {
 			t.Fatalf("%d events left, want the signin and the recent failure", len(ev))
+		}
+	})
+}
+
+// TestResealIssuerSecrets: re-sealing under a new key-encryption key
+// covers the issuer's own secrets (the device-token key), so that the old
+// key can be dropped without turning every device token anonymous.
+func TestResealIssuerSecrets(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		old, ring, newOnly := kekSealer(t, 1), kekSealer(t, 2, 1), kekSealer(t, 2)
+		secret := []byte("0123456789abcdef0123456789abcdef")
+		if _, err := db.SealedSecret(ctx, "device_token_key", old.Seal("device_token_key", secret), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		counts, err := db.ResealSecrets(ctx, 10, ring.Reseal, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := db.SealedSecret(ctx, "device_token_key", []byte("ignored: a secret is stored"), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := newOnly.Open("device_token_key", sealed); err != nil || !bytes.Equal(got, secret) {
+			t.Fatalf("after re-sealing the new key alone opens %q, %v (counts %+v)", got, err, counts)
 		}
 	})
 }
