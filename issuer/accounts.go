@@ -187,7 +187,7 @@ func (a *Accounts) deleteUser(ctx context.Context, u User) error {
 		if err := tx.DeleteUser(ctx, u.ID); err != nil {
 			return err
 		}
-		return tx.ForgetAddress(ctx, u.Email, a.throttle.keysFor(Caller{}, u.Email).account)
+		return tx.ForgetAddress(ctx, u.Email, a.throttle.accountKey(u.Email))
 	})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {

@@ -9,37 +9,63 @@ import (
 )
 
 // Authenticate returns the user whose password matches, behind the
-// sign-in throttle: a blocked caller is refused before any bcrypt work,
-// and a failure counts against the account and the address. Whatever is
-// wrong (malformed email, unknown email, wrong password) costs one bcrypt
-// comparison and gets the same KindBadCredentials error.
+// sign-in throttle: the attempt is reserved on its counters before any
+// bcrypt work (a blocked caller is refused there), and a failure counts
+// against the account and the address. Whatever is wrong (malformed
+// email, unknown email, wrong password) costs one bcrypt comparison and
+// gets the same KindBadCredentials error.
 func (a *Accounts) Authenticate(ctx context.Context, caller Caller, email, password string) (User, error) {
-	tk := a.throttle.keysFor(caller, email)
-	if err := a.throttle.check(ctx, caller, tk); err != nil {
-		return User{}, err
+	u, _, err := a.authenticate(ctx, caller, email, password, "")
+	return u, err
+}
+
+// AuthenticateDevice is Authenticate for a client that keeps a device
+// token (devices.go): deviceToken is the one from its last sign-in to
+// this account, or "". With a valid one the attempt is counted against
+// the token alone, so the account's and the address's blocks do not hold
+// it back. A good sign-in returns a new device token ("" when device
+// tokens are unavailable).
+func (a *Accounts) AuthenticateDevice(ctx context.Context, caller Caller, email, password, deviceToken string) (User, string, error) {
+	u, attempt, err := a.authenticate(ctx, caller, email, password, deviceToken)
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, a.throttle.devices.issue(ctx, attempt.email), nil
+}
+
+func (a *Accounts) authenticate(ctx context.Context, caller Caller, email, password, deviceToken string) (User, *attempt, error) {
+	attempt, err := a.throttle.begin(ctx, caller, email, deviceToken)
+	if err != nil {
+		return User{}, nil, err
 	}
 	var u User
 	var ok bool
 	var authErr error
 	if err := a.withBcryptSlot(ctx, func() { u, ok, authErr = a.comparePassword(ctx, email, password) }); err != nil {
-		return User{}, err
+		attempt.release(ctx)
+		return User{}, nil, err
 	}
 	if authErr != nil {
-		return User{}, authErr
+		attempt.release(ctx)
+		return User{}, nil, authErr
 	}
 	if !ok {
-		a.throttle.recordFailure(ctx, tk)
-		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_failed", UserID: u.ID})
-		return User{}, errBadCredentials()
+		attempt.fail(ctx, caller, u.ID)
+		e := AuditEvent{Type: "signin_failed", UserID: u.ID}
+		if attempt.device {
+			e.Detail = map[string]string{"device_token": "valid"}
+		}
+		a.audit.Record(ctx, caller, e)
+		return User{}, nil, errBadCredentials()
 	}
-	a.throttle.clear(ctx, tk)
+	attempt.succeed(ctx)
 	if a.requireVerified && !u.EmailVerified {
 		// Only after the right password: the answer reveals nothing to
 		// whoever does not know it.
 		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_unverified", UserID: u.ID})
-		return User{}, &Error{Kind: KindEmailNotVerified, Description: "confirm your email address first: follow the link in the message sent to it (POST /v1/verify/resend sends a new one)"}
+		return User{}, nil, &Error{Kind: KindEmailNotVerified, Description: "confirm your email address first: follow the link in the message sent to it (POST /v1/verify/resend sends a new one)"}
 	}
-	return u, nil
+	return u, attempt, nil
 }
 
 // comparePassword reports whether the password is the account's. The

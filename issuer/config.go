@@ -44,9 +44,16 @@ type Config struct {
 	Throttle ThrottlePolicy
 	// SignupLimit caps sign-ups per client address; default 20 a minute.
 	SignupLimit RateLimit
-	// RefreshFailureLimit caps rejected refresh tokens per client address
-	// (guessing costs database reads); default 30 a minute.
+	// RefreshFailureLimit caps rejected refresh and revocation tokens per
+	// client address, one budget for both (guessing costs database
+	// reads); default 30 a minute.
 	RefreshFailureLimit RateLimit
+	// IPv6Prefix is the length of the network that per-address limits
+	// (sign-in throttle, sign-up and refresh-failure limits) count an IPv6
+	// client by: one host usually holds a whole /64, so keying on the
+	// exact address would give it 2^64 budgets. Zero means 64; 128 counts
+	// each address. IPv4 clients are counted by address.
+	IPv6Prefix int
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -63,6 +70,7 @@ const (
 	DefaultRefreshTokenTTL = 168 * time.Hour
 	DefaultSessionMaxAge   = 720 * time.Hour
 	DefaultBcryptQueueWait = 2 * time.Second
+	DefaultIPv6Prefix      = 64
 )
 
 // withDefaults validates c and fills in its zero values.
@@ -92,6 +100,12 @@ func (c Config) withDefaults() (Config, error) {
 		c.BcryptQueueWait = DefaultBcryptQueueWait
 	}
 	c.Throttle = c.Throttle.WithDefaults()
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if c.IPv6Prefix < 1 || c.IPv6Prefix > 128 {
+		return c, errors.New("issuer: the IPv6 prefix length must be 1 to 128")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

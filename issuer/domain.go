@@ -117,17 +117,32 @@ type SessionStore interface {
 }
 
 // ThrottleStore counts failed sign-ins per key ("acct:<email>",
-// "ip:<addr>"), shared by every replica.
+// "ip:<addr>"), shared by every replica. An attempt reserves each of its
+// keys before the password is checked and settles them after.
 type ThrottleStore interface {
-	// SigninBlockedUntil returns the latest blocked_until among keys (zero
-	// when none is stored).
-	SigninBlockedUntil(ctx context.Context, keys []string) (time.Time, error)
-	// RecordSigninFailure counts a failure at `at`, starting the count over
-	// when the previous failure is older than resetBefore, and returns the
-	// count.
-	RecordSigninFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error)
-	// BlockSignin raises key's blocked_until to until (never lowers it).
-	BlockSignin(ctx context.Context, key string, until time.Time) error
-	// ClearSigninFailures forgets key's failures.
+	// ReserveSignin atomically reserves one password check on key at now,
+	// or refuses. It grants while the key is not blocked and either its
+	// failures plus the reservations in flight are fewer than free, or no
+	// reservation is in flight. A count whose last failure is before
+	// resetBefore counts as zero; a reservation lapses at leaseUntil.
+	// Refused, it returns the key's blocked_until (not after now when
+	// only an attempt in flight stands in the way).
+	ReserveSignin(ctx context.Context, key string, now, resetBefore, leaseUntil time.Time, free int) (bool, time.Time, error)
+	// FailSignin ends a reservation with a failure at `at`: it counts it
+	// (starting over when the previous failure is before resetBefore) and,
+	// in the same transaction, blocks key until at+delay(count) when that
+	// delay is positive (never lowering a block). It returns the count and
+	// the end of the block it asked for (zero if none).
+	FailSignin(ctx context.Context, key string, at, resetBefore time.Time, delay func(n int) time.Duration) (int, time.Time, error)
+	// ReleaseSignin ends a reservation without a failure.
+	ReleaseSignin(ctx context.Context, key string) error
+	// ClearSigninFailures forgets key's failures and reservations.
 	ClearSigninFailures(ctx context.Context, key string) error
+	// DeleteAuditEvents deletes at most limit audit events of the given
+	// types from before `before`, and returns how many it deleted.
+	DeleteAuditEvents(ctx context.Context, types []string, before time.Time, limit int) (int64, error)
+	// SealedSecret returns the sealed secret stored under name, storing
+	// sealed first when there is none: the first replica to ask wins and
+	// every replica gets the same value.
+	SealedSecret(ctx context.Context, name string, sealed []byte, at time.Time) ([]byte, error)
 }

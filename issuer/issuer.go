@@ -51,7 +51,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		return nil, fmt.Errorf("issuer: metrics: %w", err)
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
-	throttle := newThrottle(cfg, store, audit)
+	throttle := newThrottle(cfg, store, audit, sealer)
 	accounts, err := newAccounts(cfg, store, audit, throttle, sealer)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func NewAccounts(cfg Config, store Store) (*Accounts, error) {
 		return nil, err
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
-	return newAccounts(cfg, store, audit, newThrottle(cfg, store, audit), nil)
+	return newAccounts(cfg, store, audit, newThrottle(cfg, store, audit, nil), nil)
 }
 
 // Config returns the configuration in force, defaults filled in.

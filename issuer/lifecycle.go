@@ -173,7 +173,7 @@ func NewLifecycle(cfg Config, store Store, sl sealer) (*Lifecycle, error) {
 		return nil, err
 	}
 	audit := NewAuditor(store, cfg.Logger, cfg.Now)
-	accounts, err := newAccounts(cfg, store, audit, newThrottle(cfg, store, audit), sl)
+	accounts, err := newAccounts(cfg, store, audit, newThrottle(cfg, store, audit, sl), sl)
 	if err != nil {
 		return nil, err
 	}
@@ -234,12 +234,12 @@ func errWrongPassword() *Error {
 // spendable hashes a presented token behind the per-address limit on
 // rejected tokens.
 func (l *Lifecycle) spendable(caller Caller, raw string, p TokenPurpose) ([]byte, error) {
-	if wait := l.tokenFailures.wait(caller.IP, l.now()); wait > 0 {
+	if wait := l.tokenFailures.wait(l.throttle.addrKey(caller.IP), l.now()); wait > 0 {
 		return nil, tooManyRequests("too many invalid links from this address; try again later", wait)
 	}
 	h, ok := accountTokenHash(raw, p)
 	if !ok {
-		l.tokenFailures.take(caller.IP, l.now())
+		l.tokenFailures.take(l.throttle.addrKey(caller.IP), l.now())
 		return nil, errBadLink()
 	}
 	return h, nil
@@ -248,7 +248,7 @@ func (l *Lifecycle) spendable(caller Caller, raw string, p TokenPurpose) ([]byte
 // rejectedLink counts a token the store did not know, and returns the
 // one answer to it.
 func (l *Lifecycle) rejectedLink(caller Caller) error {
-	l.tokenFailures.take(caller.IP, l.now())
+	l.tokenFailures.take(l.throttle.addrKey(caller.IP), l.now())
 	return errBadLink()
 }
 
@@ -329,10 +329,9 @@ func (l *Lifecycle) wake() {
 // queued request.
 func (l *Lifecycle) mailRequest(ctx context.Context, caller Caller, kind RequestKind, rawEmail string) error {
 	now := l.now()
-	if wait := l.mailRequests.wait(caller.IP, now); wait > 0 {
+	if wait := l.mailRequests.take(l.throttle.addrKey(caller.IP), now); wait > 0 {
 		return tooManyRequests("too many requests from this address; try again later", wait)
 	}
-	l.mailRequests.take(caller.IP, now)
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
 		return err
@@ -515,7 +514,7 @@ func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, passw
 		if revoked, err = tx.RevokeUserSessions(ctx, u.ID, "", now, "password_reset"); err != nil {
 			return err
 		}
-		if err := tx.ForgetAddress(ctx, "", l.throttle.keysFor(caller, u.Email).account); err != nil {
+		if err := tx.ForgetAddress(ctx, "", l.throttle.accountKey(u.Email)); err != nil {
 			return err
 		}
 		return l.mail.add(ctx, tx, MailPasswordChanged, u.ID, u.Email, mailData{Link: l.mail.link(PathForgotPassword, "")}, time.Time{})
@@ -544,22 +543,23 @@ func (l *Lifecycle) hash(ctx context.Context, password string) (string, error) {
 // throttle (per account and address): a blocked caller is refused before
 // any bcrypt work, and a wrong password counts as a failed sign-in.
 func (l *Lifecycle) checkPassword(ctx context.Context, caller Caller, u User, password, action string) error {
-	tk := l.throttle.keysFor(caller, u.Email)
-	if err := l.throttle.check(ctx, caller, tk); err != nil {
+	attempt, err := l.throttle.begin(ctx, caller, u.Email, "")
+	if err != nil {
 		return err
 	}
 	var ok bool
 	if err := l.accounts.withBcryptSlot(ctx, func() {
 		ok = bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil && len(password) <= MaxPasswordBytes
 	}); err != nil {
+		attempt.release(ctx)
 		return err
 	}
 	if !ok {
-		l.throttle.recordFailure(ctx, tk)
+		attempt.fail(ctx, caller, u.ID)
 		l.audit.Record(ctx, caller, AuditEvent{Type: action + "_failed", UserID: u.ID})
 		return errWrongPassword()
 	}
-	l.throttle.clear(ctx, tk)
+	attempt.succeed(ctx)
 	return nil
 }
 

@@ -44,13 +44,17 @@ type Metrics struct {
 	// TokensIssued counts tokens handed out, by type (access, refresh).
 	TokensIssued *prometheus.CounterVec
 	// SigninBlocks counts sign-in blocks set by the brute-force control,
-	// by key (account, ip).
+	// by key (account, ip, device).
 	SigninBlocks *prometheus.CounterVec
 	// BcryptQueueWait is how long requests waited for a bcrypt slot,
 	// including those that gave up.
 	BcryptQueueWait prometheus.Histogram
 	// BcryptInFlight is the bcrypt computations running now.
 	BcryptInFlight prometheus.Gauge
+	// SigninRefusals counts sign-in attempts refused by the brute-force
+	// control before any password check, by the key that refused
+	// (account, ip, device).
+	SigninRefusals *prometheus.CounterVec
 	// AccountActions counts account-lifecycle requests by action (signup,
 	// verify, verify_resend, password_forgot, password_reset,
 	// password_change, email_change, email_confirm, email_cancel, delete)
@@ -97,7 +101,7 @@ func NewMetrics() *Metrics {
 		}, []string{"type"}),
 		SigninBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_signin_blocks_total",
-			Help: "Sign-in blocks set after repeated failures, by key (account, ip).",
+			Help: "Sign-in blocks set after repeated failures, by key (account, ip, device).",
 		}, []string{"key"}),
 		BcryptQueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "signet_bcrypt_queue_wait_seconds",
@@ -108,6 +112,10 @@ func NewMetrics() *Metrics {
 			Name: "signet_bcrypt_in_flight",
 			Help: "Bcrypt computations (sign-in, sign-up) running now.",
 		}),
+		SigninRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_signin_refusals_total",
+			Help: "Sign-in attempts refused before any password check, by the key that refused (account, ip, device).",
+		}, []string{"key"}),
 		AccountActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_account_actions_total",
 			Help: "Account-lifecycle requests by action and outcome (ok, refused, error).",
@@ -128,8 +136,9 @@ func NewMetrics() *Metrics {
 	for _, t := range []string{"access", "refresh"} {
 		m.TokensIssued.WithLabelValues(t)
 	}
-	for _, k := range []string{"account", "ip"} {
+	for _, k := range []string{"account", "ip", "device"} {
 		m.SigninBlocks.WithLabelValues(k)
+		m.SigninRefusals.WithLabelValues(k)
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -139,6 +148,7 @@ func NewMetrics() *Metrics {
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
 		m.AccountActions, m.MailDeliveries,
 	)
+	m.Registry.MustRegister(m.SigninRefusals)
 	for _, o := range []string{"sent", "retry", "abandoned"} {
 		m.MailDeliveries.WithLabelValues(o)
 	}

@@ -113,15 +113,16 @@ func minTime(a, b time.Time) time.Time {
 // clients presenting good tokens are never slowed. Every rejection is the
 // same KindBadCredentials error; its Reason goes to the log only.
 func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (TokenSet, error) {
-	if err := s.throttle.refreshAllowed(caller); err != nil {
+	lookup, err := s.throttle.startTokenLookup(ctx, caller)
+	if err != nil {
 		return TokenSet{}, err
 	}
 	sess, u, rt, err := s.spend(ctx, caller, raw)
+	lookup.settle(isRejection(err))
 	s.metrics.refreshFailed(err)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Reason != "" {
-			s.throttle.refreshRejected(caller)
 			s.log.InfoContext(ctx, "refresh token rejected", "reason", string(e.Reason))
 		}
 		return TokenSet{}, err
@@ -395,10 +396,15 @@ func (s *Sessions) SignOutByRefreshToken(ctx context.Context, caller Caller, raw
 // learns nothing about tokens it does not hold.
 func (s *Sessions) RevokeToken(ctx context.Context, caller Caller, raw string) error {
 	ctx = context.WithoutCancel(ctx)
+	lookup, err := s.throttle.startTokenLookup(ctx, caller)
+	if err != nil {
+		return err
+	}
 	sess, revoked, err := s.revokeByRefreshToken(ctx, raw, "oauth_revoke")
 	if err == nil && sess.ID == "" {
 		sess, revoked, err = s.revokeByAccessToken(ctx, raw, "oauth_revoke")
 	}
+	lookup.settle(err == nil && sess.ID == "")
 	if err != nil {
 		return err
 	}

@@ -105,8 +105,10 @@ func (c *config) settings() []setting {
 			parse: duration(&c.ClockLeeway, 0, 0)},
 		{env: "SIGNET_SIGNUP_LIMIT", flag: "signup-limit", def: "20/1m", help: "sign-ups per client address: N/duration, or off", cmds: serveOnly,
 			parse: rateLimit(&c.SignupLimit)},
-		{env: "SIGNET_REFRESH_FAILURE_LIMIT", flag: "refresh-failure-limit", def: "30/1m", help: "rejected refresh tokens per client address: N/duration, or off", cmds: serveOnly,
+		{env: "SIGNET_REFRESH_FAILURE_LIMIT", flag: "refresh-failure-limit", def: "30/1m", help: "rejected refresh and revocation tokens per client address: N/duration, or off", cmds: serveOnly,
 			parse: rateLimit(&c.RefreshLimit)},
+		{env: "SIGNET_IPV6_PREFIX", flag: "ipv6-prefix", def: "64", help: "IPv6 clients are counted per network of this prefix length by every per-address limit (1 to 128)", cmds: serveOnly,
+			parse: integer(&c.IPv6Prefix, between(1, 128))},
 		{env: "SIGNET_TRUSTED_PROXIES", flag: "trusted-proxies", help: "CIDRs whose X-Forwarded-For is believed, comma-separated", cmds: serveOnly,
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
@@ -162,6 +164,7 @@ type config struct {
 	RefreshLimit      issuer.RateLimit
 	CORSOrigins       []string
 	MaxConnsPerIP     int // 0: no limit
+	IPv6Prefix        int
 	ShutdownDrain     time.Duration
 	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
 	DBStatementTimeout time.Duration

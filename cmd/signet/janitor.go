@@ -6,6 +6,12 @@ import (
 	"time"
 )
 
+// auditPruner deletes high-volume audit events past their retention
+// (issuer.Throttle).
+type auditPruner interface {
+	PruneAuditEvents(ctx context.Context) (int64, error)
+}
+
 // janitorStore is what the janitor deletes from.
 type janitorStore interface {
 	DeleteEndedSessions(ctx context.Context, before time.Time) (int64, error)
@@ -28,10 +34,11 @@ const (
 )
 
 // runJanitor deletes ended sessions, sign-in failure counts older than the
-// throttle's reset (they no longer count), delivered mail and expired
-// account tokens every hour until ctx is done. Every replica runs it; the
+// throttle's reset (they no longer count), delivered mail, expired account
+// tokens and sign-in audit events past their retention every hour until
+// ctx is done. Every replica runs it; the
 // deletes are idempotent, so replicas need no coordination.
-func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger, throttleReset time.Duration) {
+func runJanitor(ctx context.Context, db janitorStore, pruner auditPruner, log *slog.Logger, throttleReset time.Duration) {
 	t := time.NewTicker(janitorEvery)
 	defer t.Stop()
 	for {
@@ -41,6 +48,11 @@ func runJanitor(ctx context.Context, db janitorStore, log *slog.Logger, throttle
 		case <-t.C:
 		}
 		sweep(ctx, db, log, time.Now(), throttleReset)
+		if n, err := pruner.PruneAuditEvents(ctx); err != nil {
+			log.Warn("janitor: pruning sign-in audit events failed", "error", err)
+		} else if n > 0 {
+			log.Info("janitor", "audit_events_deleted", n)
+		}
 	}
 }
 

@@ -46,7 +46,7 @@ func TestJanitorUsesThrottleReset(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		for key, age := range map[string]time.Duration{"acct:old@example.com": 3 * time.Hour, "acct:new@example.com": time.Hour} {
 			at := now.Add(-age)
-			if _, err := db.RecordSigninFailure(ctx, key, at, at.Add(-time.Hour)); err != nil {
+			if _, _, err := db.FailSignin(ctx, key, at, at.Add(-time.Hour), func(int) time.Duration { return 0 }); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -104,7 +104,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("draining: /readyz answers 503 until the listener closes", "drain", cfg.ShutdownDrain.String())
 	})
 	defer stopDrainLog() // no drain line when serve fails
-	go runJanitor(ctx, db, log, cfg.Throttle.Reset)
+	go runJanitor(ctx, db, iss.Throttle, log, cfg.Throttle.Reset)
 	go iss.Outbox.Run(ctx)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
 	capped := httprun.LimitPerIP(ln, httprun.PerIP{Max: cfg.MaxConnsPerIP, Exempt: cfg.TrustedProxies, Log: log})
@@ -125,6 +125,7 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		RefreshReuseGrace:   c.RefreshReuseGrace,
 		SignupLimit:         c.SignupLimit,
 		RefreshFailureLimit: c.RefreshLimit,
+		IPv6Prefix:          c.IPv6Prefix,
 		Logger:              log,
 		Lifecycle:           c.issuerLifecycle(nil),
 	}

@@ -14,11 +14,13 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-// signinRequest is the sign-in body; RefreshCookie asks for cookie mode.
+// signinRequest is the sign-in body; RefreshCookie asks for cookie mode,
+// DeviceToken is the device token of the client's last sign-in.
 type signinRequest struct {
 	Email         string `json:"email"`
 	Password      string `json:"password"`
 	RefreshCookie bool   `json:"refresh_cookie"`
+	DeviceToken   string `json:"device_token"`
 }
 
 type userBody struct {
@@ -33,6 +35,7 @@ type tokenResponse struct {
 	RefreshToken     string      `json:"refresh_token,omitempty"` // in a cookie instead, in cookie mode
 	RefreshExpiresIn int         `json:"refresh_expires_in"`
 	User             issuer.User `json:"user"`
+	DeviceToken      string      `json:"device_token,omitempty"` // sign-in only; in a cookie instead, in cookie mode
 }
 
 func newTokenResponse(ts issuer.TokenSet) tokenResponse {
@@ -79,7 +82,11 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 				return
 			}
 		}
-		ts, err := s.iss.SignIn(requestContext(c), caller(c), req.Email, req.Password)
+		device := req.DeviceToken
+		if device == "" {
+			device = s.deviceCookie(c)
+		}
+		ts, next, err := s.iss.SignInDevice(requestContext(c), caller(c), req.Email, req.Password, device)
 		if err != nil {
 			fail(c, err)
 			return
@@ -87,6 +94,9 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 		resp := newTokenResponse(ts)
 		if req.RefreshCookie {
 			setRefreshCookie(c, &resp)
+			setDeviceCookie(c, next)
+		} else {
+			resp.DeviceToken = next
 		}
 		c.JSON(http.StatusOK, resp)
 	}

@@ -64,3 +64,34 @@ func clearRefreshCookie(c *gin.Context) {
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 }
+
+// deviceCookieName holds the device token (issuer.SignInDevice) in cookie
+// mode: HttpOnly like the refresh cookie, and read only from requests that
+// pass checkCookieRequest, so that a forged cross-site sign-in cannot
+// spend the device's own budget of failures.
+const deviceCookieName = "__Host-signet_device"
+
+// deviceCookieMaxAge is the device cookie's lifetime in seconds: the
+// browsers' cap (400 days); the token inside expires on its own.
+const deviceCookieMaxAge = 400 * 24 * 60 * 60
+
+// deviceCookie returns the device token from the cookie, or "" when there
+// is none or the request may not use cookies.
+func (s *Server) deviceCookie(c *gin.Context) string {
+	v, err := c.Cookie(deviceCookieName)
+	if err != nil || v == "" || s.checkCookieRequest(c) != nil {
+		return ""
+	}
+	return v
+}
+
+// setDeviceCookie hands the device token to the browser.
+func setDeviceCookie(c *gin.Context, token string) {
+	if token == "" {
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: deviceCookieName, Value: token, Path: "/", MaxAge: deviceCookieMaxAge,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+}

@@ -88,6 +88,12 @@ func (b *syncBuffer) String() string {
 type countingStore struct {
 	*store.DB
 	n atomic.Int64
+	// beforeSessionRead, when set, runs before each session look-up (a
+	// test holds look-ups in flight with it).
+	beforeSessionRead atomic.Pointer[func()]
+	// beforeUserRead, when set, runs before each look-up of a user by
+	// email (each password check of a well-formed email makes one).
+	beforeUserRead atomic.Pointer[func()]
 }
 
 func (s *countingStore) calls() int64 { return s.n.Load() }
@@ -99,6 +105,9 @@ func (s *countingStore) CreateUser(ctx context.Context, u issuer.User) error {
 
 func (s *countingStore) UserByEmail(ctx context.Context, email string) (issuer.User, error) {
 	s.n.Add(1)
+	if f := s.beforeUserRead.Load(); f != nil {
+		(*f)()
+	}
 	return s.DB.UserByEmail(ctx, email)
 }
 
@@ -114,6 +123,9 @@ func (s *countingStore) CreateSession(ctx context.Context, x issuer.Session) err
 
 func (s *countingStore) SessionWithUser(ctx context.Context, id string) (issuer.Session, issuer.User, error) {
 	s.n.Add(1)
+	if f := s.beforeSessionRead.Load(); f != nil {
+		(*f)()
+	}
 	return s.DB.SessionWithUser(ctx, id)
 }
 
@@ -132,19 +144,19 @@ func (s *countingStore) RevokeUserSessions(ctx context.Context, userID, except s
 	return s.DB.RevokeUserSessions(ctx, userID, except, at, reason)
 }
 
-func (s *countingStore) SigninBlockedUntil(ctx context.Context, keys []string) (time.Time, error) {
+func (s *countingStore) ReserveSignin(ctx context.Context, key string, now, resetBefore, leaseUntil time.Time, free int) (bool, time.Time, error) {
 	s.n.Add(1)
-	return s.DB.SigninBlockedUntil(ctx, keys)
+	return s.DB.ReserveSignin(ctx, key, now, resetBefore, leaseUntil, free)
 }
 
-func (s *countingStore) RecordSigninFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error) {
+func (s *countingStore) FailSignin(ctx context.Context, key string, at, resetBefore time.Time, delay func(int) time.Duration) (int, time.Time, error) {
 	s.n.Add(1)
-	return s.DB.RecordSigninFailure(ctx, key, at, resetBefore)
+	return s.DB.FailSignin(ctx, key, at, resetBefore, delay)
 }
 
-func (s *countingStore) BlockSignin(ctx context.Context, key string, until time.Time) error {
+func (s *countingStore) ReleaseSignin(ctx context.Context, key string) error {
 	s.n.Add(1)
-	return s.DB.BlockSignin(ctx, key, until)
+	return s.DB.ReleaseSignin(ctx, key)
 }
 
 func (s *countingStore) ClearSigninFailures(ctx context.Context, key string) error {

@@ -73,7 +73,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 			t.Fatal("the log contains a refresh token's MAC")
 		}
 	}
-	for _, typ := range []string{"signup", "signin", "signin_failed", "signin_throttled", "refresh_token_retried", "refresh_token_reused", "session_revoked"} {
+	for _, typ := range []string{"signup", "signin", "signin_failed", "signin_blocked", "refresh_token_retried", "refresh_token_reused", "session_revoked"} {
 		ev, err := db.Events(context.Background(), typ)
 		if err != nil || len(ev) == 0 {
 			t.Fatalf("no %s audit event (%v)", typ, err)
@@ -86,7 +86,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 				t.Fatalf("%s event detail holds a secret: %s", typ, x.Detail)
 			}
 		}
-		if typ != "signin_throttled" && typ != "signin_failed" && (ev[0].UserID == nil || *ev[0].UserID == "") {
+		if typ != "signin_failed" && (ev[0].UserID == nil || *ev[0].UserID == "") {
 			t.Fatalf("%s event without a user: %+v", typ, ev[0])
 		}
 	}

@@ -47,6 +47,10 @@ func NewServer(iss *issuer.Issuer, cfg Config) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		proxies[i] = p.String()
 	}
+	// Gin also believes X-Real-IP by default; only X-Forwarded-For is
+	// documented, and a proxy that passes a client's own X-Real-IP through
+	// would let the client pick its address.
+	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := s.engine.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("httpapi: trusted proxies: %w", err)
 	}
@@ -62,7 +66,14 @@ func init() {
 	gin.DefaultErrorWriter = io.Discard
 }
 
-// caller is what the services record about the client.
+// caller is what the services record about the client. The address is
+// in canonical form (an IPv4-mapped IPv6 address as IPv4, IPv6 in RFC
+// 5952 form, no zone), so one client is one address in limits and audit
+// events however a proxy spells it.
 func caller(c *gin.Context) issuer.Caller {
-	return issuer.Caller{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}
+	ip := c.ClientIP()
+	if a, err := netip.ParseAddr(ip); err == nil {
+		ip = a.Unmap().WithZone("").String()
+	}
+	return issuer.Caller{IP: ip, UserAgent: c.Request.UserAgent()}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,9 +84,13 @@ func TestSigninThrottlePerAccount(t *testing.T) {
 		resp, body = e.signinStatus("ghost@example.com", "wrong horse")
 		wantError(t, resp, body, 429, "too_many_requests")
 
-		ev, _ := db.Events(context.Background(), "signin_throttled")
-		if len(ev) < 5 || ev[0].IP == nil || *ev[0].IP != "127.0.0.1" {
-			t.Fatalf("signin_throttled events %+v", ev)
+		// Each block is audited once, when it starts; refusals are not.
+		if ev, _ := db.Events(context.Background(), "signin_throttled"); len(ev) != 0 {
+			t.Fatalf("%d signin_throttled events, want none", len(ev))
+		}
+		ev, _ := db.Events(context.Background(), "signin_blocked")
+		if len(ev) < 4 || ev[0].IP == nil || *ev[0].IP != "127.0.0.1" {
+			t.Fatalf("signin_blocked events %+v", ev)
 		}
 	})
 }
@@ -149,6 +154,26 @@ func TestTrustedProxies(t *testing.T) {
 			t.Fatalf("session IP %q", got)
 		}
 	})
+	t.Run("X-Real-IP is not believed", func(t *testing.T) {
+		// Only X-Forwarded-For is documented: a proxy that passes a
+		// client's own X-Real-IP through must not let the client choose
+		// its address.
+		db := storetest.Open(t, store.SQLite)
+		e := newEnv(t, db, func(c *settings, _ *keys.Policy) {
+			c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		})
+		for i := range 21 {
+			e.signinStatus(fmt.Sprintf("user%d@example.com", i), "wrong horse", "X-Real-IP", fmt.Sprintf("203.0.113.%d", i))
+		}
+		ev, _ := db.Events(context.Background(), "signin_failed")
+		for _, x := range ev {
+			if *x.IP != "127.0.0.1" {
+				t.Fatalf("audit IP %q, want the connection's", *x.IP)
+			}
+		}
+		resp, body := e.signinStatus("ann@example.com", "correct horse", "X-Real-IP", "198.51.100.7")
+		wantError(t, resp, body, 429, "too_many_requests")
+	})
 }
 
 func TestBcryptSemaphore(t *testing.T) {
@@ -178,4 +203,52 @@ func TestBcryptSemaphore(t *testing.T) {
 	release()
 	e.signin("ann@example.com", "correct horse")
 	e.signup("bob@example.com", "battery staple")
+}
+
+// TestSigninThrottleBurst: concurrent guesses on one account, spread over
+// two replicas, cannot all pass a check made before the first failure is
+// counted. Each attempt is reserved in the database before its password
+// check, so a burst on a fresh account gets at most AccountFree+1 checks,
+// and once the free failures are spent, one check at a time.
+func TestSigninThrottleBurst(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			u := storetest.URL(t, dialect)
+			var replicas [2]*env
+			for i := range replicas {
+				db, err := store.Open(context.Background(), u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				if err := db.MigrateUp(); err != nil {
+					t.Fatal(err)
+				}
+				// Held checks keep their bcrypt slots: have enough.
+				replicas[i] = newEnv(t, db, func(c *settings, _ *keys.Policy) { c.BcryptConcurrency = 64 })
+			}
+			replicas[0].signup("ann@example.com", "correct horse")
+			hooks := []*atomic.Pointer[func()]{&replicas[0].store.beforeUserRead, &replicas[1].store.beforeUserRead}
+			var next atomic.Int64
+			guess := func() int {
+				e := replicas[next.Add(1)%2]
+				resp, _ := e.signinStatus("ann@example.com", "wrong horse")
+				return resp.StatusCode
+			}
+			free := replicas[0].iss.Throttle.Policy().AccountFree
+			got, checks := burstInFlight(hooks, 40, free+1, guess)
+			if checks > free+1 || got[401] != checks || got[401]+got[429] != 40 {
+				t.Fatalf("fresh account: statuses %v, %d password checks; want at most %d", got, checks, free+1)
+			}
+			// Spend the rest of the free failures; then a burst gets one
+			// check, whose failure blocks.
+			for range free - checks {
+				replicas[0].signinStatus("ann@example.com", "wrong horse")
+			}
+			got, checks = burstInFlight(hooks, 40, 2, guess)
+			if checks > 1 || got[401]+got[429] != 40 {
+				t.Fatalf("out of free failures: statuses %v, %d password checks; want at most 1", got, checks)
+			}
+		})
+	}
 }

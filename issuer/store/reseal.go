@@ -12,7 +12,7 @@ import (
 
 // ResealCount is what ResealSecrets did to one table's sealed secrets.
 type ResealCount struct {
-	// Table is signing_keys or sessions.
+	// Table is signing_keys, sessions or issuer_secrets.
 	Table string `json:"table"`
 	// Resealed were re-sealed; Current needed nothing.
 	Resealed int `json:"resealed"`
@@ -35,7 +35,8 @@ func (c *ResealCount) unopened(label string) {
 
 // ResealSecrets passes every sealed secret the store holds through reseal:
 // the signing keys' private parts (label: the kid), then the sessions'
-// refresh secrets (label: the session id). reseal returns the secret's new
+// refresh secrets (label: the session id), then the issuer's own secrets
+// such as the device-token key (label: the name). reseal returns the secret's new
 // sealed form, nil when it needs none, or an error wrapping keys.ErrDecrypt
 // when it cannot open it (the row is left alone and counted); any other
 // error stops the run.
@@ -115,7 +116,32 @@ func (d *DB) ResealSecrets(ctx context.Context, batchSize int, reseal func(label
 			progress(sc)
 		}
 	}
-	return []ResealCount{kc, sc}, nil
+
+	// The issuer's own secrets (label: the name) are few: one transaction.
+	xc := ResealCount{Table: "issuer_secrets"}
+	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
+		xc = ResealCount{Table: "issuer_secrets"}
+		var rows []struct {
+			Name   string `db:"name"`
+			Sealed []byte `db:"sealed"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT name, sealed FROM issuer_secrets ORDER BY name`); err != nil {
+			return fmt.Errorf("store: reseal issuer secrets: %w", err)
+		}
+		for _, r := range rows {
+			if err := resealRow(ctx, tx, &xc, `UPDATE issuer_secrets SET sealed = ? WHERE name = ? AND sealed = ?`, r.Name, r.Sealed, reseal); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return []ResealCount{kc, sc, xc}, err
+	}
+	if progress != nil {
+		progress(xc)
+	}
+	return []ResealCount{kc, sc, xc}, nil
 }
 
 // resealRow re-seals one row's secret, compared and swapped by update.

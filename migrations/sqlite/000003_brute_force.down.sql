@@ -1,0 +1,3 @@
+DROP TABLE issuer_secrets;
+ALTER TABLE signin_throttle DROP COLUMN inflight_until;
+ALTER TABLE signin_throttle DROP COLUMN inflight;
