@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -61,4 +64,36 @@ func proveKEK(ctx context.Context, list func(context.Context) ([]keys.Key, error
 		fmt.Fprintf(stderr, "signet: warning: %s does not open the stored key %s; revoke it if no issuer can open it either\n", origin, o)
 	}
 	return nil
+}
+
+// kekSealer builds the sealer from every key-encryption key configured (a
+// list during a change of key, the key that seals first) after checking
+// the key file, if any: keyEncryptionKey returns the first key only.
+func kekSealer(cfg *config, log *slog.Logger, kek []byte) (*keys.Sealer, error) {
+	list := cfg.kekB64
+	if list == "" {
+		path := cfg.kekFile
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "key-encryption-key")
+		}
+		if err := checkKEKFile(path, log); err != nil {
+			return nil, configError{err}
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("key-encryption key file: %w", err)
+		}
+		list = string(b)
+	}
+	ring, err := keys.ParseKEKs(list)
+	if err != nil || !bytes.Equal(ring[0], kek) {
+		return nil, configError{fmt.Errorf("%s changed while it was read", kekOrigin(cfg))}
+	}
+	sealer, err := keys.NewSealer(ring[0], ring[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	fps := sealer.Fingerprints()
+	log.Debug("key-encryption key", "fingerprint", fps[0], "also_opens", strings.Join(fps[1:], ","))
+	return sealer, nil
 }

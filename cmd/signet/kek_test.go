@@ -6,7 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -190,5 +193,78 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 10s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeKEK writes a key-encryption key file with the given mode.
+func writeKEK(t *testing.T, dir, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, "kek")
+	if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckKEKFile(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		file, dir     os.FileMode
+		refuse, warns string
+	}{
+		{"owner only", 0o600, 0o700, "", ""},
+		{"read-only", 0o400, 0o755, "", ""},
+		{"group-readable", 0o640, 0o750, "", "readable by its group"},
+		{"world-readable", 0o644, 0o700, "every user of this machine can read it", ""},
+		{"group-writable", 0o660, 0o700, "users other than its owner can write it", ""},
+		{"world-writable", 0o602, 0o700, "users other than its owner can write it", ""},
+		{"directory writable by all", 0o600, 0o777, "its directory", ""},
+		{"shared directory with the sticky bit", 0o600, 0o777 | os.ModeSticky, "", ""},
+		{"group-writable directory", 0o600, 0o770, "", "directory is writable by its group"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "keys")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			p := writeKEK(t, dir, kekB64(1), c.file)
+			if err := os.Chmod(dir, c.dir); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			err := checkKEKFile(p, slog.New(slog.NewTextHandler(&logs, nil)))
+			if c.refuse == "" && err != nil || c.refuse != "" && (err == nil || !strings.Contains(err.Error(), c.refuse)) {
+				t.Errorf("checkKEKFile = %v, want refusal %q", err, c.refuse)
+			}
+			if c.warns == "" && logs.Len() > 0 || c.warns != "" && !strings.Contains(logs.String(), c.warns) {
+				t.Errorf("logs %q, want warning %q", logs.String(), c.warns)
+			}
+		})
+	}
+}
+
+// TestServeRefusesReadableKEKFiles: a key file given or generated that
+// every user can read stops start-up with a message saying how to fix it.
+func TestServeRefusesReadableKEKFiles(t *testing.T) {
+	given := writeKEK(t, t.TempDir(), kekB64(1), 0o644)
+	env := map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_KEY_ENCRYPTION_KEY_FILE": given}
+	_, _, err := signet(t, env, "serve", "--addr", "127.0.0.1:0")
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "chmod 600 "+given) {
+		t.Fatalf("serve with a world-readable key file: %v (exit %d)", err, exitCode(err))
+	}
+
+	env = map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_BCRYPT_COST": "4"}
+	if _, _, err := signet(t, env, "keys", "list"); err != nil { // generates the key
+		t.Fatal(err)
+	}
+	generated := filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")
+	if err := os.Chmod(generated, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := signet(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
+		t.Fatalf("serve with a world-readable generated key: %v", err)
 	}
 }

@@ -119,7 +119,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger, migrate bool)
 		db.Close()
 		return nil, nil, err
 	}
-	sealer, err := keys.NewSealer(kek)
+	sealer, err := kekSealer(cfg, log, kek)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
