@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -207,6 +208,136 @@ func writeKEK(t *testing.T, dir, content string, mode os.FileMode) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// session signs ann up (once) and in, and returns the refresh token.
+func signIn(t *testing.T, base string) string {
+	t.Helper()
+	creds := map[string]string{"email": "ann@example.com", "password": "correct horse"}
+	postJSON(t, base+"/v1/signup", creds)
+	resp, out := postJSON(t, base+"/v1/signin", creds)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("signin: %d %v", resp.StatusCode, out)
+	}
+	return out["refresh_token"].(string)
+}
+
+func refresh(t *testing.T, base, rt string) string {
+	t.Helper()
+	resp, out := postJSON(t, base+"/v1/token/refresh", map[string]string{"refresh_token": rt})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh: %d %v", resp.StatusCode, out)
+	}
+	return out["refresh_token"].(string)
+}
+
+// TestKEKRotateWhileServing changes the key-encryption key from A to B as
+// the runbook says: a replica given B then A keeps serving while kek
+// rotate re-seals the store; afterwards B alone opens everything (the
+// sessions signed in before the change refresh), A alone opens nothing,
+// and a second run finds nothing to do. Each run is audited and logged.
+func TestKEKRotateWhileServing(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			envA, dbURL := kekEnv(t, dialect, kekB64(1))
+			with := func(kek string) map[string]string {
+				env := maps.Clone(envA)
+				env["SIGNET_KEY_ENCRYPTION_KEY"] = kek
+				return env
+			}
+			newFile := writeKEK(t, t.TempDir(), kekB64(2), 0o600)
+			fpA, fpB := keys.KEKFingerprint(bytes.Repeat([]byte{1}, 32)), keys.KEKFingerprint(bytes.Repeat([]byte{2}, 32))
+
+			var rt1, rt2 string
+			t.Run("before, with A", func(t *testing.T) {
+				base, _ := startServe(t, envA)
+				rt1 = signIn(t, base)
+			})
+			t.Run("during, with B then A", func(t *testing.T) {
+				base, _ := startServe(t, with(kekB64(2)+","+kekB64(1)))
+				rt1 = refresh(t, base, rt1) // sealed under A
+				rt2 = signIn(t, base)       // sealed under B
+				out, errOut, err := signet(t, envA, "kek", "rotate", "--new-key-file", newFile)
+				if err != nil {
+					t.Fatalf("kek rotate: %v\n%s", err, errOut)
+				}
+				if want := "re-sealed under key-encryption key " + fpB + ": 1 signing keys (0 were already), 1 sessions (1 were already)."; !strings.Contains(out, want) {
+					t.Fatalf("output %q lacks %q", out, want)
+				}
+				if !strings.Contains(errOut, `"msg":"key-encryption key rotated"`) {
+					t.Fatalf("no log line: %s", errOut)
+				}
+				rt1 = refresh(t, base, rt1)
+				if code := getStatus(t, base+"/readyz"); code != http.StatusOK {
+					t.Fatalf("readyz = %d during the change", code)
+				}
+			})
+			t.Run("after, with B alone", func(t *testing.T) {
+				base, _ := startServe(t, with(kekB64(2)))
+				refresh(t, base, rt1)
+				refresh(t, base, rt2)
+			})
+			if _, _, err := signet(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
+				t.Fatalf("serve with the old key alone: %v", err)
+			}
+
+			out, _, err := signet(t, envA, "kek", "rotate", "--new-key-file", newFile)
+			if err != nil || !strings.Contains(out, ": 0 signing keys (1 were already), 0 sessions (2 were already).") {
+				t.Fatalf("second run: %v %s", err, out)
+			}
+
+			db, err := store.Open(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			rows, err := db.Events(context.Background(), "cli_kek_rotate")
+			if err != nil || len(rows) != 2 {
+				t.Fatalf("audit rows: %v %v", rows, err)
+			}
+			var d map[string]string
+			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
+			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
+				t.Fatalf("audit detail: %v", d)
+			}
+		})
+	}
+}
+
+// TestKEKRotateRefusals: a world-readable new key file, a file of several
+// keys, and an environment whose key opens nothing in the store.
+func TestKEKRotateRefusals(t *testing.T) {
+	env, _ := kekEnv(t, store.SQLite, kekB64(1))
+	if _, _, err := signet(t, env, "keys", "rotate", "--now"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		content string
+		mode    os.FileMode
+		env     string
+		want    string
+	}{
+		{kekB64(2), 0o644, kekB64(1), "every user of this machine can read it"},
+		{kekB64(2) + "\n" + kekB64(3), 0o600, kekB64(1), "holds 2 keys"},
+		{kekB64(2), 0o600, kekB64(4), "does not open the active signing key"},
+	} {
+		p := writeKEK(t, dir, c.content, c.mode)
+		e := maps.Clone(env)
+		e["SIGNET_KEY_ENCRYPTION_KEY"] = c.env
+		if _, _, err := signet(t, e, "kek", "rotate", "--new-key-file", p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kek rotate with %s (mode %s): %v, want %q", c.content, c.mode, err, c.want)
+		}
+	}
+	if _, _, err := signet(t, env, "kek", "rotate"); err == nil || !strings.Contains(err.Error(), "--new-key-file is required") {
+		t.Errorf("without --new-key-file: %v", err)
+	}
+	if out, _, err := signet(t, env, "kek", "--help"); err != nil || !strings.Contains(out, "Usage: signet kek rotate --new-key-file PATH") {
+		t.Errorf("kek --help: %v %q", err, out)
+	}
+	if out, _, _ := signet(t, env, "help"); !strings.Contains(out, "signet kek rotate --new-key-file PATH") {
+		t.Errorf("the command list lacks kek: %q", out)
+	}
 }
 
 func TestCheckKEKFile(t *testing.T) {

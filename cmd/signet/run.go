@@ -39,6 +39,8 @@ Usage:
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|delete       inspect and manage accounts
+  signet kek rotate --new-key-file PATH
+                                 change the key-encryption key
   signet version                 print the version
 
 Run "signet <command> --help" for a command's flags. Every flag has an
@@ -69,6 +71,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdout, stderr)
+	case "kek":
+		return runKEK(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "signet", versionString())
 		return nil
