@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type Rotator struct {
 	Logger *slog.Logger
 	// OnChange, if set, is called after a committed change (metrics).
 	OnChange func(event string, k Key)
+
+	// offset is the store's clock less this replica's, as last seen in a
+	// key transaction, for guesses made outside one (see spareFor).
+	offset atomic.Int64
 }
 
 // Clock chooses the clock that times key changes: when a next key is
@@ -55,8 +60,23 @@ func (r *Rotator) now() time.Time {
 // changeTime is the time a change is decided and dated at, inside the key
 // transaction.
 func (r *Rotator) changeTime(tx KeyTx) time.Time {
-	if r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil {
-		return tx.Now().UTC().Truncate(time.Millisecond)
+	if r.storeClock() {
+		now := tx.Now().UTC().Truncate(time.Millisecond)
+		r.offset.Store(int64(now.Sub(r.now())))
+		return now
+	}
+	return r.now()
+}
+
+func (r *Rotator) storeClock() bool {
+	return r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil
+}
+
+// guessTime is the time of a decision made ahead of the key transaction,
+// which makes it again: the store's clock as this replica last saw it.
+func (r *Rotator) guessTime() time.Time {
+	if r.storeClock() {
+		return r.now().Add(time.Duration(r.offset.Load()))
 	}
 	return r.now()
 }
@@ -90,7 +110,7 @@ type change struct {
 // promotes it when due, retires the previous key and removes retired keys
 // whose retention has passed. It reports whether anything changed.
 func (r *Rotator) Pass(ctx context.Context) (bool, error) {
-	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.now()) })
+	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.guessTime()) })
 	if err != nil {
 		return false, err
 	}
