@@ -116,8 +116,8 @@ func (r *Rotator) Pass(ctx context.Context) (bool, error) {
 	}
 	var held error
 	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
-		var cs []change
-		cs, held, err = r.plan(ctx, tx, ks, now, spare)
+		cs, h, err := r.plan(ctx, tx, ks, now, spare)
+		held = h
 		return cs, err
 	})
 	if err == nil {
@@ -471,8 +471,8 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 // The time is read once the lock is held: a replica that waited for the
 // lock must not date a key's publication or retirement earlier than the
 // moment other replicas can see it, or the timing rules would be cut short
-// by the wait. It is the store's clock (see Clock): the spare key made
-// ahead of the lock uses the local one, but only as a hint.
+// by the wait. It is the store's clock (see Clock); the spare key made
+// ahead of the lock follows a guess of it (see guessTime).
 func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {
