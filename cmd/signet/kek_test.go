@@ -42,7 +42,7 @@ func kekEnv(t *testing.T, dialect, kek string) (map[string]string, string) {
 	return env, u
 }
 
-func signet(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+func signetArgs(t *testing.T, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), args, envFrom(env), &out, &errOut)
@@ -72,7 +72,7 @@ func TestKeysCommandsRefuseAnotherKEK(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			right, dbURL := kekEnv(t, dialect, kekB64(1))
-			if _, _, err := signet(t, right, "keys", "rotate", "--now"); err != nil {
+			if _, _, err := signetArgs(t, right, "keys", "rotate", "--now"); err != nil {
 				t.Fatal(err)
 			}
 			before := storedKeys(t, dbURL)
@@ -90,14 +90,14 @@ func TestKeysCommandsRefuseAnotherKEK(t *testing.T) {
 				{"rotate"}, {"rotate", "--now"}, {"generate", "--alg", "RS256"},
 				{"revoke", active, "--promote"}, {"revoke", "--", active},
 			} {
-				_, _, err := signet(t, wrong, append([]string{"keys"}, args...)...)
+				_, _, err := signetArgs(t, wrong, append([]string{"keys"}, args...)...)
 				if !errors.Is(err, errWrongKEK) || exitCode(err) != 1 ||
 					!strings.Contains(err.Error(), "SIGNET_KEY_ENCRYPTION_KEY (fingerprint ") ||
 					!strings.Contains(err.Error(), "does not open the active signing key "+active) {
 					t.Errorf("keys %v with another key-encryption key: %v", args, err)
 				}
 			}
-			if out, _, err := signet(t, wrong, "keys", "list"); err != nil || !strings.Contains(out, active) {
+			if out, _, err := signetArgs(t, wrong, "keys", "list"); err != nil || !strings.Contains(out, active) {
 				t.Fatalf("list is read-only and allowed: %v %s", err, out)
 			}
 			after := storedKeys(t, dbURL)
@@ -177,7 +177,7 @@ func TestServeUnreadyOnKeysItCannotOpen(t *testing.T) {
 				t.Fatalf("no alert line for the reload failure:\n%s", logs)
 			}
 
-			if _, _, err := signet(t, env, "keys", "revoke", "--", k.KID); err != nil {
+			if _, _, err := signetArgs(t, env, "keys", "revoke", "--", k.KID); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, "readyz 200", func() bool { return getStatus(t, base+"/readyz") == http.StatusOK })
@@ -257,7 +257,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				base, _ := startServe(t, with(kekB64(2)+","+kekB64(1)))
 				rt1 = refresh(t, base, rt1) // sealed under A
 				rt2 = signIn(t, base)       // sealed under B
-				out, errOut, err := signet(t, envA, "kek", "rotate", "--new-key-file", newFile)
+				out, errOut, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
 				if err != nil {
 					t.Fatalf("kek rotate: %v\n%s", err, errOut)
 				}
@@ -277,11 +277,11 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				refresh(t, base, rt1)
 				refresh(t, base, rt2)
 			})
-			if _, _, err := signet(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
+			if _, _, err := signetArgs(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
 				t.Fatalf("serve with the old key alone: %v", err)
 			}
 
-			out, _, err := signet(t, envA, "kek", "rotate", "--new-key-file", newFile)
+			out, _, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
 			if err != nil || !strings.Contains(out, ": 0 signing keys (1 were already), 0 sessions (2 were already).") {
 				t.Fatalf("second run: %v %s", err, out)
 			}
@@ -308,7 +308,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 // keys, and an environment whose key opens nothing in the store.
 func TestKEKRotateRefusals(t *testing.T) {
 	env, _ := kekEnv(t, store.SQLite, kekB64(1))
-	if _, _, err := signet(t, env, "keys", "rotate", "--now"); err != nil {
+	if _, _, err := signetArgs(t, env, "keys", "rotate", "--now"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -325,17 +325,17 @@ func TestKEKRotateRefusals(t *testing.T) {
 		p := writeKEK(t, dir, c.content, c.mode)
 		e := maps.Clone(env)
 		e["SIGNET_KEY_ENCRYPTION_KEY"] = c.env
-		if _, _, err := signet(t, e, "kek", "rotate", "--new-key-file", p); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := signetArgs(t, e, "kek", "rotate", "--new-key-file", p); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("kek rotate with %s (mode %s): %v, want %q", c.content, c.mode, err, c.want)
 		}
 	}
-	if _, _, err := signet(t, env, "kek", "rotate"); err == nil || !strings.Contains(err.Error(), "--new-key-file is required") {
+	if _, _, err := signetArgs(t, env, "kek", "rotate"); err == nil || !strings.Contains(err.Error(), "--new-key-file is required") {
 		t.Errorf("without --new-key-file: %v", err)
 	}
-	if out, _, err := signet(t, env, "kek", "--help"); err != nil || !strings.Contains(out, "Usage: signet kek rotate --new-key-file PATH") {
+	if out, _, err := signetArgs(t, env, "kek", "--help"); err != nil || !strings.Contains(out, "Usage: signet kek rotate --new-key-file PATH") {
 		t.Errorf("kek --help: %v %q", err, out)
 	}
-	if out, _, _ := signet(t, env, "help"); !strings.Contains(out, "signet kek rotate --new-key-file PATH") {
+	if out, _, _ := signetArgs(t, env, "help"); !strings.Contains(out, "signet kek rotate --new-key-file PATH") {
 		t.Errorf("the command list lacks kek: %q", out)
 	}
 }
@@ -382,20 +382,20 @@ func TestCheckKEKFile(t *testing.T) {
 func TestServeRefusesReadableKEKFiles(t *testing.T) {
 	given := writeKEK(t, t.TempDir(), kekB64(1), 0o644)
 	env := map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_KEY_ENCRYPTION_KEY_FILE": given}
-	_, _, err := signet(t, env, "serve", "--addr", "127.0.0.1:0")
+	_, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0")
 	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "chmod 600 "+given) {
 		t.Fatalf("serve with a world-readable key file: %v (exit %d)", err, exitCode(err))
 	}
 
 	env = map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_BCRYPT_COST": "4"}
-	if _, _, err := signet(t, env, "keys", "list"); err != nil { // generates the key
+	if _, _, err := signetArgs(t, env, "keys", "list"); err != nil { // generates the key
 		t.Fatal(err)
 	}
 	generated := filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")
 	if err := os.Chmod(generated, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := signet(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
+	if _, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
 		t.Fatalf("serve with a world-readable generated key: %v", err)
 	}
 }
