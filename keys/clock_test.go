@@ -2,6 +2,7 @@ package keys_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +96,43 @@ func TestDefaultClock(t *testing.T) {
 	}
 	if k := mustList(t, st)[0]; !k.CreatedAt.Equal(local.Now()) {
 		t.Fatalf("Now set: key created at %s, want %s", k.CreatedAt, local.Now())
+	}
+}
+
+// counting is a key source that counts the keys it makes.
+type counting struct {
+	keys.SealedKeys
+	mu      sync.Mutex
+	created int
+}
+
+func (c *counting) Create(ctx context.Context, alg string) (keys.Key, error) {
+	c.mu.Lock()
+	c.created++
+	c.mu.Unlock()
+	return c.SealedKeys.Create(ctx, alg)
+}
+
+// TestSkewedReplicaMakesNoSpareKeys: a replica two minutes fast does not
+// make a key ahead of the lock (RSA generation takes a while) on every
+// pass of the two minutes its own clock says a key is due: its guess
+// follows the store's clock too.
+func TestSkewedReplicaMakesNoSpareKeys(t *testing.T) {
+	ctx := context.Background()
+	db := newClock()
+	st := &memStore{now: db.Now}
+	src := &counting{SealedKeys: keys.SealedKeys{Sealer: testSealer(t)}}
+	fast := &keys.Rotator{Store: st, Source: src, Policy: testPolicy(), Now: skewed(db, 2*time.Minute), Clock: keys.StoreClock}
+	if _, err := fast.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Set(at(t, "00:52:50.000")) // 00:54:50 on the replica's clock
+	for range 3 {
+		if _, err := fast.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.created != 1 {
+		t.Fatalf("%d keys made for one stored", src.created)
 	}
 }

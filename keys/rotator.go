@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type Rotator struct {
 	Logger *slog.Logger
 	// OnChange, if set, is called after a committed change (metrics).
 	OnChange func(event string, k Key)
+
+	// offset is the store's clock less this replica's, as last seen in a
+	// key transaction, for guesses made outside one (see spareFor).
+	offset atomic.Int64
 }
 
 // Clock chooses the clock that times key changes: when a next key is
@@ -55,8 +60,23 @@ func (r *Rotator) now() time.Time {
 // changeTime is the time a change is decided and dated at, inside the key
 // transaction.
 func (r *Rotator) changeTime(tx KeyTx) time.Time {
-	if r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil {
-		return tx.Now().UTC().Truncate(time.Millisecond)
+	if r.storeClock() {
+		now := tx.Now().UTC().Truncate(time.Millisecond)
+		r.offset.Store(int64(now.Sub(r.now())))
+		return now
+	}
+	return r.now()
+}
+
+func (r *Rotator) storeClock() bool {
+	return r.Clock == StoreClock || r.Clock == DefaultClock && r.Now == nil
+}
+
+// guessTime is the time of a decision made ahead of the key transaction,
+// which makes it again: the store's clock as this replica last saw it.
+func (r *Rotator) guessTime() time.Time {
+	if r.storeClock() {
+		return r.now().Add(time.Duration(r.offset.Load()))
 	}
 	return r.now()
 }
@@ -90,14 +110,14 @@ type change struct {
 // promotes it when due, retires the previous key and removes retired keys
 // whose retention has passed. It reports whether anything changed.
 func (r *Rotator) Pass(ctx context.Context) (bool, error) {
-	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.now()) })
+	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.guessTime()) })
 	if err != nil {
 		return false, err
 	}
 	var held error
 	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
-		var cs []change
-		cs, held, err = r.plan(ctx, tx, ks, now, spare)
+		cs, h, err := r.plan(ctx, tx, ks, now, spare)
+		held = h
 		return cs, err
 	})
 	if err == nil {
@@ -451,8 +471,8 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 // The time is read once the lock is held: a replica that waited for the
 // lock must not date a key's publication or retirement earlier than the
 // moment other replicas can see it, or the timing rules would be cut short
-// by the wait. It is the store's clock (see Clock): the spare key made
-// ahead of the lock uses the local one, but only as a hint.
+// by the wait. It is the store's clock (see Clock); the spare key made
+// ahead of the lock follows a guess of it (see guessTime).
 func (r *Rotator) update(ctx context.Context, plan func(tx KeyTx, ks []Key, now time.Time) ([]change, error)) ([]change, error) {
 	var changes []change
 	err := r.Store.UpdateKeys(ctx, func(tx KeyTx) error {

@@ -75,6 +75,22 @@ func KEKFingerprint(kek []byte) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
+// WithFirst returns a Sealer that seals with kek and opens with kek and
+// then with every key of s: what re-seals s's secrets under kek.
+func (s *Sealer) WithFirst(kek []byte) (*Sealer, error) {
+	first, err := NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range s.aeads {
+		if s.fingerprints[i] != first.fingerprints[0] {
+			first.aeads = append(first.aeads, a)
+			first.fingerprints = append(first.fingerprints, s.fingerprints[i])
+		}
+	}
+	return first, nil
+}
+
 // Fingerprint is the fingerprint of the key that seals.
 func (s *Sealer) Fingerprint() string { return s.fingerprints[0] }
 

@@ -120,3 +120,26 @@ func TestParseKEKs(t *testing.T) {
 		}
 	}
 }
+
+// TestWithFirst: the new key seals, and every key of the sealer it came
+// from still opens.
+func TestWithFirst(t *testing.T) {
+	inUse := sealer(t, kek(1), kek(2))
+	byTwo := sealer(t, kek(2)).Seal("s", []byte("x"))
+	s, err := inUse.WithFirst(kek(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Fingerprints(); len(got) != 3 || got[0] != keys.KEKFingerprint(kek(3)) {
+		t.Fatalf("Fingerprints = %v", got)
+	}
+	if _, err := s.Open("s", byTwo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sealer(t, kek(3)).Open("t", s.Seal("t", []byte("y"))); err != nil {
+		t.Fatal("does not seal with the new key")
+	}
+	if again, _ := inUse.WithFirst(kek(2)); len(again.Fingerprints()) != 2 {
+		t.Fatalf("a key already in the ring counts once: %v", again.Fingerprints())
+	}
+}

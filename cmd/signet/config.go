@@ -40,8 +40,8 @@ var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
 	withKEK    = []string{"serve", "keys", "users", "kek"}
-	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
-	withLogger = []string{"serve", "keys"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "kek"}
+	withLogger = []string{"serve", "keys", "kek"}
 	migrating  = []string{"serve", "keys", "users"}
 )
 

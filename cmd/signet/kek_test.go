@@ -6,7 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -193,5 +197,208 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 10s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// writeKEK writes a key-encryption key file with the given mode.
+func writeKEK(t *testing.T, dir, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, "kek")
+	if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// session signs ann up (once) and in, and returns the refresh token.
+func signIn(t *testing.T, base string) string {
+	t.Helper()
+	creds := map[string]string{"email": "ann@example.com", "password": "correct horse"}
+	postJSON(t, base+"/v1/signup", creds)
+	resp, out := postJSON(t, base+"/v1/signin", creds)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("signin: %d %v", resp.StatusCode, out)
+	}
+	return out["refresh_token"].(string)
+}
+
+func refresh(t *testing.T, base, rt string) string {
+	t.Helper()
+	resp, out := postJSON(t, base+"/v1/token/refresh", map[string]string{"refresh_token": rt})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh: %d %v", resp.StatusCode, out)
+	}
+	return out["refresh_token"].(string)
+}
+
+// TestKEKRotateWhileServing changes the key-encryption key from A to B as
+// the runbook says: a replica given B then A keeps serving while kek
+// rotate re-seals the store; afterwards B alone opens everything (the
+// sessions signed in before the change refresh), A alone opens nothing,
+// and a second run finds nothing to do. Each run is audited and logged.
+func TestKEKRotateWhileServing(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			envA, dbURL := kekEnv(t, dialect, kekB64(1))
+			with := func(kek string) map[string]string {
+				env := maps.Clone(envA)
+				env["SIGNET_KEY_ENCRYPTION_KEY"] = kek
+				return env
+			}
+			newFile := writeKEK(t, t.TempDir(), kekB64(2), 0o600)
+			fpA, fpB := keys.KEKFingerprint(bytes.Repeat([]byte{1}, 32)), keys.KEKFingerprint(bytes.Repeat([]byte{2}, 32))
+
+			var rt1, rt2 string
+			t.Run("before, with A", func(t *testing.T) {
+				base, _ := startServe(t, envA)
+				rt1 = signIn(t, base)
+			})
+			t.Run("during, with B then A", func(t *testing.T) {
+				base, _ := startServe(t, with(kekB64(2)+","+kekB64(1)))
+				rt1 = refresh(t, base, rt1) // sealed under A
+				rt2 = signIn(t, base)       // sealed under B
+				out, errOut, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
+				if err != nil {
+					t.Fatalf("kek rotate: %v\n%s", err, errOut)
+				}
+				if want := "re-sealed under key-encryption key " + fpB + ": 1 signing keys (0 were already), 1 sessions (1 were already)."; !strings.Contains(out, want) {
+					t.Fatalf("output %q lacks %q", out, want)
+				}
+				if !strings.Contains(errOut, `"msg":"key-encryption key rotated"`) {
+					t.Fatalf("no log line: %s", errOut)
+				}
+				rt1 = refresh(t, base, rt1)
+				if code := getStatus(t, base+"/readyz"); code != http.StatusOK {
+					t.Fatalf("readyz = %d during the change", code)
+				}
+			})
+			t.Run("after, with B alone", func(t *testing.T) {
+				base, _ := startServe(t, with(kekB64(2)))
+				refresh(t, base, rt1)
+				refresh(t, base, rt2)
+			})
+			if _, _, err := signetArgs(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
+				t.Fatalf("serve with the old key alone: %v", err)
+			}
+
+			out, _, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
+			if err != nil || !strings.Contains(out, ": 0 signing keys (1 were already), 0 sessions (2 were already).") {
+				t.Fatalf("second run: %v %s", err, out)
+			}
+
+			db, err := store.Open(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			rows, err := db.Events(context.Background(), "cli_kek_rotate")
+			if err != nil || len(rows) != 2 {
+				t.Fatalf("audit rows: %v %v", rows, err)
+			}
+			var d map[string]string
+			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
+			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
+				t.Fatalf("audit detail: %v", d)
+			}
+		})
+	}
+}
+
+// TestKEKRotateRefusals: a world-readable new key file, a file of several
+// keys, and an environment whose key opens nothing in the store.
+func TestKEKRotateRefusals(t *testing.T) {
+	env, _ := kekEnv(t, store.SQLite, kekB64(1))
+	if _, _, err := signetArgs(t, env, "keys", "rotate", "--now"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, c := range []struct {
+		content string
+		mode    os.FileMode
+		env     string
+		want    string
+	}{
+		{kekB64(2), 0o644, kekB64(1), "every user of this machine can read it"},
+		{kekB64(2) + "\n" + kekB64(3), 0o600, kekB64(1), "holds 2 keys"},
+		{kekB64(2), 0o600, kekB64(4), "does not open the active signing key"},
+	} {
+		p := writeKEK(t, dir, c.content, c.mode)
+		e := maps.Clone(env)
+		e["SIGNET_KEY_ENCRYPTION_KEY"] = c.env
+		if _, _, err := signetArgs(t, e, "kek", "rotate", "--new-key-file", p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("kek rotate with %s (mode %s): %v, want %q", c.content, c.mode, err, c.want)
+		}
+	}
+	if _, _, err := signetArgs(t, env, "kek", "rotate"); err == nil || !strings.Contains(err.Error(), "--new-key-file is required") {
+		t.Errorf("without --new-key-file: %v", err)
+	}
+	if out, _, err := signetArgs(t, env, "kek", "--help"); err != nil || !strings.Contains(out, "Usage: signet kek rotate --new-key-file PATH") {
+		t.Errorf("kek --help: %v %q", err, out)
+	}
+	if out, _, _ := signetArgs(t, env, "help"); !strings.Contains(out, "signet kek rotate --new-key-file PATH") {
+		t.Errorf("the command list lacks kek: %q", out)
+	}
+}
+
+func TestCheckKEKFile(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		file, dir     os.FileMode
+		refuse, warns string
+	}{
+		{"owner only", 0o600, 0o700, "", ""},
+		{"read-only", 0o400, 0o755, "", ""},
+		{"group-readable", 0o640, 0o750, "", "readable by its group"},
+		{"world-readable", 0o644, 0o700, "every user of this machine can read it", ""},
+		{"group-writable", 0o660, 0o700, "users other than its owner can write it", ""},
+		{"world-writable", 0o602, 0o700, "users other than its owner can write it", ""},
+		{"directory writable by all", 0o600, 0o777, "its directory", ""},
+		{"shared directory with the sticky bit", 0o600, 0o777 | os.ModeSticky, "", ""},
+		{"group-writable directory", 0o600, 0o770, "", "directory is writable by its group"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "keys")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			p := writeKEK(t, dir, kekB64(1), c.file)
+			if err := os.Chmod(dir, c.dir); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			err := checkKEKFile(p, slog.New(slog.NewTextHandler(&logs, nil)))
+			if c.refuse == "" && err != nil || c.refuse != "" && (err == nil || !strings.Contains(err.Error(), c.refuse)) {
+				t.Errorf("checkKEKFile = %v, want refusal %q", err, c.refuse)
+			}
+			if c.warns == "" && logs.Len() > 0 || c.warns != "" && !strings.Contains(logs.String(), c.warns) {
+				t.Errorf("logs %q, want warning %q", logs.String(), c.warns)
+			}
+		})
+	}
+}
+
+// TestServeRefusesReadableKEKFiles: a key file given or generated that
+// every user can read stops start-up with a message saying how to fix it.
+func TestServeRefusesReadableKEKFiles(t *testing.T) {
+	given := writeKEK(t, t.TempDir(), kekB64(1), 0o644)
+	env := map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_KEY_ENCRYPTION_KEY_FILE": given}
+	_, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0")
+	if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "chmod 600 "+given) {
+		t.Fatalf("serve with a world-readable key file: %v (exit %d)", err, exitCode(err))
+	}
+
+	env = map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_BCRYPT_COST": "4"}
+	if _, _, err := signetArgs(t, env, "keys", "list"); err != nil { // generates the key
+		t.Fatal(err)
+	}
+	generated := filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")
+	if err := os.Chmod(generated, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
+		t.Fatalf("serve with a world-readable generated key: %v", err)
 	}
 }

@@ -41,6 +41,8 @@ Usage:
                                  inspect and manage signing keys
   signet users list|find|delete  inspect and manage accounts
   signet check-emails            report stored emails not in normal form, or look-alikes
+  signet kek rotate --new-key-file PATH
+                                 change the key-encryption key
   signet version                 print the version
 
 Run "signet <command> --help" for a command's flags. Every setting has an
@@ -80,6 +82,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runUsers(ctx, rest, getenv, stdin, stdout, stderr)
 	case "check-emails":
 		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
+	case "kek":
+		return runKEK(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "signet", versionString())
 		return nil
@@ -140,8 +144,9 @@ var commandArgs = map[string]map[string][]string{
 	"serve":        nil,
 	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
 	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
-	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}},
 	"check-emails": nil,
+	"kek":          {"rotate": nil},
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

@@ -150,7 +150,7 @@ func openStoreAs(ctx context.Context, cfg *config, log *slog.Logger, mode storeM
 		db.Close()
 		return nil, nil, err
 	}
-	sealer, err := keys.NewSealer(kek)
+	sealer, err := kekSealer(cfg, log, kek)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
