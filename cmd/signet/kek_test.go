@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -240,6 +241,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			envA, dbURL := kekEnv(t, dialect, kekB64(1))
+			envA["SIGNET_SIGNUP_MODE"], envA["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 			with := func(kek string) map[string]string {
 				env := maps.Clone(envA)
 				env["SIGNET_KEY_ENCRYPTION_KEY"] = kek
@@ -277,7 +279,12 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				refresh(t, base, rt1)
 				refresh(t, base, rt2)
 			})
-			if _, _, err := signetArgs(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
+			// Bounded, so that a serve that wrongly starts fails the test
+			// rather than hanging it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, envFrom(envA), io.Discard, io.Discard)
+			cancel()
+			if !errors.Is(err, keys.ErrDecrypt) {
 				t.Fatalf("serve with the old key alone: %v", err)
 			}
 
@@ -308,8 +315,10 @@ func TestKEKRotateWhileServing(t *testing.T) {
 // keys, and an environment whose key opens nothing in the store.
 func TestKEKRotateRefusals(t *testing.T) {
 	env, _ := kekEnv(t, store.SQLite, kekB64(1))
-	if _, _, err := signetArgs(t, env, "keys", "rotate", "--now"); err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{{"migrate", "up"}, {"keys", "rotate", "--now"}} {
+		if _, _, err := signetArgs(t, env, args...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -387,12 +396,10 @@ func TestServeRefusesReadableKEKFiles(t *testing.T) {
 		t.Fatalf("serve with a world-readable key file: %v (exit %d)", err, exitCode(err))
 	}
 
+	// Where serve keeps the key it generates for the embedded store.
 	env = map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_BCRYPT_COST": "4"}
-	if _, _, err := signetArgs(t, env, "keys", "list"); err != nil { // generates the key
-		t.Fatal(err)
-	}
-	generated := filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")
-	if err := os.Chmod(generated, 0o644); err != nil {
+	writeKEK(t, env["SIGNET_DATA_DIR"], kekB64(1), 0o644)
+	if err := os.Rename(filepath.Join(env["SIGNET_DATA_DIR"], "kek"), filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
