@@ -73,6 +73,9 @@ func TestKeysCommandsRefuseAnotherKEK(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			right, dbURL := kekEnv(t, dialect, kekB64(1))
+			if _, _, err := signetArgs(t, right, "migrate", "up"); err != nil {
+				t.Fatal(err)
+			}
 			if _, _, err := signetArgs(t, right, "keys", "rotate", "--now"); err != nil {
 				t.Fatal(err)
 			}
