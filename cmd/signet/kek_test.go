@@ -266,8 +266,10 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				if err != nil {
 					t.Fatalf("kek rotate: %v\n%s", err, errOut)
 				}
-				if want := "re-sealed under key-encryption key " + fpB + ": 1 signing keys (0 were already), 1 sessions (1 were already)."; !strings.Contains(out, want) {
-					t.Fatalf("output %q lacks %q", out, want)
+				for _, want := range []string{"re-sealed under key-encryption key " + fpB + ":", "signing_keys: 1 re-sealed, 0 already", "sessions: 1 re-sealed, 1 already"} {
+					if !strings.Contains(out, want) {
+						t.Fatalf("output %q lacks %q", out, want)
+					}
 				}
 				if !strings.Contains(errOut, `"msg":"key-encryption key rotated"`) {
 					t.Fatalf("no log line: %s", errOut)
@@ -292,7 +294,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 			}
 
 			out, _, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
-			if err != nil || !strings.Contains(out, ": 0 signing keys (1 were already), 0 sessions (2 were already).") {
+			if err != nil || !strings.Contains(out, "signing_keys: 0 re-sealed, 1 already") || !strings.Contains(out, "sessions: 0 re-sealed, 2 already") {
 				t.Fatalf("second run: %v %s", err, out)
 			}
 
@@ -307,7 +309,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 			}
 			var d map[string]string
 			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
-			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
+			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["signing_keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
 				t.Fatalf("audit detail: %v", d)
 			}
 		})
