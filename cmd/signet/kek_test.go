@@ -171,6 +171,9 @@ func TestServeUnreadyOnKeysItCannotOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "readyz 503", func() bool { return getStatus(t, base+"/readyz") == http.StatusServiceUnavailable })
+			// The keyring turns unready within the reload; the line is
+			// logged once the reload returns.
+			waitFor(t, "the alert line", func() bool { return strings.Contains(logs.String(), `"msg":"key reload failed"`) })
 			var line struct{ Msg, Error string }
 			for _, l := range strings.Split(logs.String(), "\n") {
 				if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "key reload failed" {
