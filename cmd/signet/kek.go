@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,7 +178,7 @@ func runKEK(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err == nil {
 		detail["result"] = "ok"
 		log.Info("key-encryption key rotated", "from", detail["from"], "to", detail["to"],
-			"keys_resealed", detail["keys_resealed"], "sessions_resealed", detail["sessions_resealed"])
+			"signing_keys_resealed", detail["signing_keys_resealed"], "sessions_resealed", detail["sessions_resealed"])
 	} else {
 		detail["result"], detail["error"] = "failed", err.Error()
 		if errors.Is(err, errWrongKEK) {
@@ -214,7 +215,7 @@ func readNewKEK(path string, log *slog.Logger) ([]byte, error) {
 
 // rotateKEK re-seals the store's secrets under to's first key until a pass
 // finds none left to re-seal (a replica may have sealed a session the old
-// way while a pass ran), and records the counts in detail.
+// way while a pass ran), and records the counts in detail, per table.
 func rotateKEK(ctx context.Context, db *store.DB, to *keys.Sealer, origin string, batch int, detail map[string]string, log *slog.Logger, stdout, stderr io.Writer) error {
 	if err := proveKEK(ctx, db.ListKeys, to, origin+" with the new key", stderr); err != nil {
 		return err
@@ -223,40 +224,49 @@ func rotateKEK(ctx context.Context, db *store.DB, to *keys.Sealer, origin string
 		log.Debug("re-sealing", "table", c.Table, "resealed", c.Resealed, "current", c.Current)
 	}
 	const maxPasses = 3
-	var total [2]store.ResealCount
+	var total []store.ResealCount // per table, in the store's order
 	for pass := 1; ; pass++ {
 		counts, err := db.ResealSecrets(ctx, batch, to.Reseal, progress)
-		for i, c := range counts {
-			total[i].Table = c.Table
-			total[i].Resealed += c.Resealed
-			total[i].Gone += c.Gone
+		resealed := 0
+		for _, c := range counts {
+			i := slices.IndexFunc(total, func(t store.ResealCount) bool { return t.Table == c.Table })
+			if i < 0 {
+				total, i = append(total, store.ResealCount{Table: c.Table}), len(total)
+			}
+			t := &total[i]
+			t.Resealed += c.Resealed
+			t.Gone += c.Gone
 			// What is current and what cannot be opened is what the last
 			// pass saw.
-			total[i].Current, total[i].Unopened, total[i].UnopenedLabels = c.Current, c.Unopened, c.UnopenedLabels
+			t.Current, t.Unopened, t.UnopenedLabels = c.Current, c.Unopened, c.UnopenedLabels
+			resealed += c.Resealed
 		}
 		detail["passes"] = strconv.Itoa(pass)
-		for _, c := range total {
-			name := map[string]string{"signing_keys": "keys", "sessions": "sessions"}[c.Table]
-			detail[name+"_resealed"] = strconv.Itoa(c.Resealed)
-			detail[name+"_current"] = strconv.Itoa(c.Current)
-			detail[name+"_unopened"] = strconv.Itoa(c.Unopened)
+		for _, t := range total {
+			detail[t.Table+"_resealed"] = strconv.Itoa(t.Resealed)
+			detail[t.Table+"_current"] = strconv.Itoa(t.Current)
+			detail[t.Table+"_unopened"] = strconv.Itoa(t.Unopened)
 		}
 		if err != nil {
 			return fmt.Errorf("kek rotate: %w (what was done is kept: run the command again to finish)", err)
 		}
-		if counts[0].Resealed+counts[1].Resealed == 0 {
+		if resealed == 0 {
 			break
 		}
 		if pass == maxPasses {
 			return fmt.Errorf("kek rotate: after %d passes secrets still appear sealed under an old key: a replica still seals with it (give every replica the new key first)", pass)
 		}
 	}
-	keysC, sessC := total[0], total[1]
-	fmt.Fprintf(stdout, "re-sealed under key-encryption key %s: %d signing keys (%d were already), %d sessions (%d were already).\n",
-		to.Fingerprint(), keysC.Resealed, keysC.Current-keysC.Resealed, sessC.Resealed, sessC.Current-sessC.Resealed)
-	if n := keysC.Unopened + sessC.Unopened; n > 0 {
-		return fmt.Errorf("kek rotate: %d secrets could not be opened with any key given and were left as they are (signing keys %v, sessions %v)",
-			n, keysC.UnopenedLabels, sessC.UnopenedLabels)
+	fmt.Fprintf(stdout, "re-sealed under key-encryption key %s:\n", to.Fingerprint())
+	var unopened []string
+	for _, t := range total {
+		fmt.Fprintf(stdout, "  %s: %d re-sealed, %d already\n", t.Table, t.Resealed, t.Current-t.Resealed)
+		if t.Unopened > 0 {
+			unopened = append(unopened, fmt.Sprintf("%s: %d %v", t.Table, t.Unopened, t.UnopenedLabels))
+		}
+	}
+	if len(unopened) > 0 {
+		return fmt.Errorf("kek rotate: secrets that no key given opens were left as they are (%s)", strings.Join(unopened, "; "))
 	}
 	fmt.Fprintf(stdout, "The old key-encryption key opens nothing in the store any more. Next: give every replica the new key alone and restart them one by one; keep the old key only as long as backups taken before now.\n")
 	return nil

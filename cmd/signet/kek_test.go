@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -170,6 +171,9 @@ func TestServeUnreadyOnKeysItCannotOpen(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "readyz 503", func() bool { return getStatus(t, base+"/readyz") == http.StatusServiceUnavailable })
+			// The keyring turns unready within the reload; the line is
+			// logged once the reload returns.
+			waitFor(t, "the alert line", func() bool { return strings.Contains(logs.String(), `"msg":"key reload failed"`) })
 			var line struct{ Msg, Error string }
 			for _, l := range strings.Split(logs.String(), "\n") {
 				if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "key reload failed" {
@@ -243,6 +247,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			envA, dbURL := kekEnv(t, dialect, kekB64(1))
+			envA["SIGNET_SIGNUP_MODE"], envA["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 			with := func(kek string) map[string]string {
 				env := maps.Clone(envA)
 				env["SIGNET_KEY_ENCRYPTION_KEY"] = kek
@@ -264,8 +269,10 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				if err != nil {
 					t.Fatalf("kek rotate: %v\n%s", err, errOut)
 				}
-				if want := "re-sealed under key-encryption key " + fpB + ": 1 signing keys (0 were already), 1 sessions (1 were already)."; !strings.Contains(out, want) {
-					t.Fatalf("output %q lacks %q", out, want)
+				for _, want := range []string{"re-sealed under key-encryption key " + fpB + ":", "signing_keys: 1 re-sealed, 0 already", "sessions: 1 re-sealed, 1 already"} {
+					if !strings.Contains(out, want) {
+						t.Fatalf("output %q lacks %q", out, want)
+					}
 				}
 				if !strings.Contains(errOut, `"msg":"key-encryption key rotated"`) {
 					t.Fatalf("no log line: %s", errOut)
@@ -280,12 +287,17 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				refresh(t, base, rt1)
 				refresh(t, base, rt2)
 			})
-			if _, _, err := signetArgs(t, envA, "serve", "--addr", "127.0.0.1:0"); !errors.Is(err, keys.ErrDecrypt) {
+			// Bounded, so that a serve that wrongly starts fails the test
+			// rather than hanging it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, envFrom(envA), io.Discard, io.Discard)
+			cancel()
+			if !errors.Is(err, keys.ErrDecrypt) {
 				t.Fatalf("serve with the old key alone: %v", err)
 			}
 
 			out, _, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
-			if err != nil || !strings.Contains(out, ": 0 signing keys (1 were already), 0 sessions (2 were already).") {
+			if err != nil || !strings.Contains(out, "signing_keys: 0 re-sealed, 1 already") || !strings.Contains(out, "sessions: 0 re-sealed, 2 already") {
 				t.Fatalf("second run: %v %s", err, out)
 			}
 
@@ -300,7 +312,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 			}
 			var d map[string]string
 			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
-			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
+			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["signing_keys_resealed"] != "1" || d["sessions_resealed"] != "1" || d["actor"] != "alice" {
 				t.Fatalf("audit detail: %v", d)
 			}
 		})
@@ -311,8 +323,10 @@ func TestKEKRotateWhileServing(t *testing.T) {
 // keys, and an environment whose key opens nothing in the store.
 func TestKEKRotateRefusals(t *testing.T) {
 	env, _ := kekEnv(t, store.SQLite, kekB64(1))
-	if _, _, err := signetArgs(t, env, "keys", "rotate", "--now"); err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{{"migrate", "up"}, {"keys", "rotate", "--now"}} {
+		if _, _, err := signetArgs(t, env, args...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	for _, c := range []struct {
@@ -390,12 +404,10 @@ func TestServeRefusesReadableKEKFiles(t *testing.T) {
 		t.Fatalf("serve with a world-readable key file: %v (exit %d)", err, exitCode(err))
 	}
 
+	// Where serve keeps the key it generates for the embedded store.
 	env = map[string]string{"SIGNET_DATA_DIR": t.TempDir(), "SIGNET_BCRYPT_COST": "4"}
-	if _, _, err := signetArgs(t, env, "keys", "list"); err != nil { // generates the key
-		t.Fatal(err)
-	}
-	generated := filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")
-	if err := os.Chmod(generated, 0o644); err != nil {
+	writeKEK(t, env["SIGNET_DATA_DIR"], kekB64(1), 0o644)
+	if err := os.Rename(filepath.Join(env["SIGNET_DATA_DIR"], "kek"), filepath.Join(env["SIGNET_DATA_DIR"], "key-encryption-key")); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := signetArgs(t, env, "serve", "--addr", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "every user of this machine can read it") {
