@@ -212,7 +212,7 @@ const (
 // to `at` and the idle expiry to idleExpiresAt (never past the absolute
 // expiry), and returns the session as updated (without its sealed secret)
 // with its user. false when any condition fails: the caller then reads the
-// session to find out why.
+// session to find out why. The statement is prepared (see prepared).
 func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (issuer.Session, issuer.User, bool, error) {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
@@ -225,8 +225,11 @@ func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleE
 		UCreatedAt int64  `db:"u_created_at"`
 		UVerified  bool   `db:"u_email_verified"`
 	}
-	q, args := spendRefreshSQL[d.dialect], []any{id, int64(from), ms(at), ms(idleExpiresAt)}
-	err := d.db.QueryRowxContext(ctx, q, args...).StructScan(&r)
+	st, err := d.prepared(ctx, &d.spendStmt, spendRefreshSQL[d.dialect])
+	if err != nil {
+		return issuer.Session{}, issuer.User{}, false, storeErr("prepare spend refresh token", err)
+	}
+	err = st.QueryRowxContext(ctx, id, int64(from), ms(at), ms(idleExpiresAt)).StructScan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return issuer.Session{}, issuer.User{}, false, nil
 	}

@@ -117,3 +117,33 @@ func TestRefreshMACKeyFirstWriterWins(t *testing.T) {
 		}
 	})
 }
+
+// TestSpendRefreshPreparedSurvivesReconnect: SpendRefresh's prepared
+// statement goes on working when the connection it was prepared on is
+// gone (as after a Postgres restart): it is prepared again on the next.
+func TestSpendRefreshPreparedSurvivesReconnect(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	db.SQL().SetMaxOpenConns(1) // one connection, the one to kill
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	if err := db.CreateUser(ctx, issuer.User{ID: "u1", Email: "u1@example.com", PasswordHash: "h", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSession(ctx, issuer.Session{ID: "s1", UserID: "u1", RefreshSecret: []byte{1}, CreatedAt: now, RotatedAt: now,
+		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(3) {
+		if _, _, ok, err := db.SpendRefresh(ctx, "s1", i, now, now.Add(time.Hour)); err != nil || !ok {
+			t.Fatalf("spend %d: %v %v", i, ok, err)
+		}
+		var prepared int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM pg_prepared_statements
+			WHERE statement LIKE '%refresh_counter + 1%'`).Scan(&prepared); err != nil || prepared != 1 {
+			t.Fatalf("spend %d: prepared statements on the connection: %d %v", i, prepared, err)
+		}
+		// The server ends the connection (and with it the prepared
+		// statement); the error of this query is expected.
+		_, _ = db.SQL().ExecContext(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+	}
+}
