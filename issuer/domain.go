@@ -121,7 +121,9 @@ type SessionStore interface {
 	// a refresh.
 	SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (Session, User, bool, error)
 	// RefreshMACKey returns the sealed refresh MAC key `id`, storing
-	// `sealed` as that key first when there is none.
+	// `sealed` as that key first when there is none. Two statements (an
+	// INSERT that does nothing when the key exists, then a SELECT), run
+	// once per process.
 	RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error)
 }
 
