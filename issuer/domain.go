@@ -114,6 +114,17 @@ type SessionStore interface {
 	// RevokeUserSessions revokes every live session of a user except
 	// `except` (none when empty) and returns how many it revoked.
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
+	// SpendRefresh moves the counter of a session that is live, neither
+	// idle nor past its maximum age at `at`, from `from` to from+1, and
+	// returns it as updated (without RefreshSecret) with its user; false
+	// when any of that does not hold. One statement: the common path of
+	// a refresh.
+	SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (Session, User, bool, error)
+	// RefreshMACKey returns the sealed refresh MAC key `id`, storing
+	// `sealed` as that key first when there is none. Two statements (an
+	// INSERT that does nothing when the key exists, then a SELECT), run
+	// once per process.
+	RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error)
 }
 
 // ThrottleStore counts failed sign-ins per key ("acct:<email>",

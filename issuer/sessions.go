@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -39,6 +41,10 @@ type Sessions struct {
 	idleTTL    time.Duration
 	maxAge     time.Duration
 	reuseGrace time.Duration
+
+	// macKey is the refresh MAC key, opened, once read (see refreshKey).
+	macKey   atomic.Pointer[[]byte]
+	macKeyMu sync.Mutex
 }
 
 // sealer encrypts the sessions' refresh secrets (keys.Sealer).
@@ -71,10 +77,14 @@ func (s *Sessions) Start(ctx context.Context, caller Caller, u User) (TokenSet, 
 		IdleExpiresAt: minTime(now.Add(s.idleTTL), abs), AbsoluteExpiresAt: abs,
 		UserAgent: cleanUserAgent(caller.UserAgent), IP: caller.IP,
 	}
+	key, err := s.refreshKey(ctx)
+	if err != nil {
+		return TokenSet{}, err
+	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return TokenSet{}, err
 	}
-	ts, err := s.tokens.issue(u, sess, mintRefreshToken(secret, idb, 0))
+	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, refreshMACKeyID, idb, 0))
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -107,6 +117,44 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+// refreshKey returns the server-wide refresh MAC key. The first call reads
+// it from the store, which creates it when no replica has yet (the first
+// writer wins, every replica uses the key that was stored); it stays in
+// memory after that. There is one key and no rotation yet.
+func (s *Sessions) refreshKey(ctx context.Context) ([]byte, error) {
+	if k := s.macKey.Load(); k != nil {
+		return *k, nil
+	}
+	s.macKeyMu.Lock()
+	defer s.macKeyMu.Unlock()
+	if k := s.macKey.Load(); k != nil {
+		return *k, nil
+	}
+	fresh := make([]byte, refreshMACKeySize)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("issuer: crypto/rand: %w", err)
+	}
+	label := refreshMACKeyLabel(refreshMACKeyID)
+	sealed, err := s.store.RefreshMACKey(ctx, refreshMACKeyID, s.sealer.Seal(label, fresh), s.now())
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.sealer.Open(label, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: refresh MAC key %d: %w", refreshMACKeyID, err)
+	}
+	if len(key) != refreshMACKeySize {
+		return nil, fmt.Errorf("issuer: refresh MAC key %d: %d bytes, want %d", refreshMACKeyID, len(key), refreshMACKeySize)
+	}
+	s.macKey.Store(&key)
+	return key, nil
+}
+
+// refreshMACKeyLabel is the sealing label of refresh MAC key id.
+func refreshMACKeyLabel(id uint32) string {
+	return "refresh-mac-key:" + strconv.FormatUint(uint64(id), 10)
+}
+
 // Refresh spends a refresh token and returns the successor with a new
 // access token, behind a per-address limit on rejected tokens: a
 // guessing client costs the database at most a few reads a second, while
@@ -131,8 +179,12 @@ func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (Toke
 }
 
 // spend spends a refresh token and returns the session (as updated), its
-// user and the successor token. The happy path is two statements: one
-// SELECT of the session with its user, one compare-and-swap UPDATE.
+// user and the successor token. The common path is one statement: the
+// token's MAC is checked under the server-wide key without the database,
+// then one compare-and-swap UPDATE (SpendRefresh) rotates the counter and
+// returns what the access token needs. Only when it changes no row (or
+// for a token of the first format, whose MAC needs the session's secret)
+// is the session read and the case decided as follows.
 //
 // With n the presented counter and c the stored one:
 //   - n == c: rotate to n+1 by compare-and-swap; when another request
@@ -168,6 +220,24 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 		return Session{}, User{}, "", rejected(ReasonMalformed)
 	}
 	id := sessionIDString(tok.sid)
+	key, err := s.refreshKey(ctx)
+	if err != nil {
+		return Session{}, User{}, "", err
+	}
+	if tok.v2 {
+		if tok.kid != refreshMACKeyID || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
+			return Session{}, User{}, "", rejected(ReasonBadMAC)
+		}
+		now := s.now()
+		sess, u, won, err := s.store.SpendRefresh(ctx, id, tok.counter, now, now.Add(s.idleTTL))
+		if err != nil {
+			return Session{}, User{}, "", err
+		}
+		if won {
+			s.metrics.Refreshes.WithLabelValues("rotated").Inc()
+			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, tok.counter+1), nil
+		}
+	}
 	for range 2 {
 		sess, u, err := s.store.SessionWithUser(ctx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -176,12 +246,14 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 		if err != nil {
 			return Session{}, User{}, "", err
 		}
-		secret, err := s.sealer.Open(id, sess.RefreshSecret)
-		if err != nil {
-			return Session{}, User{}, "", fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
-		}
-		if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) {
-			return Session{}, User{}, "", rejected(ReasonBadMAC)
+		if !tok.v2 {
+			secret, err := s.sealer.Open(id, sess.RefreshSecret)
+			if err != nil {
+				return Session{}, User{}, "", fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
+			}
+			if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) {
+				return Session{}, User{}, "", rejected(ReasonBadMAC)
+			}
 		}
 		// Revoked first: a revoked session never reopens a grace window.
 		now := s.now()
@@ -204,10 +276,10 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 			}
 			sess.RefreshCounter, sess.RotatedAt, sess.IdleExpiresAt = n+1, now, idle
 			s.metrics.Refreshes.WithLabelValues("rotated").Inc()
-			return sess, u, mintRefreshToken(secret, tok.sid, n+1), nil
+			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, n+1), nil
 		case n < cur && n == cur-1 && now.Sub(sess.RotatedAt) <= s.reuseGrace:
 			s.metrics.Refreshes.WithLabelValues("grace_replay").Inc()
-			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
+			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, cur), nil
 		case n < cur && n == cur-1 && s.reuseGrace > 0 && now.Sub(sess.RotatedAt) <= retryWindow && !sess.reissued(n):
 			won, err := s.store.ReissueRefresh(ctx, id, cur)
 			if err != nil {
@@ -221,7 +293,7 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 			s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_token_retried", UserID: u.ID, SessionID: id, Detail: map[string]string{
 				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
 			}})
-			return sess, u, mintRefreshToken(secret, tok.sid, cur), nil
+			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, cur), nil
 		case n < cur:
 			if _, err := s.store.RevokeSession(context.WithoutCancel(ctx), id, now, "refresh_token_reused"); err != nil {
 				return Session{}, User{}, "", err
@@ -434,6 +506,15 @@ func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Sessi
 		return Session{}, false, nil
 	}
 	id := sessionIDString(tok.sid)
+	if tok.v2 {
+		key, err := s.refreshKey(ctx)
+		if err != nil {
+			return Session{}, false, err
+		}
+		if tok.kid != refreshMACKeyID || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
+			return Session{}, false, nil
+		}
+	}
 	sess, _, err := s.store.SessionWithUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, false, nil
@@ -441,11 +522,16 @@ func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Sessi
 	if err != nil {
 		return Session{}, false, err
 	}
-	secret, err := s.sealer.Open(id, sess.RefreshSecret)
-	if err != nil {
-		return Session{}, false, fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
+	if !tok.v2 {
+		secret, err := s.sealer.Open(id, sess.RefreshSecret)
+		if err != nil {
+			return Session{}, false, fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
+		}
+		if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) {
+			return Session{}, false, nil
+		}
 	}
-	if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) || tok.counter > sess.RefreshCounter {
+	if tok.counter > sess.RefreshCounter {
 		return Session{}, false, nil
 	}
 	return sess, true, nil

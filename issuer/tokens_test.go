@@ -130,8 +130,36 @@ func TestRefreshTokenFormat(t *testing.T) {
 	}
 }
 
+func TestRefreshToken2Format(t *testing.T) {
+	sid := newSessionID()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	tok := mintRefreshToken2(key, 1, sid, 7)
+	if len(tok) != refresh2TokenBytes || refresh2TokenBytes != 88 || !strings.HasPrefix(tok, "sgt_rt2_") {
+		t.Fatalf("token %q (length constant %d)", tok, refresh2TokenBytes)
+	}
+	p, ok := parseRefreshToken(tok)
+	if !ok || !p.v2 || p.kid != 1 || p.sid != sid || p.counter != 7 || string(p.mac) != string(refreshMAC2(key, 1, sid, 7)) {
+		t.Fatalf("parse = %+v %v", p, ok)
+	}
+	// The MAC binds the key id, the session and the counter.
+	other := newSessionID()
+	for name, m := range map[string][]byte{
+		"counter": refreshMAC2(key, 1, sid, 8), "key id": refreshMAC2(key, 2, sid, 7), "session": refreshMAC2(key, 1, other, 7),
+	} {
+		if string(m) == string(p.mac) {
+			t.Fatalf("MAC does not depend on the %s", name)
+		}
+	}
+	// A first-format token of the same bytes is not a second-format one.
+	if _, ok := parseRefreshToken("sgt_rt_" + tok[len("sgt_rt2_"):]); ok {
+		t.Fatal("the body of a current token parses under the first prefix")
+	}
+}
+
 func FuzzParseRefreshToken(f *testing.F) {
 	f.Add(mintRefreshToken(make([]byte, 32), newSessionID(), 1))
+	f.Add(mintRefreshToken2(make([]byte, 32), 1, newSessionID(), 1))
+	f.Add("sgt_rt2_" + strings.Repeat("_", 80))
 	f.Add("sgt_rt_")
 	f.Add("sgt_rt_" + strings.Repeat("_", 75))
 	f.Fuzz(func(t *testing.T, s string) {
@@ -141,7 +169,11 @@ func FuzzParseRefreshToken(f *testing.F) {
 		}
 		// Whatever parses is the one canonical spelling of its bytes.
 		raw := append(append(p.sid[:], binary.BigEndian.AppendUint64(nil, p.counter)...), p.mac...)
-		if refreshPrefix+base64.RawURLEncoding.EncodeToString(raw) != s {
+		prefix := refreshPrefix
+		if p.v2 {
+			raw, prefix = append(binary.BigEndian.AppendUint32(nil, p.kid), raw...), refresh2Prefix
+		}
+		if prefix+base64.RawURLEncoding.EncodeToString(raw) != s {
 			t.Fatalf("%q parses but is not canonical", s)
 		}
 	})

@@ -6,6 +6,11 @@
 # median of every figure:
 #   1. refresh: 32 concurrent sessions refreshing as fast as they can; SQL
 #      round trips per refresh from Postgres's own transaction counter;
+#      interleaved with each run, the bare limit on the same Postgres:
+#      pgbench at the same concurrency running the refresh's one rotation
+#      statement (prepared) on copies of the sessions and users tables, and
+#      the ratio; CPU per refresh for the issuer and for Postgres (the
+#      backends of this run's database, sampled from /proc);
 #   2. JWKS: 32 concurrent fetchers, full 200 responses, then If-None-Match,
 #      then the same with wrk (a lighter client) when it is installed;
 #   3. bcrypt alone at cost 12 (go test -bench), hence the ceiling of
@@ -18,7 +23,10 @@
 #
 # Needs: go, psql, curl, python3, and a Postgres on 127.0.0.1:5432 whose
 # "postgres" role may create databases (PERF_PG_ADMIN_URL to change it).
-# Knobs: PERF_RUNS (3), PERF_DURATION seconds per run (15), PERF_PORT (18380).
+# Needs pgbench for the bare limit of (1), and Postgres on this machine for
+# its CPU figures (its backends are read from /proc).
+# Knobs: PERF_RUNS (3), PERF_DURATION seconds per run (15), PERF_PORT (18380),
+# PERF_ONLY_REFRESH=1 to stop after (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +38,7 @@ DB="signet_perf_$$"
 DB_URL="${PG_ADMIN_URL%%/postgres\?*}/$DB?sslmode=disable"
 ISSUER="http://127.0.0.1:$PORT"
 
-for tool in go psql curl python3; do
+for tool in go psql curl python3 pgbench; do
   command -v "$tool" >/dev/null || { echo "perf: $tool is required" >&2; exit 2; }
 done
 
@@ -38,12 +46,14 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/signet-perf.XXXXXX")"
 BIN="$WORK/bin"
 mkdir -p "$BIN"
 ISSUER_PID=""
+PG_CPU_PID=""
 DB_CREATED=0
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
   stop_issuer
+  [ -z "$PG_CPU_PID" ] || pg_cpu_stop
   if ((DB_CREATED)); then
     psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -146,6 +156,82 @@ cpu_per_request() {
   python3 -c "import json, sys; r = json.load(open(sys.argv[1])); n = sum(o['requests'] for o in r['operations'].values()); print('%.0f' % (($2 - $1) * 1e6 / max(n, 1)))" "$3"
 }
 
+# pg_cpu_start OUT starts sampling the CPU time of this database's
+# Postgres backends (/proc/PID/stat, every 0.2 s, each backend from the
+# first time it is seen); pg_cpu_stop stops it, and OUT then holds the
+# seconds they used (not in a subshell: it waits for its own child). A
+# backend's last 0.2 s may be missed, so the figure is slightly low.
+pg_cpu_start() {
+  python3 - "$DB" "$1" <<'PY' &
+import os, signal, sys, time
+db, out = sys.argv[1], sys.argv[2]
+tick = os.sysconf("SC_CLK_TCK")
+first, last = {}, {}
+stop = False
+def done(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, done)
+while not stop:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if not cmd.startswith("postgres: ") or f" {db} " not in cmd:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        t = (int(fields[11]) + int(fields[12])) / tick
+        first.setdefault(pid, t)
+        last[pid] = t
+    time.sleep(0.2)
+with open(out, "w") as f:
+    f.write("%.3f\n" % sum(last[p] - first[p] for p in last))
+PY
+  PG_CPU_PID=$!
+}
+pg_cpu_stop() {
+  kill -TERM "$PG_CPU_PID" 2>/dev/null || true
+  wait "$PG_CPU_PID" 2>/dev/null || true
+  PG_CPU_PID=""
+}
+
+# bare_setup copies the sessions and users tables (shape and rows) into
+# bare_sessions and bare_users, with session ids the pgbench clients can
+# name (client N updates session N, as each signet-load worker refreshes its
+# own), and prints the number of sessions.
+bare_setup() {
+  psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt >/dev/null <<'SQL'
+DROP TABLE IF EXISTS bare_sessions, bare_users;
+CREATE TABLE bare_users (LIKE users INCLUDING ALL);
+INSERT INTO bare_users SELECT * FROM users;
+CREATE TABLE bare_sessions (LIKE sessions INCLUDING ALL);
+INSERT INTO bare_sessions SELECT * FROM sessions;
+UPDATE bare_sessions b SET id = lpad(n.i::text, 36, '0'), idle_expires_at = 9e15, absolute_expires_at = 9e15, revoked_at = NULL
+  FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM bare_sessions) n WHERE n.id = b.id;
+VACUUM ANALYZE bare_users;
+VACUUM ANALYZE bare_sessions;
+SQL
+  psql "$DB_URL" -qAtc "SELECT count(*) FROM bare_sessions"
+}
+
+# The refresh's common path, the one statement of store.SpendRefresh on
+# Postgres, on the copies.
+cat >"$WORK/bare.sql" <<'SQL'
+UPDATE bare_sessions AS s
+  SET refresh_counter = s.refresh_counter + 1, rotated_at = 1700000000000, idle_expires_at = LEAST(1800000000000, s.absolute_expires_at)
+  FROM bare_users AS u
+  WHERE s.id = lpad(:client_id::text, 36, '0') AND s.refresh_counter >= 0 AND s.revoked_at IS NULL
+    AND s.idle_expires_at > 1700000000000 AND s.absolute_expires_at > 1700000000000 AND u.id = s.user_id
+  RETURNING s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
+    s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
+    u.email, u.created_at, u.email_verified_at IS NOT NULL;
+SQL
+
 median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 
 RESULTS="$WORK/results.txt"
@@ -158,20 +244,51 @@ start_issuer 4
 REFRESH=()
 TRIPS=()
 REFRESH_CPU=()
+PG_CPU=()
+BARE=()
+BARE_PG_CPU=()
+RATIO=()
 for i in $(seq 1 "$RUNS"); do
   log "refresh run $i: --mix refresh=1 --concurrency 32 --warmup 3s --duration $((DUR + 3))s"
   before="$(commits)"
   cpu0="$(cpu_seconds)"
+  pg_cpu_start "$WORK/pgcpu-$i.txt"
   load "$WORK/refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 3s --duration "$((DUR + 3))s"
+  pg_cpu_stop
+  pgcpu="$(cat "$WORK/pgcpu-$i.txt")"
   cpu1="$(cpu_seconds)"
   after="$(commits)"
   REFRESH_CPU+=("$(cpu_per_request "$cpu0" "$cpu1" "$WORK/refresh-$i.json")")
+  PG_CPU+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.0f' % ($pgcpu * 1e6 / max(r['refreshes'], 1)))" "$WORK/refresh-$i.json")")
+
+  n="$(bare_setup)"
+  log "bare run $i: pgbench -M prepared -c 32 -j 2 -T $DUR on $n sessions"
+  pg_cpu_start "$WORK/barecpu-$i.txt"
+  pgbench -n -M prepared -c 32 -j 2 -T "$DUR" -f "$WORK/bare.sql" "$DB_URL" >"$WORK/bare-$i.txt" 2>&1 ||
+    { cat "$WORK/bare-$i.txt" >&2; exit 1; }
+  pg_cpu_stop
+  barecpu="$(cat "$WORK/barecpu-$i.txt")"
+  read -r tps xacts < <(awk '/^tps = / && /without/ { t = $3 } /number of transactions actually processed/ { split($NF, a, "/"); x = a[1] } END { print t, x }' "$WORK/bare-$i.txt")
+  BARE+=("$(printf '%.0f' "$tps")")
+  BARE_PG_CPU+=("$(python3 -c "print('%.0f' % ($barecpu * 1e6 / max($xacts, 1)))")")
+  RATIO+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); o=r['operations']['refresh']; print('%.2f' % (o['ok'] / max(r['elapsed_seconds'], 1e-9) / $tps))" "$WORK/refresh-$i.json")")
   TRIPS+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (($after - $before) / max(r['refreshes'], 1)))" "$WORK/refresh-$i.json")")
   REFRESH+=("$WORK/refresh-$i.json")
 done
 say "$(median_report "refresh, 32 sessions" refresh "${REFRESH[@]}")"
 say "SQL transactions per refresh (sign-ups, sign-ins and key reloads included): median $(median "${TRIPS[@]}") (per run: ${TRIPS[*]})"
 say "issuer CPU per refresh request: median $(median "${REFRESH_CPU[@]}") us (per run: ${REFRESH_CPU[*]})"
+say "Postgres CPU per refresh: median $(median "${PG_CPU[@]}") us (per run: ${PG_CPU[*]})"
+say "bare limit, pgbench -M prepared -c 32, the rotation statement alone: median $(median "${BARE[@]}")/s (per run: ${BARE[*]})"
+say "Postgres CPU per bare rotation: median $(median "${BARE_PG_CPU[@]}") us (per run: ${BARE_PG_CPU[*]})"
+say "refresh / bare limit: median $(median "${RATIO[@]}") (per run: ${RATIO[*]})"
+if [ -n "${PERF_ONLY_REFRESH:-}" ]; then
+  stop_issuer
+  echo
+  echo "perf: summary (medians of $RUNS runs, refresh only)"
+  cat "$RESULTS"
+  exit 0
+fi
 
 JWKS=()
 JWKS304=()

@@ -40,7 +40,7 @@ func TestRefreshCookieMode(t *testing.T) {
 	}
 	cookie := refreshCookieOf(t, resp)
 	if !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.Domain != "" ||
-		!strings.HasPrefix(cookie.Value, "sgt_rt_") || cookie.MaxAge <= 0 {
+		!strings.HasPrefix(cookie.Value, "sgt_rt2_") || cookie.MaxAge <= 0 {
 		t.Fatalf("refresh cookie = %+v", cookie)
 	}
 	withCookie := func(c *http.Cookie, h ...string) []string {

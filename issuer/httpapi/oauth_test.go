@@ -34,7 +34,7 @@ func TestOAuthWithGoClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok.TokenType != "Bearer" || tok.AccessToken == "" || !strings.HasPrefix(tok.RefreshToken, "sgt_rt_") ||
+		if tok.TokenType != "Bearer" || tok.AccessToken == "" || !strings.HasPrefix(tok.RefreshToken, "sgt_rt2_") ||
 			tok.ExpiresIn != 900 || tok.Extra("refresh_expires_in") == nil {
 			t.Fatalf("token = %+v", tok)
 		}

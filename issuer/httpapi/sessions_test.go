@@ -105,7 +105,7 @@ func TestSigninCreatesSession(t *testing.T) {
 		}
 		var tk tokens
 		_ = json.Unmarshal(body, &tk)
-		if !strings.HasPrefix(tk.RefreshToken, "sgt_rt_") || len(tk.RefreshToken) != 82 {
+		if !strings.HasPrefix(tk.RefreshToken, "sgt_rt2_") || len(tk.RefreshToken) != 88 {
 			t.Fatalf("refresh token %q", tk.RefreshToken)
 		}
 		if tk.RefreshExpiresIn != int((168*time.Hour).Seconds()) || tk.User.Email != "ann@example.com" {
@@ -248,9 +248,43 @@ func TestConcurrentRefreshInGrace(t *testing.T) {
 	})
 }
 
-// mintToken forges a refresh token for a counter with the session's real
-// secret, the way only the issuer can.
+// mintToken forges a refresh token for a counter with the issuer's real
+// refresh MAC key (key 1), the way only the issuer can.
 func (e *env) mintToken(s issuer.Session, counter uint64) string {
+	e.t.Helper()
+	return e.mintTokenKey(s, 1, counter)
+}
+
+// mintTokenKey is mintToken with the key id written in the token (the
+// MAC is still made with key 1).
+func (e *env) mintTokenKey(s issuer.Session, kid uint32, counter uint64) string {
+	e.t.Helper()
+	var sealed []byte
+	if err := e.db.SQL().QueryRow(`SELECT sealed_key FROM refresh_mac_keys WHERE id = 1`).Scan(&sealed); err != nil {
+		e.t.Fatal(err)
+	}
+	key, err := e.sealer.Open("refresh-mac-key:1", sealed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sid, err := hex.DecodeString(strings.ReplaceAll(s.ID, "-", ""))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	head := binary.BigEndian.AppendUint32(nil, kid)
+	ctr := binary.BigEndian.AppendUint64(nil, counter)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("signet-refresh-v2"))
+	m.Write(head)
+	m.Write(sid)
+	m.Write(ctr)
+	tok := append(append(append(head, sid...), ctr...), m.Sum(nil)...)
+	return "sgt_rt2_" + base64.RawURLEncoding.EncodeToString(tok)
+}
+
+// mintTokenV1 forges a refresh token of the first format (the session's
+// own sealed secret), as sessions started before the current format hold.
+func (e *env) mintTokenV1(s issuer.Session, counter uint64) string {
 	e.t.Helper()
 	secret, err := e.sealer.Open(s.ID, s.RefreshSecret)
 	if err != nil {
@@ -289,16 +323,22 @@ func TestRefreshRejectionsIdentical(t *testing.T) {
 
 		cases := map[string]func() string{
 			"empty-ish":    func() string { return "x" },
-			"no prefix":    func() string { return strings.TrimPrefix(live.RefreshToken, "sgt_rt_") },
-			"wrong prefix": func() string { return "sgt_xx_" + strings.TrimPrefix(live.RefreshToken, "sgt_rt_") },
+			"no prefix":    func() string { return strings.TrimPrefix(live.RefreshToken, "sgt_rt2_") },
+			"wrong prefix": func() string { return "sgt_xx_" + strings.TrimPrefix(live.RefreshToken, "sgt_rt2_") },
+			"old prefix":   func() string { return "sgt_rt_" + strings.TrimPrefix(live.RefreshToken, "sgt_rt2_") },
 			"too long":     func() string { return live.RefreshToken + "A" },
-			"too short":    func() string { return live.RefreshToken[:81] },
-			"padded":       func() string { return live.RefreshToken[:81] + "=" },
-			"std alphabet": func() string {
-				return strings.NewReplacer("-", "+", "_", "/").Replace(live.RefreshToken[:7]) + "+" + live.RefreshToken[8:]
+			"too short":    func() string { return live.RefreshToken[:87] },
+			"padded":       func() string { return live.RefreshToken[:87] + "=" },
+			"std alphabet": func() string { return live.RefreshToken[:8] + "+" + live.RefreshToken[9:] },
+			"bad MAC":      func() string { return string(flipped) },
+			"unknown":      func() string { return "sgt_rt2_" + strings.Repeat("A", 80) },
+			"unknown v1":   func() string { return "sgt_rt_" + strings.Repeat("A", 75) },
+			"other key id": func() string { return e.mintTokenKey(e.sessionOf(live), 2, 0) },
+			"v1 bad MAC": func() string {
+				v1 := []byte(e.mintTokenV1(e.sessionOf(live), 0))
+				v1[len(v1)-3] ^= 'A' ^ 'B'
+				return string(v1)
 			},
-			"bad MAC":        func() string { return string(flipped) },
-			"unknown":        func() string { return "sgt_rt_" + strings.Repeat("A", 75) },
 			"revoked":        func() string { return revoked.RefreshToken },
 			"counter ahead":  func() string { return e.mintToken(e.sessionOf(live), 5) },
 			"idle-expired":   nil,
@@ -348,7 +388,8 @@ func TestRefreshRejectionsIdentical(t *testing.T) {
 }
 
 // TestRefreshRoundTrips pins the number of store calls (each one SQL
-// statement) of a refresh.
+// statement) of a refresh: one on the common path, none for a token whose
+// MAC is wrong, two for a grace repeat (the failed spend, the read).
 func TestRefreshRoundTrips(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
@@ -356,15 +397,54 @@ func TestRefreshRoundTrips(t *testing.T) {
 		tk := e.signin("ann@example.com", "correct horse")
 		before := e.store.calls()
 		next := e.mustRefresh(tk.RefreshToken)
-		if n := e.store.calls() - before; n != 2 {
-			t.Fatalf("rotation took %d round trips, want 2", n)
+		if n := e.store.calls() - before; n != 1 {
+			t.Fatalf("rotation took %d round trips, want 1", n)
+		}
+		if !e.me(next.AccessToken) || next.User.Email != "ann@example.com" {
+			t.Fatalf("the rotation's access token or user is wrong: %+v", next.User)
 		}
 		before = e.store.calls()
 		if again := e.mustRefresh(tk.RefreshToken); again.RefreshToken != next.RefreshToken {
 			t.Fatal("grace repeat differs")
 		}
-		if n := e.store.calls() - before; n != 1 {
-			t.Fatalf("grace repeat took %d round trips, want 1", n)
+		if n := e.store.calls() - before; n != 2 {
+			t.Fatalf("grace repeat took %d round trips, want 2", n)
 		}
+		forged := []byte(next.RefreshToken)
+		forged[len(forged)-3] ^= 'A' ^ 'B'
+		before = e.store.calls()
+		resp, body := e.refresh(string(forged))
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+		if n := e.store.calls() - before; n != 0 {
+			t.Fatalf("a token with a wrong MAC took %d round trips, want 0", n)
+		}
+	})
+}
+
+// TestRefreshFirstFormat: a session started before the server-wide MAC
+// key holds a token of the first format (MAC under its own secret). It
+// keeps working until it rotates once; its successor is of the current
+// format, the grace repeat returns that same successor, and a late reuse
+// still revokes the family.
+func TestRefreshFirstFormat(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		e.signup("ann@example.com", "correct horse")
+		tk := e.signin("ann@example.com", "correct horse")
+		old := e.mintTokenV1(e.sessionOf(tk), 0)
+		next := e.mustRefresh(old)
+		if !strings.HasPrefix(next.RefreshToken, "sgt_rt2_") || next.RefreshToken != e.mintToken(e.sessionOf(tk), 1) {
+			t.Fatalf("successor %q is not the current format's token 1", next.RefreshToken)
+		}
+		if !e.me(next.AccessToken) {
+			t.Fatal("the access token does not work")
+		}
+		if again := e.mustRefresh(old); again.RefreshToken != next.RefreshToken {
+			t.Fatal("grace repeat of a first-format token differs")
+		}
+		third := e.mustRefresh(next.RefreshToken)
+		e.wantReused(old, tk)
+		resp, body := e.refresh(third.RefreshToken)
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
 	})
 }

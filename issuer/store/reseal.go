@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jmoiron/sqlx"
 
@@ -12,7 +13,7 @@ import (
 
 // ResealCount is what ResealSecrets did to one table's sealed secrets.
 type ResealCount struct {
-	// Table is signing_keys, sessions or issuer_secrets.
+	// Table is signing_keys, sessions, issuer_secrets or refresh_mac_keys.
 	Table string `json:"table"`
 	// Resealed were re-sealed; Current needed nothing.
 	Resealed int `json:"resealed"`
@@ -36,7 +37,8 @@ func (c *ResealCount) unopened(label string) {
 // ResealSecrets passes every sealed secret the store holds through reseal:
 // the signing keys' private parts (label: the kid), then the sessions'
 // refresh secrets (label: the session id), then the issuer's own secrets
-// such as the device-token key (label: the name). reseal returns the secret's new
+// such as the device-token key (label: the name), then the refresh MAC
+// keys (label: refresh-mac-key:<id>). reseal returns the secret's new
 // sealed form, nil when it needs none, or an error wrapping keys.ErrDecrypt
 // when it cannot open it (the row is left alone and counted); any other
 // error stops the run.
@@ -106,7 +108,7 @@ func (d *DB) ResealSecrets(ctx context.Context, batchSize int, reseal func(label
 			return nil
 		})
 		if err != nil {
-			return []ResealCount{kc, sc}, err
+			return []ResealCount{kc, sc, {Table: "refresh_mac_keys"}}, err
 		}
 		if len(rows) == 0 {
 			break
@@ -141,7 +143,31 @@ func (d *DB) ResealSecrets(ctx context.Context, batchSize int, reseal func(label
 	if progress != nil {
 		progress(xc)
 	}
-	return []ResealCount{kc, sc, xc}, nil
+
+	// The refresh MAC keys (label: refresh-mac-key:<id>): one transaction.
+	mc := ResealCount{Table: "refresh_mac_keys"}
+	err = d.inTx(ctx, func(tx *sqlx.Tx) error {
+		mc = ResealCount{Table: "refresh_mac_keys"}
+		var rows []struct {
+			ID     int64  `db:"id"`
+			Sealed []byte `db:"sealed_key"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT id, sealed_key FROM refresh_mac_keys ORDER BY id`); err != nil {
+			return fmt.Errorf("store: reseal refresh MAC keys: %w", err)
+		}
+		for _, r := range rows {
+			label := "refresh-mac-key:" + strconv.FormatInt(r.ID, 10)
+			if err := resealRow(ctx, tx, &mc, `UPDATE refresh_mac_keys SET sealed_key = ?
+				WHERE 'refresh-mac-key:' || CAST(id AS TEXT) = ? AND sealed_key = ?`, label, r.Sealed, reseal); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil && progress != nil {
+		progress(mc)
+	}
+	return []ResealCount{kc, sc, xc, mc}, err
 }
 
 // resealRow re-seals one row's secret, compared and swapped by update.

@@ -178,3 +178,32 @@ func TestResealLeavesDeletedSessions(t *testing.T) {
 		t.Fatalf("sessions: %+v", c)
 	}
 }
+
+// TestResealRefreshMACKey: the refresh MAC key is re-sealed with the rest,
+// so that retiring the old key-encryption key keeps refresh tokens valid.
+func TestResealRefreshMACKey(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		old, ring, newOnly := kekSealer(t, 1), kekSealer(t, 2, 1), kekSealer(t, 2)
+		secret := bytes.Repeat([]byte{9}, 32)
+		if _, err := db.RefreshMACKey(ctx, 1, old.Seal("refresh-mac-key:1", secret), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		counts, err := db.ResealSecrets(ctx, 10, ring.Reseal, nil)
+		if err != nil || len(counts) != 4 || counts[3].Table != "refresh_mac_keys" || counts[3].Resealed != 1 {
+			t.Fatalf("reseal: %+v %v", counts, err)
+		}
+		sealed, err := db.RefreshMACKey(ctx, 1, []byte("unused"), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := newOnly.Open("refresh-mac-key:1", sealed)
+		if err != nil || !bytes.Equal(got, secret) {
+			t.Fatalf("the new key-encryption key does not open the MAC key: %v", err)
+		}
+		counts, err = db.ResealSecrets(ctx, 10, ring.Reseal, nil)
+		if err != nil || counts[3].Resealed != 0 || counts[3].Current != 1 {
+			t.Fatalf("second run: %+v %v", counts, err)
+		}
+	})
+}

@@ -205,3 +205,78 @@ const (
 	deleteBatchSize = 1000
 	deleteBatches   = 1000
 )
+
+// SpendRefresh is the common path of a refresh in one statement: if the
+// session is live, neither idle nor past its maximum age at `at`, and its
+// counter is still `from`, it moves the counter to from+1, sets rotated_at
+// to `at` and the idle expiry to idleExpiresAt (never past the absolute
+// expiry), and returns the session as updated (without its sealed secret)
+// with its user. false when any condition fails: the caller then reads the
+// session to find out why. The statement is prepared (see prepared).
+func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (issuer.Session, issuer.User, bool, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
+	if from >= math.MaxInt64 {
+		return issuer.Session{}, issuer.User{}, false, nil
+	}
+	var r struct {
+		sessionRow
+		UEmail     string `db:"u_email"`
+		UCreatedAt int64  `db:"u_created_at"`
+		UVerified  bool   `db:"u_email_verified"`
+	}
+	st, err := d.prepared(ctx, &d.spendStmt, spendRefreshSQL[d.dialect])
+	if err != nil {
+		return issuer.Session{}, issuer.User{}, false, storeErr("prepare spend refresh token", err)
+	}
+	err = st.QueryRowxContext(ctx, id, int64(from), ms(at), ms(idleExpiresAt)).StructScan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return issuer.Session{}, issuer.User{}, false, nil
+	}
+	if err != nil {
+		return issuer.Session{}, issuer.User{}, false, storeErr("spend refresh token", err)
+	}
+	r.ID = id
+	u := issuer.User{ID: r.UserID, Email: r.UEmail, CreatedAt: fromMS(r.UCreatedAt), EmailVerified: r.UVerified}
+	return r.session(), u, true, nil
+}
+
+// spendRefreshSQL is SpendRefresh's statement per dialect ($1 id, $2 the
+// counter, $3 now, $4 the new idle expiry; ?N on SQLite). SQLite allows no joined table
+// in RETURNING, so it reads the user's columns through subqueries.
+var spendRefreshSQL = map[string]string{
+	Postgres: `UPDATE sessions AS s
+		SET refresh_counter = s.refresh_counter + 1, rotated_at = $3, idle_expires_at = LEAST($4, s.absolute_expires_at)
+		FROM users AS u
+		WHERE s.id = $1 AND s.refresh_counter = $2 AND s.revoked_at IS NULL
+		  AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3 AND u.id = s.user_id
+		RETURNING s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
+		  s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
+		  u.email AS u_email, u.created_at AS u_created_at, u.email_verified_at IS NOT NULL AS u_email_verified`,
+	SQLite: `UPDATE sessions
+		SET refresh_counter = refresh_counter + 1, rotated_at = ?3, idle_expires_at = MIN(?4, absolute_expires_at)
+		WHERE id = ?1 AND refresh_counter = ?2 AND revoked_at IS NULL
+		  AND idle_expires_at > ?3 AND absolute_expires_at > ?3
+		RETURNING user_id, refresh_counter, rotated_at, created_at, idle_expires_at,
+		  absolute_expires_at, user_agent, ip, reissued_counter,
+		  (SELECT u.email FROM users AS u WHERE u.id = sessions.user_id) AS u_email,
+		  (SELECT u.created_at FROM users AS u WHERE u.id = sessions.user_id) AS u_created_at,
+		  (SELECT u.email_verified_at IS NOT NULL FROM users AS u WHERE u.id = sessions.user_id) AS u_email_verified`,
+}
+
+// RefreshMACKey returns the sealed refresh MAC key `id`. When there is
+// none yet, `sealed` becomes that key: the first replica to get here
+// creates it, and every replica reads the one that was stored.
+func (d *DB) RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
+	if _, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO refresh_mac_keys (id, sealed_key, created_at)
+		VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`), int64(id), sealed, ms(at)); err != nil {
+		return nil, storeErr("create refresh MAC key", err)
+	}
+	var stored []byte
+	if err := d.db.GetContext(ctx, &stored, d.db.Rebind(`SELECT sealed_key FROM refresh_mac_keys WHERE id = ?`), int64(id)); err != nil {
+		return nil, storeErr("read refresh MAC key", err)
+	}
+	return stored, nil
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,10 @@ type DB struct {
 	// purgeLeft counts the key transactions that still purge cleared
 	// private keys (see purgeOldVersions).
 	purgeLeft atomic.Int32
+	// spendStmt is SpendRefresh's statement, prepared on first use (see
+	// prepared).
+	spendStmt atomic.Pointer[sqlx.Stmt]
+	stmtMu    sync.Mutex
 }
 
 // Open connects to rawURL (see ParseURL). An SQLite file and its folder are
@@ -228,7 +233,37 @@ func (d *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]iss
 func (d *DB) Dialect() string { return d.dialect }
 
 // Close closes the pool.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	if st := d.spendStmt.Load(); st != nil {
+		st.Close()
+	}
+	return d.db.Close()
+}
+
+// prepared returns the statement q, prepared the first time it is asked
+// for and kept in *p. A prepared statement of database/sql is prepared
+// again on each connection it runs on, so it survives reconnects and a
+// database restart; on Postgres it is a named server-side statement,
+// parsed and planned once per connection instead of at every call
+// (lib/pq sends unnamed statements otherwise), and with binary_parameters
+// each execution is one round trip. On SQLite it saves the compilation
+// of the statement.
+func (d *DB) prepared(ctx context.Context, p *atomic.Pointer[sqlx.Stmt], q string) (*sqlx.Stmt, error) {
+	if st := p.Load(); st != nil {
+		return st, nil
+	}
+	d.stmtMu.Lock()
+	defer d.stmtMu.Unlock()
+	if st := p.Load(); st != nil {
+		return st, nil
+	}
+	st, err := d.db.PreparexContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	p.Store(st)
+	return st, nil
+}
 
 // Ping checks that the database answers.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
