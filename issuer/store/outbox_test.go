@@ -185,8 +185,18 @@ func TestAccountTokens(t *testing.T) {
 func TestMigrationConfirmsExistingAccounts(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := db.MigrateDown(1); err != nil {
-			t.Fatal(err)
+		// Down to just before 000006, whatever came after it.
+		for range 10 {
+			st, err := db.MigrationVersion()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Version < 6 {
+				break
+			}
+			if err := db.MigrateDown(1); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := db.SQL().Exec(`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('old', 'old@example.com', 'h', 1, 1)`); err != nil {
 			t.Fatal(err)

@@ -38,6 +38,10 @@ type DB struct {
 	// purgeLeft counts the key transactions that still purge cleared
 	// private keys (see purgeOldVersions).
 	purgeLeft atomic.Int32
+	// revocationLifetime is how long a revocation event stays live;
+	// revoked wakes the feed's waiters.
+	revocationLifetime time.Duration
+	revoked            revocationSignal
 }
 
 // Open connects to rawURL (see ParseURL). An SQLite file and its folder are
@@ -81,7 +85,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout()}, nil
+	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout(), revocationLifetime: o.revocationLifetime}, nil
 }
 
 // Target is where a database URL points.
