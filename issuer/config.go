@@ -47,6 +47,10 @@ type Config struct {
 	// RefreshFailureLimit caps rejected refresh tokens per client address
 	// (guessing costs database reads); default 30 a minute.
 	RefreshFailureLimit RateLimit
+	// RevocationFeedLimit caps revocation feed requests per client
+	// address; default 600 a minute (a verifier long-polls about twice a
+	// minute when idle, and once per burst of revocations otherwise).
+	RevocationFeedLimit RateLimit
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

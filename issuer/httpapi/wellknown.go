@@ -56,6 +56,9 @@ type discovery struct {
 	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported        []string `json:"claims_supported"`
+	// RevocationFeed is the revocation feed for verifiers (Signet's own
+	// metadata; absent when the store keeps no revocation events).
+	RevocationFeed string `json:"revocation_feed_endpoint,omitempty"`
 }
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
@@ -75,6 +78,9 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		SigningAlgs:            algs,
 		AccessTokenSigningAlgs: algs,
 		ClaimsSupported:        issuedClaims(),
+	}
+	if s.iss.Revocations != nil {
+		doc.RevocationFeed = base + revocationFeedPath
 	}
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=3600")

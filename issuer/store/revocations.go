@@ -27,8 +27,8 @@ const revocationsLockID = 0x5167_6e65_7452 // "SignetR"
 
 // DefaultRevocationLifetime is how long a revocation event stays live
 // unless Open is given RevocationLifetime: the default access-token
-// lifetime (15 minutes) plus the default clock leeway (1 minute).
-const DefaultRevocationLifetime = 16 * time.Minute
+// lifetime (15 minutes) plus the default clock leeway (30 seconds).
+const DefaultRevocationLifetime = 15*time.Minute + 30*time.Second
 
 // RevocationLifetime is how long a revocation event stays live: the
 // longest access-token lifetime plus the verifiers' clock leeway, so that
