@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
+	"github.com/signet-auth/signet/verifier"
 )
 
 type feedAnswer struct {
@@ -145,4 +148,51 @@ func TestRevocationFeedLimits(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
 	}
+}
+
+// TestVerifierRefusesRevokedToken: a verifier following a real issuer's
+// feed refuses a signed-out session's access token with the kind
+// "revoked" after one long-poll round trip, and keeps accepting the
+// user's other session.
+func TestVerifierRefusesRevokedToken(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		e.signup("ann@example.com", "correct horse")
+		gone := e.signin("ann@example.com", "correct horse")
+		kept := e.signin("ann@example.com", "correct horse")
+		_, jwks := e.do("GET", "/.well-known/jwks.json", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		v, err := verifier.New(ctx, verifier.Config{
+			Issuer: "http://issuer.test", Audience: "http://issuer.test", StaticJWKS: jwks, Now: e.clock.Now,
+			RevocationFeedURL: e.srv.URL + "/v1/revocations",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		for _, tk := range []tokens{gone, kept} {
+			if _, err := v.Verify(ctx, tk.AccessToken); err != nil {
+				t.Fatalf("before sign-out: %v", err)
+			}
+		}
+		if resp, body := e.do("POST", "/v1/signout", nil, "Authorization", "Bearer "+gone.AccessToken); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("signout: %d %s", resp.StatusCode, body)
+		}
+		// The waiting long-poll returns with the event (bounded wait for
+		// the verifier's goroutine to apply it).
+		for i := 0; i < 10000 && v.RevocationStats().Entries == 0; i++ {
+			time.Sleep(time.Millisecond)
+		}
+		_, err = v.Verify(ctx, gone.AccessToken)
+		if !errors.Is(err, verifier.ErrRevoked) || verifier.ErrorKind(err) != "revoked" {
+			t.Fatalf("signed-out token: %v (kind %s)", err, verifier.ErrorKind(err))
+		}
+		if _, err := v.Verify(ctx, kept.AccessToken); err != nil {
+			t.Fatalf("the other session: %v", err)
+		}
+		if st := v.RevocationStats(); !st.Enabled || st.Entries != 1 || st.FetchErrors != 0 {
+			t.Fatalf("stats = %+v", st)
+		}
+	})
 }
