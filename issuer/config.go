@@ -51,6 +51,9 @@ type Config struct {
 	// address; default 600 a minute (a verifier long-polls about twice a
 	// minute when idle, and once per burst of revocations otherwise).
 	RevocationFeedLimit RateLimit
+	// IntrospectionToken is the bearer credential of POST /oauth/introspect
+	// (RFC 7662 §2.1); empty turns introspection off.
+	IntrospectionToken string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

@@ -133,6 +133,7 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,
 		SignupLimit:         c.SignupLimit,
+		IntrospectionToken:  c.IntrospectionToken,
 		RefreshFailureLimit: c.RefreshLimit,
 		Logger:              log,
 		Lifecycle:           c.issuerLifecycle(nil),

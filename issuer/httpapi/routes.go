@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	oauth := r.Group("/oauth", noStore())
 	oauth.POST("/token", s.handleOAuthToken())
 	oauth.POST("/revoke", s.handleOAuthRevoke())
+	oauth.POST("/introspect", s.handleIntrospect())
 }
 
 // getHead serves h for GET and HEAD; net/http drops the body of a HEAD

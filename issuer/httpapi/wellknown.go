@@ -59,6 +59,10 @@ type discovery struct {
 	// RevocationFeed is the revocation feed for verifiers (Signet's own
 	// metadata; absent when the store keeps no revocation events).
 	RevocationFeed string `json:"revocation_feed_endpoint,omitempty"`
+	// Introspection is RFC 7662 introspection, when a credential for it
+	// is configured.
+	Introspection            string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 }
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
@@ -81,6 +85,10 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 	}
 	if s.iss.Revocations != nil {
 		doc.RevocationFeed = base + revocationFeedPath
+	}
+	if s.iss.Config().IntrospectionToken != "" {
+		doc.Introspection = base + "/oauth/introspect"
+		doc.IntrospectionAuthMethods = []string{"bearer"}
 	}
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=3600")
