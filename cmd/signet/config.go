@@ -40,7 +40,7 @@ var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
 	withKEK    = []string{"serve", "keys", "users", "kek"}
-	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "sessions"}
 	withLogger = []string{"serve", "keys"}
 	migrating  = []string{"serve", "keys", "users"}
 )
