@@ -54,6 +54,13 @@ type Config struct {
 	// exact address would give it 2^64 budgets. Zero means 64; 128 counts
 	// each address. IPv4 clients are counted by address.
 	IPv6Prefix int
+	// RevocationFeedLimit caps revocation feed requests per client
+	// address; default 600 a minute (a verifier long-polls about twice a
+	// minute when idle, and once per burst of revocations otherwise).
+	RevocationFeedLimit RateLimit
+	// IntrospectionToken is the bearer credential of POST /oauth/introspect
+	// (RFC 7662 §2.1); empty turns introspection off.
+	IntrospectionToken string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.

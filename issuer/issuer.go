@@ -31,6 +31,9 @@ type Issuer struct {
 	// deletion; Outbox delivers their mail.
 	Lifecycle *Lifecycle
 	Outbox    *Outbox
+	// Revocations is the revocation feed for verifiers; nil when the
+	// store keeps no revocation events.
+	Revocations *RevocationFeed
 
 	cfg   Config
 	store Store
@@ -59,11 +62,15 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 	tokens := newTokens(cfg, keyring)
 	sessions := newSessions(cfg, store, sealer, tokens, audit, throttle)
 	lifecycle := accounts.life
-	return &Issuer{
+	iss := &Issuer{
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
 		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
-	}, nil
+	}
+	if fs, ok := store.(RevocationFeedStore); ok {
+		iss.Revocations = newRevocationFeed(cfg, fs)
+	}
+	return iss, nil
 }
 
 // NewAccounts builds the account service alone, for administration (the

@@ -63,6 +63,11 @@ type Metrics struct {
 	// MailDeliveries counts outbox delivery attempts by outcome: sent,
 	// retry (failed, tried again later) or abandoned (past its expiry).
 	MailDeliveries *prometheus.CounterVec
+	// RevocationFeedWaiting is the feed requests waiting for an event now
+	// (long-polls: about one per connected verifier).
+	RevocationFeedWaiting prometheus.Gauge
+	// RevocationFeedEvents counts revocation events served by the feed.
+	RevocationFeedEvents prometheus.Counter
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -124,6 +129,14 @@ func NewMetrics() *Metrics {
 			Name: "signet_mail_deliveries_total",
 			Help: "Outbox delivery attempts by outcome: sent, retry, abandoned.",
 		}, []string{"outcome"}),
+		RevocationFeedWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "signet_revocation_feed_waiting",
+			Help: "Revocation feed requests waiting for an event (long-polls).",
+		}),
+		RevocationFeedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "signet_revocation_feed_events_total",
+			Help: "Revocation events served by the feed.",
+		}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -147,6 +160,7 @@ func NewMetrics() *Metrics {
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
 		m.AccountActions, m.MailDeliveries,
+		m.RevocationFeedWaiting, m.RevocationFeedEvents,
 	)
 	m.Registry.MustRegister(m.SigninRefusals)
 	for _, o := range []string{"sent", "retry", "abandoned"} {

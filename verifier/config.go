@@ -26,8 +26,10 @@ const (
 	DefaultRefreshInterval    = 5 * time.Minute
 	DefaultUnknownKIDCooldown = 5 * time.Second
 	DefaultMaxStaleness       = 24 * time.Hour
-	DefaultMaxJWKSSize        = 1 << 20 // 1 MiB
-	DefaultHTTPTimeout        = 10 * time.Second
+	// DefaultMaxRevocationStaleness: see Config.MaxRevocationStaleness.
+	DefaultMaxRevocationStaleness = 2 * time.Minute
+	DefaultMaxJWKSSize            = 1 << 20 // 1 MiB
+	DefaultHTTPTimeout            = 10 * time.Second
 	// MaxUnknownKIDWait caps Config.UnknownKIDWait.
 	MaxUnknownKIDWait = 10 * time.Second
 )
@@ -161,6 +163,30 @@ type Config struct {
 	// Logger receives key-set events (fetch failures, dropped keys); never
 	// tokens. Default: discard.
 	Logger *slog.Logger
+
+	// RevocationFeedURL is the issuer's revocation feed. When empty and
+	// the JWKS is discovered, the discovery document's
+	// revocation_feed_endpoint is followed if it has one: revocation is on
+	// by default. A token whose session (sid) or subject (sub, issued at or
+	// before the event) is in the feed fails with ErrRevoked.
+	RevocationFeedURL string
+	// DisableRevocationFeed turns the feed off.
+	DisableRevocationFeed bool
+	// MaxRevocationStaleness is how long the last revocation state is
+	// trusted when the feed cannot be reached. Default 2 min: a healthy
+	// feed answers at least every long-poll (under 30 s), so 2 min is
+	// several missed answers, and it is small next to the 15-min
+	// access-token lifetime that bounds what fail-open risks.
+	MaxRevocationStaleness time.Duration
+	// RevocationFailClosed makes Verify fail (ErrKeySetUnavailable, 503
+	// in the middleware) once the revocation state is older than
+	// MaxRevocationStaleness. By default it fails open: tokens keep
+	// verifying, RevocationStats reports the lag and OnRevocationStale
+	// is called (and a warning logged) when the state turns stale.
+	RevocationFailClosed bool
+	// OnRevocationStale, if set, is called (from the feed's goroutine)
+	// each time the revocation state turns stale.
+	OnRevocationStale func()
 }
 
 // settings is a Config with defaults applied and checked.
@@ -223,6 +249,7 @@ func (c Config) withDefaults() (*settings, error) {
 		{"MaxRefreshInterval", &s.MaxRefreshInterval, DefaultMaxRefreshInterval},
 		{"UnknownKIDCooldown", &s.UnknownKIDCooldown, DefaultUnknownKIDCooldown},
 		{"MaxStaleness", &s.MaxStaleness, DefaultMaxStaleness},
+		{"MaxRevocationStaleness", &s.MaxRevocationStaleness, DefaultMaxRevocationStaleness},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {
@@ -234,6 +261,11 @@ func (c Config) withDefaults() (*settings, error) {
 	}
 	if s.MinRefreshInterval > s.MaxRefreshInterval {
 		return nil, errors.New("verifier: config: MinRefreshInterval above MaxRefreshInterval")
+	}
+	if s.RevocationFeedURL != "" {
+		if err := checkFetchURL(s.RevocationFeedURL, s.AllowInsecureHTTP); err != nil {
+			return nil, fmt.Errorf("verifier: config: RevocationFeedURL: %w", err)
+		}
 	}
 	if s.MaxStaleness < s.MaxRefreshInterval {
 		return nil, errors.New("verifier: config: MaxStaleness below MaxRefreshInterval")

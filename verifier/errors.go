@@ -44,6 +44,9 @@ var (
 	// good, so the middleware answers 503 rather than 401. Verify returns it
 	// as a *KeySetUnavailableError.
 	ErrKeySetUnavailable = errors.New("verifier: key set unavailable")
+	// ErrRevoked means the issuer's revocation feed ended the token's
+	// session or subject (sign-out, password reset, account deletion).
+	ErrRevoked = errors.New("verifier: token revoked")
 )
 
 // TokenExpiredError is returned by Verify for a token whose exp has passed.
@@ -116,7 +119,7 @@ const (
 // stable string that is safe to show to clients: "missing_token",
 // "malformed", "disallowed_alg", "unknown_key", "bad_signature",
 // "missing_claim", "wrong_issuer", "wrong_audience", "expired",
-// "not_yet_valid", "invalid_lifetime", "keyset_unavailable", or "invalid"
+// "not_yet_valid", "invalid_lifetime", "keyset_unavailable", "revoked", or "invalid"
 // for anything else (including nil).
 func ErrorKind(err error) string {
 	for _, k := range kinds {
@@ -154,4 +157,5 @@ var kinds = [...]struct {
 	{ErrNotYetValid, "not_yet_valid", "the access token is not valid yet"},
 	{ErrInvalidLifetime, "invalid_lifetime", "the access token lifetime is not allowed"},
 	{ErrKeySetUnavailable, "keyset_unavailable", "the signing keys are unavailable"},
+	{ErrRevoked, "revoked", "the access token was revoked"},
 }

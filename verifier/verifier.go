@@ -17,6 +17,11 @@ type Verifier struct {
 	keys    *keyCache
 	buffers sync.Pool // *[]byte scratch space for decoding
 
+	// revoked is the revocation feed's state (nil without a feed);
+	// stopRevocations stops following it.
+	revoked         *revocations
+	stopRevocations func()
+
 	cancel context.CancelFunc // stops the refresh goroutine; nil for static keys
 	done   chan struct{}      // closed when the refresh goroutine has returned
 	once   sync.Once
@@ -63,6 +68,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		}
 		v.keys.static = true
 		v.keys.current.Store(&keySnapshot{keys: keys, fetched: s.Now()})
+		v.startRevocations(ctx, s)
 		return v, nil
 	}
 
@@ -87,6 +93,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		v.keys.current.Store(snap)
 		next = n
 	}
+	v.startRevocations(ctx, s)
 	ctx, v.cancel = context.WithCancel(ctx)
 	v.done = make(chan struct{})
 	go func() {
@@ -100,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 // working with the last key set (until MaxStaleness). Close is idempotent.
 func (v *Verifier) Close() error {
 	v.once.Do(func() {
+		if v.stopRevocations != nil {
+			v.stopRevocations()
+		}
 		if v.cancel != nil {
 			v.cancel()
 			<-v.done
@@ -194,6 +204,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	if err := v.checkClaims(c); err != nil {
 		return nil, err
+	}
+	if v.revoked != nil {
+		if err := v.revoked.check(&c.Claims); err != nil {
+			return nil, err
+		}
 	}
 	return &c.Claims, nil
 }

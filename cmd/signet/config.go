@@ -40,7 +40,7 @@ var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
 	withKEK    = []string{"serve", "keys", "users", "kek"}
-	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "kek"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "kek", "sessions"}
 	withLogger = []string{"serve", "keys", "kek"}
 	migrating  = []string{"serve", "keys", "users"}
 )
@@ -63,6 +63,8 @@ func (c *config) settings() []setting {
 			parse: duration(&c.DBStatementTimeout, 0, time.Hour)},
 		{env: "SIGNET_KEY_ENCRYPTION_KEY", help: "32 bytes, base64: encrypts private keys at rest", cmds: withKEK,
 			parse: text(&c.kekB64)},
+		{env: "SIGNET_INTROSPECTION_TOKEN", help: "bearer credential resource servers present to POST /oauth/introspect (unset: introspection off)", cmds: serveOnly,
+			parse: text(&c.IntrospectionToken)},
 		{env: "SIGNET_KEY_ENCRYPTION_KEY_FILE", flag: "key-encryption-key-file", help: "file holding the key-encryption key", cmds: withKEK,
 			parse: text(&c.kekFile)},
 		{env: "SIGNET_SIGNING_ALG", flag: "signing-alg", def: "EdDSA", help: "EdDSA or RS256", cmds: withKeys,
@@ -172,6 +174,9 @@ type config struct {
 	LogFormat          string // empty: text on a terminal, else json
 	LogLevel           slog.Level
 	Lifecycle          lifecycleConfig
+
+	// IntrospectionToken is a secret: environment only, never logged.
+	IntrospectionToken string
 }
 
 // source resolves the settings of one command: a flag that was set, else a

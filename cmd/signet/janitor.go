@@ -18,6 +18,7 @@ type janitorStore interface {
 	DeleteStaleSigninFailures(ctx context.Context, before, now time.Time) (int64, error)
 	DeleteOldMail(ctx context.Context, before time.Time) (int64, error)
 	DeleteExpiredAccountTokens(ctx context.Context, now time.Time) (int64, error)
+	DeleteExpiredRevocations(ctx context.Context, before time.Time) (int64, error)
 	// CheckpointWAL moves SQLite's write-ahead log into the database and
 	// truncates it (nothing on Postgres).
 	CheckpointWAL(ctx context.Context) error
@@ -35,8 +36,8 @@ const (
 
 // runJanitor deletes ended sessions, sign-in failure counts older than the
 // throttle's reset (they no longer count), delivered mail, expired account
-// tokens and sign-in audit events past their retention every hour until
-// ctx is done. Every replica runs it; the
+// tokens, sign-in audit events past their retention and revocation events
+// past their lifetime every hour until ctx is done. Every replica runs it; the
 // deletes are idempotent, so replicas need no coordination.
 func runJanitor(ctx context.Context, db janitorStore, pruner auditPruner, log *slog.Logger, throttleReset time.Duration) {
 	t := time.NewTicker(janitorEvery)
@@ -73,10 +74,15 @@ func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time
 	if err != nil {
 		log.Warn("janitor: deleting expired account tokens failed", "error", err)
 	}
+	revocations, err := db.DeleteExpiredRevocations(ctx, now)
+	if err != nil {
+		log.Warn("janitor: deleting expired revocation events failed", "error", err)
+	}
 	if err := db.CheckpointWAL(ctx); err != nil {
 		log.Warn("janitor: WAL checkpoint failed", "error", err)
 	}
-	if sessions+failures+mail+tokens > 0 {
-		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures, "mail_deleted", mail, "account_tokens_deleted", tokens)
+	if sessions+failures+mail+tokens+revocations > 0 {
+		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures, "mail_deleted", mail, "account_tokens_deleted", tokens,
+			"revocation_events_deleted", revocations)
 	}
 }

@@ -28,7 +28,14 @@ func TestJanitorSweep(t *testing.T) {
 		session("live", now.Add(time.Hour))
 		session("ended-yesterday", now.Add(-24*time.Hour))
 		session("ended-long-ago", now.Add(-8*24*time.Hour))
+		if _, err := db.RevokeSession(ctx, "live", now.Add(-store.DefaultRevocationLifetime-time.Second), "signout"); err != nil {
+			t.Fatal(err)
+		}
 		sweep(ctx, db, slog.New(slog.DiscardHandler), now, 24*time.Hour)
+		var events int
+		if err := db.SQL().GetContext(ctx, &events, `SELECT COUNT(*) FROM revocation_events`); err != nil || events != 0 {
+			t.Errorf("revocation events past their lifetime left: %d (%v)", events, err)
+		}
 		for id, want := range map[string]bool{"live": true, "ended-yesterday": true, "ended-long-ago": false} {
 			_, _, err := db.SessionWithUser(ctx, id)
 			if got := err == nil; got != want {

@@ -174,7 +174,8 @@ func openDB(ctx context.Context, cfg *config, mode storeMode) (*store.DB, error)
 			return nil, configError{fmt.Errorf("no database at %s: run this command with the SIGNET_DATA_DIR or SIGNET_DATABASE_URL that signet serve uses, or create the database with signet migrate up", describePath(cfg.db.Path))}
 		}
 	}
-	return store.Open(ctx, cfg.DatabaseURL, store.StatementTimeout(cfg.DBStatementTimeout))
+	return store.Open(ctx, cfg.DatabaseURL, store.StatementTimeout(cfg.DBStatementTimeout),
+		store.RevocationLifetime(cfg.AccessTokenTTL+cfg.ClockLeeway))
 }
 
 // describePath is path, with the absolute path when path is relative: the

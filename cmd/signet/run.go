@@ -40,6 +40,8 @@ Usage:
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|find|delete  inspect and manage accounts
+  signet sessions list|revoke|revoke-all
+                                 inspect and end sessions (verifiers learn through the feed)
   signet check-emails            report stored emails not in normal form, or look-alikes
   signet kek rotate --new-key-file PATH
                                  change the key-encryption key
@@ -80,6 +82,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdin, stdout, stderr)
+	case "sessions":
+		return runSessions(ctx, rest, getenv, stdout, stderr)
 	case "check-emails":
 		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "kek":
@@ -147,6 +151,7 @@ var commandArgs = map[string]map[string][]string{
 	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}},
 	"check-emails": nil,
 	"kek":          {"rotate": nil},
+	"sessions":     {"list": {"USER"}, "revoke": {"SESSION_ID"}, "revoke-all": {"USER"}},
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

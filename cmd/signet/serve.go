@@ -104,6 +104,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("draining: /readyz answers 503 until the listener closes", "drain", cfg.ShutdownDrain.String())
 	})
 	defer stopDrainLog() // no drain line when serve fails
+	// Other replicas' revocations wake this one's feed (Postgres NOTIFY).
+	if err := db.ListenRevocations(ctx); err != nil {
+		return err
+	}
+	if iss.Revocations != nil {
+		// Waiting long-polls end with the drain's start.
+		stopFeed := context.AfterFunc(ctx, iss.Revocations.Stop)
+		defer stopFeed()
+	}
 	go runJanitor(ctx, db, iss.Throttle, log, cfg.Throttle.Reset)
 	go iss.Outbox.Run(ctx)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
@@ -124,6 +133,7 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		SessionMaxAge:       c.SessionMaxAge,
 		RefreshReuseGrace:   c.RefreshReuseGrace,
 		SignupLimit:         c.SignupLimit,
+		IntrospectionToken:  c.IntrospectionToken,
 		RefreshFailureLimit: c.RefreshLimit,
 		IPv6Prefix:          c.IPv6Prefix,
 		Logger:              log,

@@ -39,10 +39,12 @@ func (s *Server) routes() {
 	v1.POST("/email", s.requireAccessToken(), s.handleChangeEmail())
 	v1.POST("/email/confirm", s.handleConfirmEmail())
 	v1.POST("/email/cancel", s.handleCancelEmailChange())
+	v1.GET("/revocations", s.handleRevocations())
 
 	oauth := r.Group("/oauth", noStore())
 	oauth.POST("/token", s.handleOAuthToken())
 	oauth.POST("/revoke", s.handleOAuthRevoke())
+	oauth.POST("/introspect", s.handleIntrospect())
 }
 
 // getHead serves h for GET and HEAD; net/http drops the body of a HEAD

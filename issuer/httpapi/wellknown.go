@@ -56,6 +56,13 @@ type discovery struct {
 	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported        []string `json:"claims_supported"`
+	// RevocationFeed is the revocation feed for verifiers (Signet's own
+	// metadata; absent when the store keeps no revocation events).
+	RevocationFeed string `json:"revocation_feed_endpoint,omitempty"`
+	// Introspection is RFC 7662 introspection, when a credential for it
+	// is configured.
+	Introspection            string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 }
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
@@ -75,6 +82,13 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		SigningAlgs:            algs,
 		AccessTokenSigningAlgs: algs,
 		ClaimsSupported:        issuedClaims(),
+	}
+	if s.iss.Revocations != nil {
+		doc.RevocationFeed = base + revocationFeedPath
+	}
+	if s.iss.Config().IntrospectionToken != "" {
+		doc.Introspection = base + "/oauth/introspect"
+		doc.IntrospectionAuthMethods = []string{"bearer"}
 	}
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=3600")

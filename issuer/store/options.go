@@ -28,7 +28,8 @@ const timeoutMargin = 2 * time.Second
 type Option func(*options)
 
 type options struct {
-	statementTimeout time.Duration
+	statementTimeout   time.Duration
+	revocationLifetime time.Duration
 }
 
 // StatementTimeout bounds how long one statement may take, lock waits
@@ -45,7 +46,7 @@ func StatementTimeout(d time.Duration) Option {
 }
 
 func newOptions(opts []Option) options {
-	o := options{statementTimeout: DefaultStatementTimeout}
+	o := options{statementTimeout: DefaultStatementTimeout, revocationLifetime: DefaultRevocationLifetime}
 	for _, f := range opts {
 		f(&o)
 	}

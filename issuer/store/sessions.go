@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/signet-auth/signet/issuer"
 )
 
@@ -126,38 +128,62 @@ func (d *DB) ReissueRefresh(ctx context.Context, id string, counter uint64) (boo
 	return n == 1, nil
 }
 
-// RevokeSession revokes a live session.
+// RevokeSession revokes a live session and records the revocation
+// event in the same transaction.
 func (d *DB) RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error) {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
-	res, err := d.db.ExecContext(ctx, d.db.Rebind(
-		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL`),
-		ms(at), reason, id)
+	var ids []string
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		ids, err = revokeIDs(ctx, tx,
+			`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING id`,
+			ms(at), reason, id)
+		if err != nil {
+			return storeErr("revoke session", err)
+		}
+		return d.recordRevocations(ctx, tx, issuer.RevokedSession, ids, at)
+	})
 	if err != nil {
-		return false, storeErr("revoke session", err)
+		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, storeErr("revoke session", err)
+	if len(ids) > 0 {
+		d.revoked.bump()
 	}
-	return n == 1, nil
+	return len(ids) == 1, nil
 }
 
-// RevokeUserSessions revokes a user's live sessions, but `except`.
+// RevokeUserSessions revokes a user's live sessions, but `except`, and
+// records a revocation event for each in the same transaction.
 func (d *DB) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error) {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
-	res, err := d.db.ExecContext(ctx, d.db.Rebind(
-		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
+	var n int64
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		n, err = revokeUserSessions(ctx, d, tx, userID, except, at, reason)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		d.revoked.bump()
+	}
+	return n, nil
+}
+
+func revokeUserSessions(ctx context.Context, d *DB, tx *sqlx.Tx, userID, except string, at time.Time, reason string) (int64, error) {
+	ids, err := revokeIDs(ctx, tx,
+		`UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL RETURNING id`,
 		ms(at), reason, userID, except)
 	if err != nil {
 		return 0, storeErr("revoke sessions", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, storeErr("revoke sessions", err)
+	if err := d.recordRevocations(ctx, tx, issuer.RevokedSession, ids, at); err != nil {
+		return 0, err
 	}
-	return n, nil
+	return int64(len(ids)), nil
 }
 
 // SessionsByUser lists a user's sessions, oldest first, for tools and tests.

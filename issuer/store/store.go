@@ -43,6 +43,10 @@ type DB struct {
 	// prepared).
 	spendStmt atomic.Pointer[sqlx.Stmt]
 	stmtMu    sync.Mutex
+	// revocationLifetime is how long a revocation event stays live;
+	// revoked wakes the feed's waiters.
+	revocationLifetime time.Duration
+	revoked            revocationSignal
 }
 
 // Open connects to rawURL (see ParseURL). An SQLite file and its folder are
@@ -86,7 +90,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout()}, nil
+	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout(), revocationLifetime: o.revocationLifetime}, nil
 }
 
 // Target is where a database URL points.

@@ -13,7 +13,12 @@ import (
 
 // AccountTx runs fn in one transaction (issuer.AccountStore).
 func (d *DB) AccountTx(ctx context.Context, fn func(issuer.AccountTx) error) error {
-	return d.inTx(ctx, func(tx *sqlx.Tx) error { return fn(accountTx{tx}) })
+	var revoked bool
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error { return fn(accountTx{tx: tx, d: d, revoked: &revoked}) })
+	if err == nil && revoked {
+		d.revoked.bump()
+	}
+	return err
 }
 
 type tokenRow struct {
@@ -93,8 +98,13 @@ func (d *DB) skipLocked() string {
 	return ""
 }
 
-// accountTx is issuer.AccountTx over one transaction.
-type accountTx struct{ tx *sqlx.Tx }
+// accountTx is issuer.AccountTx over one transaction; revoked is set when
+// it records a revocation event, to wake the feed after the commit.
+type accountTx struct {
+	tx      *sqlx.Tx
+	d       *DB
+	revoked *bool
+}
 
 func (t accountTx) UserByEmail(ctx context.Context, email string) (issuer.User, error) {
 	return getUser(ctx, t.tx, `SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?)`, email)
@@ -108,7 +118,18 @@ func (t accountTx) CreateUser(ctx context.Context, u issuer.User) error {
 	return createUser(ctx, t.tx, u)
 }
 
-func (t accountTx) DeleteUser(ctx context.Context, id string) error { return deleteUser(ctx, t.tx, id) }
+// DeleteUser deletes the user and records the end of their access (a
+// subject revocation event) in the same transaction.
+func (t accountTx) DeleteUser(ctx context.Context, id string) error {
+	if err := deleteUser(ctx, t.tx, id); err != nil {
+		return err
+	}
+	if err := t.d.recordRevocations(ctx, t.tx, issuer.RevokedSubject, []string{id}, time.Now()); err != nil {
+		return err
+	}
+	*t.revoked = true
+	return nil
+}
 
 func (t accountTx) exec(ctx context.Context, op, query string, args ...any) (sql.Result, error) {
 	res, err := t.tx.ExecContext(ctx, t.tx.Rebind(query), args...)
@@ -195,13 +216,11 @@ func (t accountTx) DeleteAccountTokens(ctx context.Context, userID string, purpo
 }
 
 func (t accountTx) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error) {
-	res, err := t.exec(ctx, "revoke user sessions", `UPDATE sessions SET revoked_at = ?, revoked_reason = ?
-		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`, ms(at), reason, userID, except)
-	if err != nil {
-		return 0, err
+	n, err := revokeUserSessions(ctx, t.d, t.tx, userID, except, at, reason)
+	if n > 0 {
+		*t.revoked = true
 	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return n, err
 }
 
 func (t accountTx) EnqueueMail(ctx context.Context, m issuer.OutboxMail) error {

@@ -94,9 +94,11 @@ func (d *DB) ListUsers(ctx context.Context, limit int) ([]issuer.User, error) {
 	return out, nil
 }
 
-// DeleteUser removes a user and, by cascade, their sessions.
+// DeleteUser removes a user and, by cascade, their sessions, and records
+// the end of their access (a subject revocation event) in the same
+// transaction.
 func (d *DB) DeleteUser(ctx context.Context, id string) error {
-	return deleteUser(ctx, d.db, id)
+	return d.AccountTx(ctx, func(tx issuer.AccountTx) error { return tx.DeleteUser(ctx, id) })
 }
 
 func deleteUser(ctx context.Context, q sqlx.ExtContext, id string) error {

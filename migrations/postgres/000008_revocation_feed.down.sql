@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS revocation_feed;
+DROP TABLE IF EXISTS revocation_events;
