@@ -2,7 +2,6 @@ package verifier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -285,34 +284,9 @@ func (f *fetcher) fetch(ctx context.Context, prev *keySnapshot) (*keySnapshot, t
 // discover reads the jwks_uri from the issuer's discovery document, whose
 // issuer must be ours exactly (RFC 8414 §3.3).
 func (f *fetcher) discover(ctx context.Context) (string, error) {
-	u := strings.TrimSuffix(f.issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	doc, err := fetchDiscovery(ctx, f.client, f.issuer, f.maxBody)
 	if err != nil {
-		return "", fmt.Errorf("discovery request: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		drain(resp.Body)
-		return "", fmt.Errorf("discovery: status %d", resp.StatusCode)
-	}
-	body, err := readCapped(resp.Body, f.maxBody)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	if doc.Issuer != f.issuer {
-		return "", fmt.Errorf("discovery: issuer %q does not match the configured issuer %q", doc.Issuer, f.issuer)
+		return "", err
 	}
 	if err := checkFetchURL(doc.JWKSURI, f.allowInsecure); err != nil {
 		return "", fmt.Errorf("discovery: jwks_uri: %w", err)

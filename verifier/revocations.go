@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,41 +227,14 @@ func (f *feedFollower) fetch(ctx context.Context, wait time.Duration) (more bool
 // discover reads revocation_feed_endpoint from the discovery document;
 // "" when the issuer has no feed.
 func (f *feedFollower) discover(ctx context.Context) (string, error) {
-	u := strings.TrimSuffix(f.issuer, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
+	doc, err := fetchDiscovery(ctx, f.client, f.issuer, f.maxBody)
+	if err != nil || doc.RevocationFeed == "" {
 		return "", err
 	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		drain(resp.Body)
-		return "", fmt.Errorf("discovery: status %d", resp.StatusCode)
-	}
-	body, err := readCapped(resp.Body, f.maxBody)
-	if err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	var doc struct {
-		Issuer string `json:"issuer"`
-		Feed   string `json:"revocation_feed_endpoint"`
-	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", fmt.Errorf("discovery: %w", err)
-	}
-	if doc.Issuer != f.issuer {
-		return "", fmt.Errorf("discovery: issuer %q does not match the configured issuer %q", doc.Issuer, f.issuer)
-	}
-	if doc.Feed == "" {
-		return "", nil
-	}
-	if err := checkFetchURL(doc.Feed, f.insec); err != nil {
+	if err := checkFetchURL(doc.RevocationFeed, f.insec); err != nil {
 		return "", fmt.Errorf("discovery: revocation_feed_endpoint: %w", err)
 	}
-	return doc.Feed, nil
+	return doc.RevocationFeed, nil
 }
 
 // run follows the feed until ctx is done: a long-poll after each answer,
