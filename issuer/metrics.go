@@ -267,6 +267,8 @@ var (
 		"Seconds until the next key takes over signing, by algorithm (negative when overdue).", []string{"alg"}, nil)
 	publishedDesc = prometheus.NewDesc("signet_jwks_keys",
 		"Keys in the published JWK set (next, active and retired).", nil, nil)
+	reloadFailuresDesc = prometheus.NewDesc("signet_key_reload_failures_total",
+		"Key reloads that found a key this replica cannot open (a wrong key-encryption key).", nil, nil)
 )
 
 // keyCollector reports the keyring's state as last loaded.
@@ -279,6 +281,7 @@ func (c *keyCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- keyAgeDesc
 	ch <- nextRotationDesc
 	ch <- publishedDesc
+	ch <- reloadFailuresDesc
 }
 
 func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
@@ -290,4 +293,5 @@ func (c *keyCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(publishedDesc, prometheus.GaugeValue, float64(c.ring.Published()))
+	ch <- prometheus.MustNewConstMetric(reloadFailuresDesc, prometheus.CounterValue, float64(c.ring.ReloadFailures()))
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/keys"
 	"github.com/signet-auth/signet/verifier"
 )
 
@@ -114,8 +116,13 @@ func (s *Server) handleReadyz() gin.HandlerFunc {
 				logger(c).WarnContext(requestContext(c), "readiness: the database cannot write", "error", err)
 			}
 		}
-		if !s.iss.Keyring().Ready() {
-			checks["signing_key"], ready = "missing", false
+		if err := s.iss.Keyring().Healthy(); err != nil {
+			ready = false
+			checks["signing_key"] = "missing"
+			if !errors.Is(err, keys.ErrNoActiveKey) && s.iss.Keyring().ReloadFailures() > 0 {
+				// The error names keys and states, never key material.
+				checks["signing_key"] = "unusable: " + err.Error()
+			}
 		}
 		status, word := http.StatusOK, "ready"
 		if !ready {
