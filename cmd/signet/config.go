@@ -40,20 +40,22 @@ var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
 	withKEK    = []string{"serve", "keys", "users", "kek"}
-	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "resources", "clients"}
 	withLogger = []string{"serve", "keys"}
-	migrating  = []string{"serve", "keys", "users"}
+	migrating  = []string{"serve", "keys", "users", "resources", "clients"}
+	// The registry commands know the default resource from the audience.
+	withAudience = []string{"serve", "resources", "clients"}
 )
 
 // settings defines every setting, each parsing into c. addSettings calls
 // it on a throwaway config for the names, flags and help.
 func (c *config) settings() []setting {
 	return append([]setting{
-		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: serveOnly,
+		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: withAudience,
 			parse: hostPort(&c.Addr)},
-		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: serveOnly,
+		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: withAudience,
 			parse: issuerURL(&c.IssuerURL)},
-		{env: "SIGNET_AUDIENCE", flag: "audience", help: "aud claim, comma-separated for several (default the issuer URL)", cmds: serveOnly,
+		{env: "SIGNET_AUDIENCE", flag: "audience", help: "aud claim, comma-separated for several (default the issuer URL)", cmds: withAudience,
 			parse: list(&c.Audience, "audience", func(s string) (string, error) { return s, nil })},
 		{env: "SIGNET_DATA_DIR", flag: "data-dir", def: "./signet-data", help: "embedded SQLite store and its generated key-encryption key", cmds: withStore,
 			parse: text(&c.DataDir)},

@@ -40,6 +40,8 @@ Usage:
   signet keys list|rotate|revoke|generate
                                  inspect and manage signing keys
   signet users list|find|delete  inspect and manage accounts
+  signet resources|clients list|show|create|update|delete
+                                 manage the registry of resource servers and clients
   signet check-emails            report stored emails not in normal form, or look-alikes
   signet version                 print the version
 
@@ -78,6 +80,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, rest, getenv, stdin, stdout, stderr)
+	case "resources":
+		return runResources(ctx, rest, getenv, stdout, stderr)
+	case "clients":
+		return runClients(ctx, rest, getenv, stdout, stderr)
 	case "check-emails":
 		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
@@ -142,6 +148,8 @@ var commandArgs = map[string]map[string][]string{
 	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
 	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
 	"check-emails": nil,
+	"resources":    {"list": nil, "show": {"URI"}, "create": {"URI"}, "update": {"URI"}, "delete": {"URI"}},
+	"clients":      {"list": nil, "show": {"ID"}, "create": {"ID"}, "update": {"ID"}, "delete": {"ID"}},
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

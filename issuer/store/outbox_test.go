@@ -185,7 +185,7 @@ func TestAccountTokens(t *testing.T) {
 func TestMigrationConfirmsExistingAccounts(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := db.MigrateDown(1); err != nil {
+		if err := db.MigrateDown(2); err != nil { // 000007, then 000006
 			t.Fatal(err)
 		}
 		if _, err := db.SQL().Exec(`INSERT INTO users (id, email, password_hash, created_at, updated_at) VALUES ('old', 'old@example.com', 'h', 1, 1)`); err != nil {
