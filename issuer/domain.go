@@ -64,6 +64,8 @@ type Store interface {
 	AuditStore
 	Pinger
 	AccountStore
+	RegistryStore
+	RoleStore
 }
 
 // Pinger reports whether the database answers.

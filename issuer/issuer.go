@@ -31,6 +31,8 @@ type Issuer struct {
 	// deletion; Outbox delivers their mail.
 	Lifecycle *Lifecycle
 	Outbox    *Outbox
+	// Registry is the resources and clients tokens are issued for.
+	Registry *Registry
 
 	cfg   Config
 	store Store
@@ -63,6 +65,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
 		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
+		Registry: newRegistry(cfg, store, audit),
 	}, nil
 }
 

@@ -19,6 +19,10 @@ type signinRequest struct {
 	Email         string `json:"email"`
 	Password      string `json:"password"`
 	RefreshCookie bool   `json:"refresh_cookie"`
+	// Resource (RFC 8707) and Scope ask for the access token's audience
+	// and scope; without them, the default resource.
+	Resource string `json:"resource"`
+	Scope    string `json:"scope"`
 }
 
 type userBody struct {
@@ -33,12 +37,14 @@ type tokenResponse struct {
 	RefreshToken     string      `json:"refresh_token,omitempty"` // in a cookie instead, in cookie mode
 	RefreshExpiresIn int         `json:"refresh_expires_in"`
 	User             issuer.User `json:"user"`
+	Scope            string      `json:"scope,omitempty"`
 }
 
 func newTokenResponse(ts issuer.TokenSet) tokenResponse {
 	return tokenResponse{
 		AccessToken: ts.AccessToken, TokenType: "Bearer", ExpiresIn: int(ts.ExpiresIn / time.Second),
 		RefreshToken: ts.RefreshToken, RefreshExpiresIn: int(ts.RefreshExpiresIn / time.Second), User: ts.User,
+		Scope: ts.Scope,
 	}
 }
 
@@ -79,7 +85,8 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 				return
 			}
 		}
-		ts, err := s.iss.SignIn(requestContext(c), caller(c), req.Email, req.Password)
+		ts, err := s.iss.SignInFor(requestContext(c), caller(c), req.Email, req.Password, issuer.GrantPassword,
+			issuer.TokenRequest{Resource: req.Resource, Scope: req.Scope})
 		if err != nil {
 			fail(c, err)
 			return

@@ -21,11 +21,23 @@ import (
 // verifier with the value that was written, and is listed in discovery's
 // claims_supported, which lists nothing else.
 func TestClaimsTheSignerWritesAreRead(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite))
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db)
 	e.signup("ann@example.com", "correct horse")
+	// With a role, so that the token carries every claim a sign-in writes.
+	u, err := db.UserByEmail(context.Background(), "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddUserRole(context.Background(), u.ID, "editor", 1); err != nil {
+		t.Fatal(err)
+	}
 	tk := e.signin("ann@example.com", "correct horse")
 
 	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tk.AccessToken, ".")[1])
+	if !strings.Contains(string(payload), `"roles":["editor"]`) || !strings.Contains(string(payload), `"client_id":"signet"`) {
+		t.Errorf("token claims %s: no roles or client_id", payload)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

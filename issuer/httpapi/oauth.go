@@ -62,6 +62,11 @@ var grants = map[string]grant{
 	"refresh_token": refreshGrant{},
 }
 
+// oauthTokenRequest reads the parameters every grant shares.
+func oauthTokenRequest(form map[string]string) issuer.TokenRequest {
+	return issuer.TokenRequest{ClientID: form["client_id"], Resource: form["resource"], Scope: form["scope"]}
+}
+
 // grantTypes lists the supported grant types, sorted.
 func grantTypes() []string {
 	names := make([]string, 0, len(grants))
@@ -82,9 +87,10 @@ type oauthTokenResponse struct {
 	Scope            *string `json:"scope,omitempty"`
 }
 
-// handleOAuthToken is the RFC 6749 token endpoint. There is no client
-// registry: client_id is ignored. A requested scope is not granted; the
-// response then says so with an empty scope.
+// handleOAuthToken is the RFC 6749 token endpoint. client_id names a
+// registered client (none: the first-party client); resource (RFC 8707)
+// and scope say what the access token is for. The response carries the
+// scope granted when one was asked for or granted.
 func (s *Server) handleOAuthToken() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		form, err := decodeForm(c)
@@ -112,8 +118,8 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 			AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn,
 			RefreshToken: resp.RefreshToken, RefreshExpiresIn: resp.RefreshExpiresIn,
 		}
-		if _, asked := form["scope"]; asked {
-			out.Scope = new(string)
+		if _, asked := form["scope"]; asked || ts.Scope != "" {
+			out.Scope = &ts.Scope
 		}
 		c.JSON(http.StatusOK, out)
 	}

@@ -114,7 +114,7 @@ func (s *Server) handleReadyz() gin.HandlerFunc {
 
 // notYetIssued are the claims of the token contract (verifier.Claims) that
 // the issuer does not write yet: discovery lists only what tokens carry.
-var notYetIssued = []string{"client_id", "roles", "act"}
+var notYetIssued = []string{"act"}
 
 // issuedClaims are the claims the issuer's access tokens carry, in the
 // contract's order.

@@ -237,3 +237,42 @@ func oneRow(op string, res sql.Result, err error) error {
 	}
 	return nil
 }
+
+var _ issuer.RoleStore = (*DB)(nil)
+
+// UserRoles lists a user's roles, sorted.
+func (d *DB) UserRoles(ctx context.Context, userID string) ([]string, error) {
+	roles := []string{}
+	if err := sqlx.SelectContext(ctx, d.db, &roles, d.db.Rebind(`SELECT role FROM user_roles WHERE user_id = ? ORDER BY role`), userID); err != nil {
+		return nil, storeErr("user roles", err)
+	}
+	return roles, nil
+}
+
+// AddUserRole gives a user a role; false if they had it
+// (issuer.ErrNotFound if there is no such user).
+func (d *DB) AddUserRole(ctx context.Context, userID, role string, at int64) (bool, error) {
+	if _, err := d.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`INSERT INTO user_roles (user_id, role, created_at) VALUES (?, ?, ?) ON CONFLICT (user_id, role) DO NOTHING`), userID, role, at)
+	if err != nil {
+		return false, storeErr("add user role", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, storeErrOrNil("add user role", err)
+}
+
+// RemoveUserRole takes a role from a user; false if they did not have it.
+func (d *DB) RemoveUserRole(ctx context.Context, userID, role string) (bool, error) {
+	if _, err := d.UserByID(ctx, userID); err != nil {
+		return false, err
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM user_roles WHERE user_id = ? AND role = ?`), userID, role)
+	if err != nil {
+		return false, storeErr("remove user role", err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, storeErrOrNil("remove user role", err)
+}
