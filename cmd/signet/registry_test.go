@@ -127,3 +127,58 @@ func TestRegistryCommands(t *testing.T) {
 		})
 	}
 }
+
+// TestUserRolesCommand: roles are given, listed and taken away by email or
+// id, each change audited once; unknown users and bad role names are
+// refused.
+func TestUserRolesCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"SIGNET_DATA_DIR": dir}
+	if _, _, err := signet(t, env, nil, "migrate up"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateUser(context.Background(), issuer.User{ID: "u1", Email: "ann@example.com", PasswordHash: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ line, want string }{
+		{"users roles add ann@example.com editor", "role editor given to user ann@example.com"},
+		{"users roles add u1 editor", "already has the role editor"},
+		{"users roles add u1 admin", "role admin given"},
+		{"users roles list ANN@example.com", "admin\neditor\n"},
+		{"users roles remove ann@example.com admin", "role admin taken"},
+		{"users roles remove u1 admin", "does not have the role admin"},
+		{"users roles list u1", "editor\n"},
+	} {
+		out, stderr, err := signet(t, env, nil, c.line)
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Fatalf("%s: %q %q %v, want %q", c.line, out, stderr, err, c.want)
+		}
+	}
+	for _, c := range []struct{ line, want string }{
+		{"users roles add bob@example.com editor", "no user has the ID or email bob@example.com"},
+		{"users roles add u1 bad/role", "role \"bad/role\""},
+		{"users roles add u1", "missing ROLE"},
+		{"users roles grant u1 x", "unknown action"},
+	} {
+		_, _, err := signet(t, env, nil, c.line)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: %v, want %q", c.line, err, c.want)
+		}
+	}
+	events, err := db.Events(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, e := range events {
+		n[e.Type]++
+	}
+	if n["user.role.add"] != 2 || n["user.role.remove"] != 1 {
+		t.Fatalf("audit events %v", n)
+	}
+}

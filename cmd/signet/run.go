@@ -146,7 +146,7 @@ var commandArgs = map[string]map[string][]string{
 	"serve":        nil,
 	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
 	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
-	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}},
+	"users":        {"list": nil, "find": {"EMAIL"}, "delete": {"ID"}, "roles": {"list|add|remove", "EMAIL|ID", "[ROLE]"}},
 	"check-emails": nil,
 	"resources":    {"list": nil, "show": {"URI"}, "create": {"URI"}, "update": {"URI"}, "delete": {"URI"}},
 	"clients":      {"list": nil, "show": {"ID"}, "create": {"ID"}, "update": {"ID"}, "delete": {"ID"}},
