@@ -66,6 +66,7 @@ type Store interface {
 	AccountStore
 	RegistryStore
 	RoleStore
+	AssertionStore
 }
 
 // Pinger reports whether the database answers.

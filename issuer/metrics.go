@@ -59,6 +59,9 @@ type Metrics struct {
 	// MailDeliveries counts outbox delivery attempts by outcome: sent,
 	// retry (failed, tried again later) or abandoned (past its expiry).
 	MailDeliveries *prometheus.CounterVec
+	// ClientAuth counts client authentications at the token endpoint by
+	// method and outcome (success, failure).
+	ClientAuth *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -116,6 +119,10 @@ func NewMetrics() *Metrics {
 			Name: "signet_mail_deliveries_total",
 			Help: "Outbox delivery attempts by outcome: sent, retry, abandoned.",
 		}, []string{"outcome"}),
+		ClientAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_client_authentications_total",
+			Help: "Client authentications at the token endpoint by method (private_key_jwt, client_secret_basic, none, multiple) and outcome (success, failure).",
+		}, []string{"method", "outcome"}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -137,7 +144,7 @@ func NewMetrics() *Metrics {
 		m.KeyRotations, m.KeyRevocations,
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
-		m.AccountActions, m.MailDeliveries,
+		m.AccountActions, m.MailDeliveries, m.ClientAuth,
 	)
 	for _, o := range []string{"sent", "retry", "abandoned"} {
 		m.MailDeliveries.WithLabelValues(o)

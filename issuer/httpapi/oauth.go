@@ -58,8 +58,9 @@ type grant interface {
 
 // grants are the grant types the token endpoint supports, by name.
 var grants = map[string]grant{
-	"password":      passwordGrant{},
-	"refresh_token": refreshGrant{},
+	"password":           passwordGrant{},
+	"refresh_token":      refreshGrant{},
+	"client_credentials": clientCredentialsGrant{},
 }
 
 // oauthTokenRequest reads the parameters every grant shares.
@@ -82,8 +83,8 @@ type oauthTokenResponse struct {
 	AccessToken      string  `json:"access_token"`
 	TokenType        string  `json:"token_type"`
 	ExpiresIn        int     `json:"expires_in"`
-	RefreshToken     string  `json:"refresh_token"`
-	RefreshExpiresIn int     `json:"refresh_expires_in"`
+	RefreshToken     string  `json:"refresh_token,omitempty"` // none for client credentials
+	RefreshExpiresIn *int    `json:"refresh_expires_in,omitempty"`
 	Scope            *string `json:"scope,omitempty"`
 }
 
@@ -116,7 +117,10 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		resp := newTokenResponse(ts)
 		out := oauthTokenResponse{
 			AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn,
-			RefreshToken: resp.RefreshToken, RefreshExpiresIn: resp.RefreshExpiresIn,
+			RefreshToken: resp.RefreshToken,
+		}
+		if ts.RefreshToken != "" {
+			out.RefreshExpiresIn = &resp.RefreshExpiresIn
 		}
 		if _, asked := form["scope"]; asked || ts.Scope != "" {
 			out.Scope = &ts.Scope

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/verifier"
 )
 
@@ -56,6 +57,7 @@ type discovery struct {
 	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported        []string `json:"claims_supported"`
+	TokenAuthSigningAlgs   []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
@@ -70,11 +72,12 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		GrantTypes:             grantTypes(),
 		ResponseTypes:          []string{"token"},
 		SubjectTypes:           []string{"public"},
-		TokenAuthMethods:       []string{"none"},
+		TokenAuthMethods:       []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
 		RevocationAuthMethods:  []string{"none"},
 		SigningAlgs:            algs,
 		AccessTokenSigningAlgs: algs,
 		ClaimsSupported:        issuedClaims(),
+		TokenAuthSigningAlgs:   issuer.ClientAssertionAlgs(),
 	}
 	return func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=3600")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -275,4 +276,22 @@ func (d *DB) RemoveUserRole(ctx context.Context, userID, role string) (bool, err
 	}
 	n, err := res.RowsAffected()
 	return n > 0, storeErrOrNil("remove user role", err)
+}
+
+var _ issuer.AssertionStore = (*DB)(nil)
+
+// SpendAssertion records a client assertion's jti until it expires; false
+// when it is already recorded. Expired records are dropped on the way.
+func (d *DB) SpendAssertion(ctx context.Context, clientID, jti string, expiresAt, now time.Time) (bool, error) {
+	if _, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM client_assertions WHERE expires_at < ?`), ms(now)); err != nil {
+		return false, storeErr("purge client assertions", err)
+	}
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(
+		`INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT (client_id, jti) DO NOTHING`),
+		clientID, jti, ms(expiresAt))
+	if err != nil {
+		return false, storeErr("spend client assertion", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, storeErrOrNil("spend client assertion", err)
 }
