@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/signet-auth/signet/verifier"
 )
@@ -44,6 +45,9 @@ type Grant struct {
 	Roles    []string
 	// Actor is the act claim (RFC 8693): who acts for the user.
 	Actor *verifier.Actor
+	// NotAfter, when set, caps the token's expiry (an exchanged token
+	// never outlives the one it came from).
+	NotAfter time.Time
 }
 
 // Target is a checked token request: a known client allowed the grant,
@@ -92,6 +96,11 @@ func (g *Registry) Target(ctx context.Context, grant string, req TokenRequest) (
 	if err != nil {
 		return Target{}, err
 	}
+	return g.targetFor(ctx, c, grant, req)
+}
+
+// targetFor is Target once the client is known.
+func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req TokenRequest) (Target, error) {
 	if c.Type == ClientConfidential && !req.ClientAuthenticated {
 		return Target{}, &Error{Kind: KindInvalidClient, Description: "client authentication failed"}
 	}
@@ -109,7 +118,9 @@ func (g *Registry) Target(ctx context.Context, grant string, req TokenRequest) (
 			return Target{}, Errorf(KindInvalidTarget, "resource is required: the client may ask for several")
 		}
 	}
-	if CheckResourceURI(uri) != nil {
+	// A configured audience need not be a URI (SIGNET_AUDIENCE predates
+	// the registry); anything else must be.
+	if !g.isBuiltinResource(uri) && CheckResourceURI(uri) != nil {
 		return Target{}, Errorf(KindInvalidTarget, "resource must be an absolute URI without a fragment")
 	}
 	r, err := g.Resource(ctx, uri)
@@ -123,8 +134,10 @@ func (g *Registry) Target(ctx context.Context, grant string, req TokenRequest) (
 		return Target{}, Errorf(KindInvalidTarget, "the client may not ask for this resource")
 	}
 	t := Target{Client: c, Resource: r, aud: []string{r.URI}}
-	if r.Default {
+	if r.Default && req.Resource == "" {
 		t.aud = g.audience // every configured audience, as before the registry
+	} else if r.Default {
+		t.aud = []string{req.Resource} // one of the configured audiences
 	}
 	for _, s := range strings.Split(req.Scope, " ") {
 		if s == "" {

@@ -77,6 +77,9 @@ func (t *Tokens) Sign(u User, sid string, g Grant) (string, error) {
 		Roles:         g.Roles,
 		Actor:         g.Actor,
 	}
+	if !g.NotAfter.IsZero() && claims.Expiry.After(g.NotAfter) {
+		claims.Expiry = g.NotAfter
+	}
 	tok, _, err := t.ring.Sign(&claims)
 	return tok, err
 }

@@ -58,9 +58,10 @@ type grant interface {
 
 // grants are the grant types the token endpoint supports, by name.
 var grants = map[string]grant{
-	"password":           passwordGrant{},
-	"refresh_token":      refreshGrant{},
-	"client_credentials": clientCredentialsGrant{},
+	"password":                passwordGrant{},
+	"refresh_token":           refreshGrant{},
+	"client_credentials":      clientCredentialsGrant{},
+	issuer.GrantTokenExchange: tokenExchangeGrant{},
 }
 
 // oauthTokenRequest reads the parameters every grant shares.
@@ -86,6 +87,8 @@ type oauthTokenResponse struct {
 	RefreshToken     string  `json:"refresh_token,omitempty"` // none for client credentials
 	RefreshExpiresIn *int    `json:"refresh_expires_in,omitempty"`
 	Scope            *string `json:"scope,omitempty"`
+	// IssuedTokenType is RFC 8693 §2.2.1, on token exchange only.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // handleOAuthToken is the RFC 6749 token endpoint. client_id names a
@@ -121,6 +124,9 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		}
 		if ts.RefreshToken != "" {
 			out.RefreshExpiresIn = &resp.RefreshExpiresIn
+		}
+		if name == issuer.GrantTokenExchange {
+			out.IssuedTokenType = issuer.TokenTypeAccessToken
 		}
 		if _, asked := form["scope"]; asked || ts.Scope != "" {
 			out.Scope = &ts.Scope
