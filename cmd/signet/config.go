@@ -109,6 +109,8 @@ func (c *config) settings() []setting {
 			parse: rateLimit(&c.SignupLimit)},
 		{env: "SIGNET_REFRESH_FAILURE_LIMIT", flag: "refresh-failure-limit", def: "30/1m", help: "rejected refresh tokens per client address: N/duration, or off", cmds: serveOnly,
 			parse: rateLimit(&c.RefreshLimit)},
+		{env: "SIGNET_REGISTRY_FILE", flag: "registry-file", help: "JSON file declaring resources and clients, applied at start (idempotent; removes what it does not name only with \"prune\": true)", cmds: serveOnly,
+			parse: text(&c.RegistryFile)},
 		{env: "SIGNET_TRUSTED_PROXIES", flag: "trusted-proxies", help: "CIDRs whose X-Forwarded-For is believed, comma-separated", cmds: serveOnly,
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
@@ -170,6 +172,7 @@ type config struct {
 	AutoMigrate        bool
 	LogFormat          string // empty: text on a terminal, else json
 	LogLevel           slog.Level
+	RegistryFile       string
 	Lifecycle          lifecycleConfig
 }
 

@@ -182,3 +182,27 @@ func TestUserRolesCommand(t *testing.T) {
 		t.Fatalf("audit events %v", n)
 	}
 }
+
+// TestServeAppliesRegistryFile: serve applies SIGNET_REGISTRY_FILE before
+// serving, and a sign-in can then ask for the declared resource.
+func TestServeAppliesRegistryFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "registry.json")
+	if err := os.WriteFile(file, []byte(`{"resources":[{"uri":"https://video.example","scopes":["video:read"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SIGNET_DATA_DIR": dir, "SIGNET_BCRYPT_COST": "4", "SIGNET_REGISTRY_FILE": file,
+		"SIGNET_SIGNUP_MODE": "open", "SIGNET_REQUIRE_VERIFIED_EMAIL": "false"}
+	base, logs := startServe(t, env)
+	if !strings.Contains(logs.String(), `"registry file applied"`) {
+		t.Fatalf("no log line of the registry file:\n%s", logs)
+	}
+	creds := map[string]string{"email": "ann@example.com", "password": "correct horse battery"}
+	if resp, out := postJSON(t, base+"/v1/signup", creds); resp.StatusCode != 201 {
+		t.Fatalf("signup: %d %v", resp.StatusCode, out)
+	}
+	creds["resource"], creds["scope"] = "https://video.example", "video:read"
+	if resp, out := postJSON(t, base+"/v1/signin", creds); resp.StatusCode != 200 || out["scope"] != "video:read" {
+		t.Fatalf("signin for the declared resource: %d %v", resp.StatusCode, out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -195,4 +196,28 @@ func printResources(w io.Writer, rs []issuer.Resource, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.URI, r.Name, strings.Join(r.Scopes, " "))
 	}
 	return tw.Flush()
+}
+
+// applyRegistryFile applies SIGNET_REGISTRY_FILE, if set, before serving.
+func applyRegistryFile(ctx context.Context, cfg *config, iss *issuer.Issuer, log interface {
+	Info(msg string, args ...any)
+}) error {
+	if cfg.RegistryFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(cfg.RegistryFile)
+	if err != nil {
+		return configError{fmt.Errorf("SIGNET_REGISTRY_FILE: %w", err)}
+	}
+	f, err := issuer.ParseRegistryFile(b)
+	if err != nil {
+		return configError{fmt.Errorf("SIGNET_REGISTRY_FILE: %w", err)}
+	}
+	res, err := iss.Registry.Apply(ctx, issuer.Caller{}, f)
+	if err != nil {
+		return fmt.Errorf("SIGNET_REGISTRY_FILE: %w", err)
+	}
+	log.Info("registry file applied", "path", cfg.RegistryFile, "created", res.Created, "updated", res.Updated,
+		"deleted", res.Deleted, "unchanged", res.Unchanged, "prune", f.Prune)
+	return nil
 }
