@@ -64,6 +64,9 @@ type Store interface {
 	AuditStore
 	Pinger
 	AccountStore
+	RegistryStore
+	RoleStore
+	AssertionStore
 }
 
 // Pinger reports whether the database answers.

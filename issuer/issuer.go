@@ -34,6 +34,8 @@ type Issuer struct {
 	// Revocations is the revocation feed for verifiers; nil when the
 	// store keeps no revocation events.
 	Revocations *RevocationFeed
+	// Registry is the resources and clients tokens are issued for.
+	Registry *Registry
 
 	cfg   Config
 	store Store
@@ -66,6 +68,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
 		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
+		Registry: newRegistry(cfg, store, audit),
 	}
 	if fs, ok := store.(RevocationFeedStore); ok {
 		iss.Revocations = newRevocationFeed(cfg, fs)

@@ -68,6 +68,9 @@ type Metrics struct {
 	RevocationFeedWaiting prometheus.Gauge
 	// RevocationFeedEvents counts revocation events served by the feed.
 	RevocationFeedEvents prometheus.Counter
+	// ClientAuth counts client authentications at the token endpoint by
+	// method and outcome (success, failure).
+	ClientAuth *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -137,6 +140,10 @@ func NewMetrics() *Metrics {
 			Name: "signet_revocation_feed_events_total",
 			Help: "Revocation events served by the feed.",
 		}),
+		ClientAuth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_client_authentications_total",
+			Help: "Client authentications at the token endpoint by method (private_key_jwt, client_secret_basic, none, multiple) and outcome (success, failure).",
+		}, []string{"method", "outcome"}),
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -159,7 +166,7 @@ func NewMetrics() *Metrics {
 		m.KeyRotations, m.KeyRevocations,
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
-		m.AccountActions, m.MailDeliveries,
+		m.AccountActions, m.MailDeliveries, m.ClientAuth,
 		m.RevocationFeedWaiting, m.RevocationFeedEvents,
 	)
 	m.Registry.MustRegister(m.SigninRefusals)

@@ -61,8 +61,15 @@ func newSessions(cfg Config, store Store, sl sealer, tokens *Tokens, audit *Audi
 	}
 }
 
-// Start creates a session for u and returns its first tokens.
+// Start creates a session for u and returns its first tokens, for the
+// default resource.
 func (s *Sessions) Start(ctx context.Context, caller Caller, u User) (TokenSet, error) {
+	return s.StartFor(ctx, caller, u, s.tokens.defaultGrant(nil))
+}
+
+// StartFor creates a session for u and returns its first tokens, the
+// access token for grant g.
+func (s *Sessions) StartFor(ctx context.Context, caller Caller, u User, g Grant) (TokenSet, error) {
 	idb := newSessionID()
 	id := sessionIDString(idb)
 	secret := make([]byte, refreshSecretSize)
@@ -84,7 +91,7 @@ func (s *Sessions) Start(ctx context.Context, caller Caller, u User) (TokenSet, 
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return TokenSet{}, err
 	}
-	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, refreshMACKeyID, idb, 0))
+	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, refreshMACKeyID, idb, 0), g)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -161,6 +168,12 @@ func refreshMACKeyLabel(id uint32) string {
 // clients presenting good tokens are never slowed. Every rejection is the
 // same KindBadCredentials error; its Reason goes to the log only.
 func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (TokenSet, error) {
+	return s.RefreshFor(ctx, caller, raw, func(context.Context, User) (Grant, error) { return s.tokens.defaultGrant(nil), nil })
+}
+
+// RefreshFor is Refresh with the new access token for the grant that
+// grant returns for the session's user.
+func (s *Sessions) RefreshFor(ctx context.Context, caller Caller, raw string, grant func(context.Context, User) (Grant, error)) (TokenSet, error) {
 	lookup, err := s.throttle.startTokenLookup(ctx, caller)
 	if err != nil {
 		return TokenSet{}, err
@@ -175,7 +188,11 @@ func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (Toke
 		}
 		return TokenSet{}, err
 	}
-	return s.tokens.issue(u, sess, rt)
+	g, err := grant(ctx, u)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	return s.tokens.issue(u, sess, rt, g)
 }
 
 // spend spends a refresh token and returns the session (as updated), its

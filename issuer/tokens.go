@@ -22,6 +22,8 @@ type TokenSet struct {
 	RefreshExpiresIn time.Duration
 	User             User
 	SessionID        string
+	// Scope is the access token's scope.
+	Scope string
 }
 
 // Tokens signs access tokens with the keyring's active key, and checks
@@ -56,13 +58,13 @@ func newTokens(cfg Config, ring *keys.Keyring) *Tokens {
 // AccessTokenTTL is the lifetime of the access tokens signed.
 func (t *Tokens) AccessTokenTTL() time.Duration { return t.ttl }
 
-// Sign signs an access token for u in session sid.
-func (t *Tokens) Sign(u User, sid, scope string) (string, error) {
+// Sign signs an access token for u in session sid, for grant g.
+func (t *Tokens) Sign(u User, sid string, g Grant) (string, error) {
 	now := t.now()
 	claims := verifier.Claims{
 		Issuer:        t.issuer,
 		Subject:       u.ID,
-		Audience:      t.audience,
+		Audience:      g.Audience,
 		IssuedAt:      now,
 		NotBefore:     now,
 		Expiry:        now.Add(t.ttl),
@@ -70,16 +72,22 @@ func (t *Tokens) Sign(u User, sid, scope string) (string, error) {
 		SessionID:     sid,
 		Email:         u.Email,
 		EmailVerified: u.EmailVerified,
-		Scope:         scope,
+		Scope:         g.Scope,
+		ClientID:      g.ClientID,
+		Roles:         g.Roles,
+		Actor:         g.Actor,
+	}
+	if !g.NotAfter.IsZero() && claims.Expiry.After(g.NotAfter) {
+		claims.Expiry = g.NotAfter
 	}
 	tok, _, err := t.ring.Sign(&claims)
 	return tok, err
 }
 
-// issue signs an access token for u in sess and puts it beside the
-// session's refresh token.
-func (t *Tokens) issue(u User, sess Session, refreshToken string) (TokenSet, error) {
-	tok, err := t.Sign(u, sess.ID, "")
+// issue signs an access token for u in sess, for grant g, and puts it
+// beside the session's refresh token.
+func (t *Tokens) issue(u User, sess Session, refreshToken string, g Grant) (TokenSet, error) {
+	tok, err := t.Sign(u, sess.ID, g)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -88,7 +96,7 @@ func (t *Tokens) issue(u User, sess Session, refreshToken string) (TokenSet, err
 	return TokenSet{
 		AccessToken: tok, ExpiresIn: t.ttl,
 		RefreshToken: refreshToken, RefreshExpiresIn: t.refreshExpiresIn(sess),
-		User: u, SessionID: sess.ID,
+		User: u, SessionID: sess.ID, Scope: g.Scope,
 	}, nil
 }
 
@@ -138,4 +146,20 @@ func (t *Tokens) Verify(ctx context.Context, raw string) (*verifier.Claims, erro
 
 func invalidToken(cause error) *Error {
 	return &Error{Kind: KindInvalidToken, Description: "the access token is invalid or expired", Err: cause}
+}
+
+// SignClient signs an access token for a client acting for itself
+// (client credentials): sub is its client_id, and there is no session.
+func (t *Tokens) SignClient(g Grant) (string, error) {
+	now := t.now()
+	claims := verifier.Claims{
+		Issuer: t.issuer, Subject: g.ClientID, Audience: g.Audience,
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(t.ttl), ID: randomID(),
+		Scope: g.Scope, ClientID: g.ClientID,
+	}
+	tok, _, err := t.ring.Sign(&claims)
+	if err == nil {
+		t.metrics.TokensIssued.WithLabelValues("access").Inc()
+	}
+	return tok, err
 }

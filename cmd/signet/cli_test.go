@@ -84,6 +84,8 @@ func TestStrayArguments(t *testing.T) {
 		{"users delete", `signet users delete: missing ID`},
 		{"users delete a b", `signet users delete: unexpected argument "b"`},
 		{"users find", `signet users find: missing EMAIL`},
+		{"resources show", `signet resources show: missing URI`},
+		{"clients delete a b", `signet clients delete: unexpected argument "b"`},
 	}
 	for _, c := range cases {
 		t.Run(c.args, func(t *testing.T) {

@@ -40,20 +40,22 @@ var (
 	serveOnly  = []string{"serve"}
 	withKeys   = []string{"serve", "keys"}
 	withKEK    = []string{"serve", "keys", "users", "kek"}
-	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "kek", "sessions"}
+	withStore  = []string{"serve", "migrate", "keys", "users", "check-emails", "kek", "sessions", "resources", "clients"}
 	withLogger = []string{"serve", "keys", "kek"}
-	migrating  = []string{"serve", "keys", "users"}
+	migrating  = []string{"serve", "keys", "users", "resources", "clients"}
+	// The registry commands know the default resource from the audience.
+	withAudience = []string{"serve", "resources", "clients"}
 )
 
 // settings defines every setting, each parsing into c. addSettings calls
 // it on a throwaway config for the names, flags and help.
 func (c *config) settings() []setting {
 	return append([]setting{
-		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: serveOnly,
+		{env: "SIGNET_ADDR", flag: "addr", def: "127.0.0.1:8080", help: "listen address", cmds: withAudience,
 			parse: hostPort(&c.Addr)},
-		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: serveOnly,
+		{env: "SIGNET_ISSUER_URL", flag: "issuer-url", help: "iss claim and discovery base (default http:// + the address)", cmds: withAudience,
 			parse: issuerURL(&c.IssuerURL)},
-		{env: "SIGNET_AUDIENCE", flag: "audience", help: "aud claim, comma-separated for several (default the issuer URL)", cmds: serveOnly,
+		{env: "SIGNET_AUDIENCE", flag: "audience", help: "aud claim, comma-separated for several (default the issuer URL)", cmds: withAudience,
 			parse: list(&c.Audience, "audience", func(s string) (string, error) { return s, nil })},
 		{env: "SIGNET_DATA_DIR", flag: "data-dir", def: "./signet-data", help: "embedded SQLite store and its generated key-encryption key", cmds: withStore,
 			parse: text(&c.DataDir)},
@@ -111,6 +113,8 @@ func (c *config) settings() []setting {
 			parse: rateLimit(&c.RefreshLimit)},
 		{env: "SIGNET_IPV6_PREFIX", flag: "ipv6-prefix", def: "64", help: "IPv6 clients are counted per network of this prefix length by every per-address limit (1 to 128)", cmds: serveOnly,
 			parse: integer(&c.IPv6Prefix, between(1, 128))},
+		{env: "SIGNET_REGISTRY_FILE", flag: "registry-file", help: "JSON file declaring resources and clients, applied at start (idempotent; removes what it does not name only with \"prune\": true)", cmds: serveOnly,
+			parse: text(&c.RegistryFile)},
 		{env: "SIGNET_TRUSTED_PROXIES", flag: "trusted-proxies", help: "CIDRs whose X-Forwarded-For is believed, comma-separated", cmds: serveOnly,
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
@@ -173,6 +177,7 @@ type config struct {
 	AutoMigrate        bool
 	LogFormat          string // empty: text on a terminal, else json
 	LogLevel           slog.Level
+	RegistryFile       string
 	Lifecycle          lifecycleConfig
 
 	// IntrospectionToken is a secret: environment only, never logged.

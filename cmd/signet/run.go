@@ -42,6 +42,8 @@ Usage:
   signet users list|find|delete  inspect and manage accounts
   signet sessions list|revoke|revoke-all
                                  inspect and end sessions (verifiers learn through the feed)
+  signet resources|clients list|show|create|update|delete
+                                 manage the registry of resource servers and clients
   signet check-emails            report stored emails not in normal form, or look-alikes
   signet kek rotate --new-key-file PATH
                                  change the key-encryption key
@@ -84,6 +86,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return runUsers(ctx, rest, getenv, stdin, stdout, stderr)
 	case "sessions":
 		return runSessions(ctx, rest, getenv, stdout, stderr)
+	case "resources":
+		return runResources(ctx, rest, getenv, stdout, stderr)
+	case "clients":
+		return runClients(ctx, rest, getenv, stdout, stderr)
 	case "check-emails":
 		return runCheckEmails(ctx, rest, getenv, stdout, stderr)
 	case "kek":
@@ -148,10 +154,12 @@ var commandArgs = map[string]map[string][]string{
 	"serve":        nil,
 	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
 	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
-	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}},
+	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}, "roles": {"list|add|remove", "EMAIL|ID", "[ROLE]"}},
 	"check-emails": nil,
 	"kek":          {"rotate": nil},
 	"sessions":     {"list": {"USER"}, "revoke": {"SESSION_ID"}, "revoke-all": {"USER"}},
+	"resources":    {"list": nil, "show": {"URI"}, "create": {"URI"}, "update": {"URI"}, "delete": {"URI"}},
+	"clients":      {"list": nil, "show": {"ID"}, "create": {"ID"}, "update": {"ID"}, "delete": {"ID"}},
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

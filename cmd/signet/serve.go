@@ -83,6 +83,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if err := applyRegistryFile(ctx, cfg, iss, log); err != nil {
+		return err
+	}
 	srv, err := httpapi.NewServer(iss, httpapi.Config{CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return err

@@ -23,7 +23,10 @@ key-encryption key; creating does (it queues mail, which is sealed).
   find EMAIL          the user with this email (case-insensitive)
   create EMAIL        make an account: an invitation to choose a password is
                       mailed (or --password-stdin)
-  delete EMAIL|ID     delete a user with their sessions, tokens and pending mail`
+  delete EMAIL|ID     delete a user with their sessions, tokens and pending mail
+  roles list|add|remove EMAIL|ID [ROLE]
+                      a user's roles (the roles claim; mapped to scopes per
+                      resource by signet resources --role); changes are audited`
 
 func runUsers(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("users", flag.ContinueOnError)
@@ -32,7 +35,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	limit := fs.Int("limit", 100, "list: at most this many users")
 	after := fs.String("after", "", "list: start after the user with this `ID` (the last one of the previous page)")
 	passwordStdin := fs.Bool("password-stdin", false, "create: read the password from standard input instead of inviting the user")
-	commandUsage(fs, "signet users [flags] list | find EMAIL | create EMAIL | delete EMAIL|ID", usersAbout)
+	commandUsage(fs, "signet users [flags] list | find EMAIL | create EMAIL | delete EMAIL|ID | roles list|add|remove EMAIL|ID [ROLE]", usersAbout)
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
@@ -42,7 +45,7 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return errUsage
 	}
 	switch rest[0] {
-	case "list", "find", "create", "delete":
+	case "list", "find", "create", "delete", "roles":
 	default:
 		fmt.Fprintf(stderr, "signet users: unknown subcommand %q\n", rest[0])
 		fs.Usage()
@@ -64,6 +67,8 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	switch rest[0] {
+	case "roles":
+		return runUserRoles(ctx, cfg, db, rest[1:], stdout, stderr)
 	case "list":
 		us, more, err := db.ListUsersAfter(ctx, *after, *limit)
 		if errors.Is(err, issuer.ErrNotFound) {

@@ -21,6 +21,10 @@ type signinRequest struct {
 	Password      string `json:"password"`
 	RefreshCookie bool   `json:"refresh_cookie"`
 	DeviceToken   string `json:"device_token"`
+	// Resource (RFC 8707) and Scope ask for the access token's audience
+	// and scope; without them, the default resource.
+	Resource string `json:"resource"`
+	Scope    string `json:"scope"`
 }
 
 type userBody struct {
@@ -36,12 +40,14 @@ type tokenResponse struct {
 	RefreshExpiresIn int         `json:"refresh_expires_in"`
 	User             issuer.User `json:"user"`
 	DeviceToken      string      `json:"device_token,omitempty"` // sign-in only; in a cookie instead, in cookie mode
+	Scope            string      `json:"scope,omitempty"`
 }
 
 func newTokenResponse(ts issuer.TokenSet) tokenResponse {
 	return tokenResponse{
 		AccessToken: ts.AccessToken, TokenType: "Bearer", ExpiresIn: int(ts.ExpiresIn / time.Second),
 		RefreshToken: ts.RefreshToken, RefreshExpiresIn: int(ts.RefreshExpiresIn / time.Second), User: ts.User,
+		Scope: ts.Scope,
 	}
 }
 
@@ -86,7 +92,8 @@ func (s *Server) handleSignin() gin.HandlerFunc {
 		if device == "" {
 			device = s.deviceCookie(c)
 		}
-		ts, next, err := s.iss.SignInDevice(requestContext(c), caller(c), req.Email, req.Password, device)
+		ts, next, err := s.iss.SignInDeviceFor(requestContext(c), caller(c), req.Email, req.Password, device, issuer.GrantPassword,
+			issuer.TokenRequest{Resource: req.Resource, Scope: req.Scope})
 		if err != nil {
 			fail(c, err)
 			return

@@ -157,7 +157,7 @@ func TestAccessTokenContract(t *testing.T) {
 			}
 			var claims map[string]any
 			_ = json.Unmarshal(msg.Payload(), &claims)
-			want := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "scope", "email_verified"}
+			want := []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "email", "scope", "email_verified", "client_id"}
 			if len(claims) != len(want) {
 				t.Fatalf("claims = %v, want exactly %v", claims, want)
 			}

@@ -19,13 +19,33 @@ import (
 // TestClaimsTheSignerWritesAreRead: every claim in an issued access token
 // is one of the contract's (verifier.ClaimNames), is read back by package
 // verifier with the value that was written, and is listed in discovery's
-// claims_supported, which lists nothing else.
+// claims_supported, which lists nothing else. The token is the one that
+// carries every claim: a user with a role, exchanged by a resource server
+// (act).
 func TestClaimsTheSignerWritesAreRead(t *testing.T) {
-	e := newEnv(t, storetest.Open(t, store.SQLite))
-	e.signup("ann@example.com", "correct horse")
-	tk := e.signin("ann@example.com", "correct horse")
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db)
+	shopToken, exchange := exchangeSetup(t, e)
+	u, err := db.UserByEmail(context.Background(), "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddUserRole(context.Background(), u.ID, "editor", 1); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := exchange(shopToken, videoURI, "video:read")
+	var tk tokens
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tk) != nil {
+		t.Fatalf("exchange: %d %s", resp.StatusCode, body)
+	}
+	tk.User = u
 
 	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tk.AccessToken, ".")[1])
+	for _, want := range []string{`"roles":["editor"]`, `"client_id":"shop-api"`, `"act":{"sub":"shop-api"}`, `"scope":"video:read"`} {
+		if !strings.Contains(string(payload), want) {
+			t.Errorf("token claims %s: no %s", payload, want)
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +61,7 @@ func TestClaimsTheSignerWritesAreRead(t *testing.T) {
 		names = append(names, n)
 	}
 
-	resp, body := e.do("GET", "/.well-known/openid-configuration", nil)
+	resp, body = e.do("GET", "/.well-known/openid-configuration", nil)
 	var doc struct {
 		Claims []string `json:"claims_supported"`
 	}
@@ -55,7 +75,7 @@ func TestClaimsTheSignerWritesAreRead(t *testing.T) {
 	}
 
 	v, err := verifier.New(context.Background(), verifier.Config{
-		Issuer: "http://issuer.test", Audience: "http://issuer.test",
+		Issuer: "http://issuer.test", Audience: videoURI,
 		StaticJWKS: e.ring.JWKS().Body, Now: e.clock.Now,
 	})
 	if err != nil {

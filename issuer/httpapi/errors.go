@@ -52,6 +52,12 @@ var errorTable = map[issuer.Kind]answer{
 	issuer.KindEmailNotVerified: {http.StatusForbidden, http.StatusBadRequest, "email_not_verified"},
 	issuer.KindSignupClosed:     {http.StatusForbidden, http.StatusForbidden, "signup_closed"},
 	issuer.KindBadLink:          {http.StatusBadRequest, http.StatusBadRequest, "invalid_grant"},
+
+	// The registry (RFC 6749 §5.2, RFC 8707 §2).
+	issuer.KindInvalidScope:       {http.StatusBadRequest, http.StatusBadRequest, "invalid_scope"},
+	issuer.KindInvalidTarget:      {http.StatusBadRequest, http.StatusBadRequest, "invalid_target"},
+	issuer.KindInvalidClient:      {http.StatusUnauthorized, http.StatusUnauthorized, "invalid_client"},
+	issuer.KindUnauthorizedClient: {http.StatusBadRequest, http.StatusBadRequest, "unauthorized_client"},
 }
 
 func apiError(k issuer.Kind, format string, args ...any) *issuer.Error {

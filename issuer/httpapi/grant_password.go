@@ -16,7 +16,7 @@ func (passwordGrant) exchange(s *Server, c *gin.Context, form map[string]string)
 	case form["password"] == "":
 		return issuer.TokenSet{}, apiError(issuer.KindInvalid, "password is required")
 	}
-	ts, err := s.iss.SignIn(requestContext(c), caller(c), form["username"], form["password"])
+	ts, err := s.iss.SignInFor(requestContext(c), caller(c), form["username"], form["password"], issuer.GrantPassword, oauthTokenRequest(form))
 	if issuer.KindOf(err) == issuer.KindBadCredentials {
 		err = apiError(issuer.KindBadCredentials, "invalid username or password")
 	}

@@ -14,5 +14,5 @@ func (refreshGrant) exchange(s *Server, c *gin.Context, form map[string]string) 
 	if form["refresh_token"] == "" {
 		return issuer.TokenSet{}, apiError(issuer.KindInvalid, "refresh_token is required")
 	}
-	return s.iss.Sessions.Refresh(requestContext(c), caller(c), form["refresh_token"])
+	return s.iss.RefreshFor(requestContext(c), caller(c), form["refresh_token"], oauthTokenRequest(form))
 }

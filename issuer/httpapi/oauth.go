@@ -58,8 +58,15 @@ type grant interface {
 
 // grants are the grant types the token endpoint supports, by name.
 var grants = map[string]grant{
-	"password":      passwordGrant{},
-	"refresh_token": refreshGrant{},
+	"password":                passwordGrant{},
+	"refresh_token":           refreshGrant{},
+	"client_credentials":      clientCredentialsGrant{},
+	issuer.GrantTokenExchange: tokenExchangeGrant{},
+}
+
+// oauthTokenRequest reads the parameters every grant shares.
+func oauthTokenRequest(form map[string]string) issuer.TokenRequest {
+	return issuer.TokenRequest{ClientID: form["client_id"], Resource: form["resource"], Scope: form["scope"]}
 }
 
 // grantTypes lists the supported grant types, sorted.
@@ -77,14 +84,17 @@ type oauthTokenResponse struct {
 	AccessToken      string  `json:"access_token"`
 	TokenType        string  `json:"token_type"`
 	ExpiresIn        int     `json:"expires_in"`
-	RefreshToken     string  `json:"refresh_token"`
-	RefreshExpiresIn int     `json:"refresh_expires_in"`
+	RefreshToken     string  `json:"refresh_token,omitempty"` // none for client credentials
+	RefreshExpiresIn *int    `json:"refresh_expires_in,omitempty"`
 	Scope            *string `json:"scope,omitempty"`
+	// IssuedTokenType is RFC 8693 §2.2.1, on token exchange only.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
-// handleOAuthToken is the RFC 6749 token endpoint. There is no client
-// registry: client_id is ignored. A requested scope is not granted; the
-// response then says so with an empty scope.
+// handleOAuthToken is the RFC 6749 token endpoint. client_id names a
+// registered client (none: the first-party client); resource (RFC 8707)
+// and scope say what the access token is for. The response carries the
+// scope granted when one was asked for or granted.
 func (s *Server) handleOAuthToken() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		form, err := decodeForm(c)
@@ -110,10 +120,16 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		resp := newTokenResponse(ts)
 		out := oauthTokenResponse{
 			AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn,
-			RefreshToken: resp.RefreshToken, RefreshExpiresIn: resp.RefreshExpiresIn,
+			RefreshToken: resp.RefreshToken,
 		}
-		if _, asked := form["scope"]; asked {
-			out.Scope = new(string)
+		if ts.RefreshToken != "" {
+			out.RefreshExpiresIn = &resp.RefreshExpiresIn
+		}
+		if name == issuer.GrantTokenExchange {
+			out.IssuedTokenType = issuer.TokenTypeAccessToken
+		}
+		if _, asked := form["scope"]; asked || ts.Scope != "" {
+			out.Scope = &ts.Scope
 		}
 		c.JSON(http.StatusOK, out)
 	}

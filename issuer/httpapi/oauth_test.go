@@ -90,7 +90,7 @@ func TestOAuthTokenRequests(t *testing.T) {
 	}{
 		{"no grant_type", "username=ann%40example.com&password=correct+horse", "", "invalid_request"},
 		{"empty grant_type", "grant_type=&username=ann%40example.com&password=correct+horse", "", "invalid_request"},
-		{"unknown grant", "grant_type=client_credentials", "", "unsupported_grant_type"},
+		{"unknown grant", "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code", "", "unsupported_grant_type"},
 		{"repeated grant_type", "grant_type=password&grant_type=password&username=ann%40example.com&password=correct+horse", "", "invalid_request"},
 		{"repeated password", "grant_type=password&username=ann%40example.com&password=a&password=correct+horse", "", "invalid_request"},
 		{"no username", "grant_type=password&password=correct+horse", "", "invalid_request"},

@@ -16,6 +16,8 @@ const (
 
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
+	Resource     string `json:"resource"`
+	Scope        string `json:"scope"`
 }
 
 // handleRefresh rotates a refresh token: 200 with the sign-in body.
@@ -40,7 +42,7 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 				return
 			}
 		}
-		ts, err := s.iss.Sessions.Refresh(requestContext(c), caller(c), raw)
+		ts, err := s.iss.RefreshFor(requestContext(c), caller(c), raw, issuer.TokenRequest{Resource: req.Resource, Scope: req.Scope})
 		if err != nil {
 			if cookieMode && issuer.KindOf(err) == issuer.KindBadCredentials {
 				clearRefreshCookie(c) // the session is over; a 429 or an outage is not

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/keys"
 	"github.com/signet-auth/signet/verifier"
 )
@@ -65,6 +66,7 @@ type discovery struct {
 	// is configured.
 	Introspection            string   `json:"introspection_endpoint,omitempty"`
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	TokenAuthSigningAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
@@ -79,11 +81,12 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		GrantTypes:             grantTypes(),
 		ResponseTypes:          []string{"token"},
 		SubjectTypes:           []string{"public"},
-		TokenAuthMethods:       []string{"none"},
+		TokenAuthMethods:       []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
 		RevocationAuthMethods:  []string{"none"},
 		SigningAlgs:            algs,
 		AccessTokenSigningAlgs: algs,
 		ClaimsSupported:        issuedClaims(),
+		TokenAuthSigningAlgs:   issuer.ClientAssertionAlgs(),
 	}
 	if s.iss.Revocations != nil {
 		doc.RevocationFeed = base + revocationFeedPath
@@ -135,7 +138,7 @@ func (s *Server) handleReadyz() gin.HandlerFunc {
 
 // notYetIssued are the claims of the token contract (verifier.Claims) that
 // the issuer does not write yet: discovery lists only what tokens carry.
-var notYetIssued = []string{"client_id", "roles", "act"}
+var notYetIssued = []string{}
 
 // issuedClaims are the claims the issuer's access tokens carry, in the
 // contract's order.

@@ -74,3 +74,28 @@ func Claims(c *gin.Context) (*verifier.Claims, bool) {
 	claims, ok := v.(*verifier.Claims)
 	return claims, ok && claims != nil
 }
+
+// RequireScope lets a request through only when the token Middleware
+// stored has every one of scopes; otherwise 403 insufficient_scope with
+// the RFC 6750 scope challenge attribute (verifier.WriteForbidden).
+func RequireScope(scopes ...string) gin.HandlerFunc {
+	return require(func(c *verifier.Claims) error { return verifier.CheckScope(c, scopes...) })
+}
+
+// RequireRole is RequireScope for roles: one of roles must be in the
+// token's roles claim.
+func RequireRole(roles ...string) gin.HandlerFunc {
+	return require(func(c *verifier.Claims) error { return verifier.CheckRole(c, roles...) })
+}
+
+func require(check func(*verifier.Claims) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		claims, _ := Claims(c)
+		if err := check(claims); err != nil {
+			verifier.WriteForbidden(c.Writer, "", err)
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}

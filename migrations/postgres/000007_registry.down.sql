@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS client_assertions;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS clients;
+DROP TABLE IF EXISTS resources;
