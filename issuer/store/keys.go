@@ -103,7 +103,7 @@ func (d *DB) UpdateKeys(ctx context.Context, fn func(tx keys.KeyTx) error) error
 // purgeRetries is how many of the next key transactions purge again after
 // a private key is cleared: a statement that started before the change
 // keeps the old row version alive through the first purge.
-const purgeRetries = 2
+const purgeRetries = 5
 
 // lockKeys takes the key lock for the rest of tx: an advisory lock on
 // Postgres; on SQLite every transaction holds the write lock already.

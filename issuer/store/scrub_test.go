@@ -166,10 +166,19 @@ func TestRevokedKeysLeaveNoTraceAtRest(t *testing.T) {
 				if dialect == store.SQLite {
 					return false
 				}
-				if _, err := rot.Pass(ctx); err != nil {
-					t.Fatal(err)
+				// A transaction of another test on the same server holds
+				// the oldest snapshot back for a moment: the next key
+				// transactions purge again.
+				for range purgeAttempts {
+					time.Sleep(200 * time.Millisecond)
+					if _, err := rot.Pass(ctx); err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Contains(atRest(t, db, path), sealed) {
+						return true
+					}
 				}
-				return !bytes.Contains(atRest(t, db, path), sealed)
+				return false
 			}
 			if _, _, err := rot.Revoke(ctx, next.KID, false); err != nil {
 				t.Fatal(err)
@@ -240,10 +249,23 @@ func TestPurgeOutlivesOldSnapshots(t *testing.T) {
 	if err := old.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rot.Pass(ctx); err != nil {
-		t.Fatal(err)
+	purged := false
+	for range purgeAttempts {
+		if _, err := rot.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if purged = !bytes.Contains(atRest(t, db, ""), sealed); purged {
+			break
+		}
+		// Another test's transaction on the same server may hold the
+		// oldest snapshot back for a moment.
+		time.Sleep(200 * time.Millisecond)
 	}
-	if bytes.Contains(atRest(t, db, ""), sealed) {
-		t.Fatal("the revoked key's sealed private part is still in the table's file after the next pass")
+	if !purged {
+		t.Fatal("the revoked key's sealed private part is still in the table's file after the next passes")
 	}
 }
+
+// purgeAttempts is how many key transactions after a change purge old
+// row versions again (store.purgeRetries).
+const purgeAttempts = 5
