@@ -71,7 +71,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		Registry: newRegistry(cfg, store, audit),
 	}
 	if fs, ok := store.(RevocationFeedStore); ok {
-		iss.Revocations = newRevocationFeed(cfg, fs)
+		iss.Revocations = newRevocationFeed(cfg, fs, throttle)
 	}
 	return iss, nil
 }

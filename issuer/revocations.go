@@ -96,9 +96,11 @@ type FeedPage struct {
 
 // RevocationFeed serves the revocation events to verifiers.
 type RevocationFeed struct {
-	store   RevocationFeedStore
-	now     func() time.Time
-	limit   *limiter
+	store RevocationFeedStore
+	now   func() time.Time
+	limit *limiter
+	// addrKey is the per-address key of a client (Throttle.addrKey).
+	addrKey func(ip string) string
 	metrics *Metrics
 
 	mu   sync.Mutex
@@ -113,9 +115,10 @@ type RevocationFeed struct {
 // up the shutdown.
 func (f *RevocationFeed) Stop() { f.stopOnce.Do(func() { close(f.stopped) }) }
 
-func newRevocationFeed(cfg Config, store RevocationFeedStore) *RevocationFeed {
+func newRevocationFeed(cfg Config, store RevocationFeedStore, throttle *Throttle) *RevocationFeed {
 	return &RevocationFeed{store: store, now: cfg.Now, metrics: cfg.Metrics, stopped: make(chan struct{}),
-		limit: newLimiter(cfg.RevocationFeedLimit, RateLimit{Burst: 600, Per: time.Minute})}
+		limit:   newLimiter(cfg.RevocationFeedLimit, RateLimit{Burst: 600, Per: time.Minute}),
+		addrKey: throttle.addrKey}
 }
 
 // Salt returns the deployment's hash salt.
@@ -137,10 +140,9 @@ func (f *RevocationFeed) Salt(ctx context.Context) ([]byte, error) {
 // woken by the store's change signal.
 func (f *RevocationFeed) Read(ctx context.Context, caller Caller, after int64, wait time.Duration) (FeedPage, error) {
 	now := f.now()
-	if w := f.limit.wait(caller.IP, now); w > 0 {
+	if w := f.limit.take(f.addrKey(caller.IP), now); w > 0 {
 		return FeedPage{}, tooManyRequests("too many revocation feed requests from this address; try again later", w)
 	}
-	f.limit.take(caller.IP, now)
 	salt, err := f.Salt(ctx)
 	if err != nil {
 		return FeedPage{}, err
