@@ -232,25 +232,25 @@ func errWrongPassword() *Error {
 }
 
 // spendable hashes a presented token behind the per-address limit on
-// rejected tokens.
-func (l *Lifecycle) spendable(caller Caller, raw string, p TokenPurpose) ([]byte, error) {
-	if wait := l.tokenFailures.wait(l.throttle.addrKey(caller.IP), l.now()); wait > 0 {
-		return nil, tooManyRequests("too many invalid links from this address; try again later", wait)
+// rejected tokens: it takes one of the address's tokens before the token
+// is looked up, which the caller settles when it knows whether the link
+// was good (see Throttle.startTokenLookup).
+func (l *Lifecycle) spendable(ctx context.Context, caller Caller, raw string, p TokenPurpose) ([]byte, tokenLookup, error) {
+	lookup, err := l.throttle.startLookup(ctx, l.tokenFailures, caller, "too many invalid links from this address; try again later")
+	if err != nil {
+		return nil, tokenLookup{}, err
 	}
 	h, ok := accountTokenHash(raw, p)
 	if !ok {
-		l.tokenFailures.take(l.throttle.addrKey(caller.IP), l.now())
-		return nil, errBadLink()
+		lookup.settle(true)
+		return nil, tokenLookup{}, errBadLink()
 	}
-	return h, nil
+	return h, lookup, nil
 }
 
-// rejectedLink counts a token the store did not know, and returns the
-// one answer to it.
-func (l *Lifecycle) rejectedLink(caller Caller) error {
-	l.tokenFailures.take(l.throttle.addrKey(caller.IP), l.now())
-	return errBadLink()
-}
+// settleLink spends the address's token when err refuses the link, and
+// gives it back otherwise.
+func settleLink(lookup tokenLookup, err error) { lookup.settle(KindOf(err) == KindBadLink) }
 
 func (l *Lifecycle) stamp() time.Time { return l.now().UTC().Truncate(time.Millisecond) }
 
@@ -437,10 +437,11 @@ func (l *Lifecycle) sendReset(ctx context.Context, tx AccountTx, u User, k MailK
 // VerifyEmail spends a confirmation token and returns the user, confirmed.
 func (l *Lifecycle) VerifyEmail(ctx context.Context, caller Caller, raw string) (u User, err error) {
 	defer func() { l.count("verify", err) }()
-	hash, err := l.spendable(caller, raw, PurposeVerifyEmail)
+	hash, lookup, err := l.spendable(ctx, caller, raw, PurposeVerifyEmail)
 	if err != nil {
 		return User{}, err
 	}
+	defer func() { settleLink(lookup, err) }()
 	err = l.store.AccountTx(ctx, func(tx AccountTx) error {
 		tok, err := tx.TakeAccountToken(ctx, hash, PurposeVerifyEmail, l.now())
 		if err != nil {
@@ -456,7 +457,7 @@ func (l *Lifecycle) VerifyEmail(ctx context.Context, caller Caller, raw string) 
 		return tx.SetEmailVerified(ctx, u.ID, l.stamp())
 	})
 	if errors.Is(err, ErrNotFound) {
-		return User{}, l.rejectedLink(caller)
+		return User{}, errBadLink()
 	}
 	if err != nil {
 		return User{}, err
@@ -471,15 +472,16 @@ func (l *Lifecycle) VerifyEmail(ctx context.Context, caller Caller, raw string) 
 // A token sent to an address the account has since left is refused.
 func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, password string) (err error) {
 	defer func() { l.count("password_reset", err) }()
-	hash, err := l.spendable(caller, raw, PurposePasswordReset)
+	hash, lookup, err := l.spendable(ctx, caller, raw, PurposePasswordReset)
 	if err != nil {
 		return err
 	}
+	defer func() { settleLink(lookup, err) }()
 	// Look first, spend last: a refused password leaves the link usable,
 	// and bcrypt runs outside the transaction.
 	tok, err := l.store.LiveAccountToken(ctx, hash, PurposePasswordReset, l.now())
 	if errors.Is(err, ErrNotFound) {
-		return l.rejectedLink(caller)
+		return errBadLink()
 	}
 	if err != nil {
 		return err
@@ -487,7 +489,7 @@ func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, passw
 	u, err := l.store.UserByID(ctx, tok.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && u.Email != tok.Email) {
 		// A link sent to an address the account no longer has is dead.
-		return l.rejectedLink(caller)
+		return errBadLink()
 	}
 	if err != nil {
 		return err
@@ -520,7 +522,7 @@ func (l *Lifecycle) ResetPassword(ctx context.Context, caller Caller, raw, passw
 		return l.mail.add(ctx, tx, MailPasswordChanged, u.ID, u.Email, mailData{Link: l.mail.link(PathForgotPassword, "")}, time.Time{})
 	})
 	if errors.Is(err, ErrNotFound) {
-		return l.rejectedLink(caller)
+		return errBadLink()
 	}
 	if err != nil {
 		return err
@@ -659,10 +661,11 @@ func (l *Lifecycle) ChangeEmail(ctx context.Context, caller Caller, u User, rawE
 // (KindEmailTaken if another account took it meanwhile).
 func (l *Lifecycle) ConfirmEmailChange(ctx context.Context, caller Caller, raw string) (u User, err error) {
 	defer func() { l.count("email_confirm", err) }()
-	hash, err := l.spendable(caller, raw, PurposeEmailChange)
+	hash, lookup, err := l.spendable(ctx, caller, raw, PurposeEmailChange)
 	if err != nil {
 		return User{}, err
 	}
+	defer func() { settleLink(lookup, err) }()
 	err = l.store.AccountTx(ctx, func(tx AccountTx) error {
 		tok, err := tx.TakeAccountToken(ctx, hash, PurposeEmailChange, l.now())
 		if err != nil {
@@ -680,7 +683,7 @@ func (l *Lifecycle) ConfirmEmailChange(ctx context.Context, caller Caller, raw s
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return User{}, l.rejectedLink(caller)
+		return User{}, errBadLink()
 	case errors.Is(err, ErrEmailTaken):
 		return User{}, Errorf(KindEmailTaken, "another account has this address now")
 	case err != nil:
@@ -695,10 +698,11 @@ func (l *Lifecycle) ConfirmEmailChange(ctx context.Context, caller Caller, raw s
 // of the user is revoked (whoever asked for the change is signed out).
 func (l *Lifecycle) CancelEmailChange(ctx context.Context, caller Caller, raw string) (err error) {
 	defer func() { l.count("email_cancel", err) }()
-	hash, err := l.spendable(caller, raw, PurposeEmailChangeCancel)
+	hash, lookup, err := l.spendable(ctx, caller, raw, PurposeEmailChangeCancel)
 	if err != nil {
 		return err
 	}
+	defer func() { settleLink(lookup, err) }()
 	var userID string
 	var revoked int64
 	err = l.store.AccountTx(ctx, func(tx AccountTx) error {
@@ -728,7 +732,7 @@ func (l *Lifecycle) CancelEmailChange(ctx context.Context, caller Caller, raw st
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return l.rejectedLink(caller)
+		return errBadLink()
 	case errors.Is(err, ErrEmailTaken):
 		return Errorf(KindEmailTaken, "another account has the old address now")
 	case err != nil:

@@ -99,28 +99,6 @@ func (l *limiter) take(key string, now time.Time) (wait time.Duration) {
 	return l.waitFor(b.lim.TokensAt(now) - float64(b.reserved))
 }
 
-// wait says how long key must wait for a token, without taking one (0:
-// one is free). Checking before work and counting after it lets a burst
-// through: reserve holds the token across the work instead.
-func (l *limiter) wait(key string, now time.Time) time.Duration {
-	if l.off {
-		return 0
-	}
-	l.mu.Lock()
-	el, ok := l.byKey[key]
-	l.mu.Unlock()
-	if !ok {
-		return 0
-	}
-	b := el.Value.(*bucket)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if free := b.lim.TokensAt(now) - float64(b.reserved); free < 1 {
-		return l.waitFor(free)
-	}
-	return 0
-}
-
 // reserve holds one of key's tokens for work whose cost is known only
 // once it is done (a token look-up: only a bad token costs). The token is
 // held before the work starts, so a burst of concurrent requests cannot

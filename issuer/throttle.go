@@ -358,9 +358,15 @@ const tokenQueueWait = 2 * time.Second
 // tokens held in flight wait for those to settle (up to tokenQueueWait):
 // many tabs refreshing at once are good tokens, and get theirs back.
 func (t *Throttle) startTokenLookup(ctx context.Context, caller Caller) (tokenLookup, error) {
+	return t.startLookup(ctx, t.refreshFailures, caller, "too many invalid tokens from this address; try again later")
+}
+
+// startLookup is startTokenLookup on lim, a per-address budget of
+// rejected tokens; refusal describes its 429.
+func (t *Throttle) startLookup(ctx context.Context, lim *limiter, caller Caller, refusal string) (tokenLookup, error) {
 	var timeout <-chan time.Time
 	for {
-		r, wait, settled := t.refreshFailures.reserve(t.addrKey(caller.IP), t.now())
+		r, wait, settled := lim.reserve(t.addrKey(caller.IP), t.now())
 		switch {
 		case settled != nil:
 			if timeout == nil {
@@ -378,7 +384,7 @@ func (t *Throttle) startTokenLookup(ctx context.Context, caller Caller) (tokenLo
 		case wait == 0:
 			return tokenLookup{t: t, r: r}, nil
 		}
-		return tokenLookup{}, tooManyRequests("too many invalid tokens from this address; try again later", wait)
+		return tokenLookup{}, tooManyRequests(refusal, wait)
 	}
 }
 
