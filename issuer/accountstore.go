@@ -119,6 +119,9 @@ type AccountTx interface {
 	EnqueueMail(ctx context.Context, m OutboxMail) error
 	// CountMail counts the messages of the kinds sent or queued for a
 	// recipient since a time (sent messages are kept, bodiless, a day).
+	// It holds the recipient until the transaction ends: another
+	// transaction's CountMail for it waits and then sees what this one
+	// queued, so a limit checked on the count holds across replicas.
 	CountMail(ctx context.Context, recipient string, kinds []MailKind, since time.Time) (int, error)
 	DeleteAccountRequest(ctx context.Context, id string) error
 	// DeleteUser removes a user with everything that cascades from it:

@@ -9,6 +9,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,6 +37,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RotateRefreshRace", testRotateRefreshRace},
 		{"Keys", testKeys},
 		{"AuditEvents", testAuditEvents},
+		{"MailRecipientCount", testMailRecipientCount},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
@@ -272,5 +274,49 @@ func testAuditEvents(t *testing.T, s Store) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// testMailRecipientCount: transactions that count a recipient's mail and
+// queue one more only under a limit, all at once, queue exactly the limit
+// (the count of one sees what an earlier one queued, whatever the
+// isolation level).
+func testMailRecipientCount(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, issuer.User{ID: "u1", Email: "a@example.com", PasswordHash: "h", CreatedAt: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	const limit, callers = 3, 8
+	kinds := []issuer.MailKind{issuer.MailPasswordReset}
+	since := epoch.Add(-time.Hour)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.AccountTx(ctx, func(tx issuer.AccountTx) error {
+				n, err := tx.CountMail(ctx, "a@example.com", kinds, since)
+				if err != nil || n >= limit {
+					return err
+				}
+				time.Sleep(20 * time.Millisecond) // widen the window between count and insert
+				return tx.EnqueueMail(ctx, issuer.OutboxMail{ID: fmt.Sprintf("m%d", i), UserID: "u1", Kind: issuer.MailPasswordReset,
+					Recipient: "a@example.com", Body: []byte("x"), CreatedAt: epoch, ExpiresAt: epoch.Add(time.Hour), NextAttemptAt: epoch})
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var n int
+	if err := s.AccountTx(ctx, func(tx issuer.AccountTx) (err error) {
+		n, err = tx.CountMail(ctx, "a@example.com", kinds, since)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != limit {
+		t.Fatalf("%d messages queued by %d concurrent callers, want the limit %d", n, callers, limit)
 	}
 }

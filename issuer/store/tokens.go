@@ -230,7 +230,20 @@ func (t accountTx) EnqueueMail(ctx context.Context, m issuer.OutboxMail) error {
 	return err
 }
 
+// mailLockClass is the first key of the transaction-scoped advisory lock
+// that CountMail takes on a recipient on Postgres ("SgMl").
+const mailLockClass = 0x5367_4d6c
+
 func (t accountTx) CountMail(ctx context.Context, recipient string, kinds []issuer.MailKind, since time.Time) (int, error) {
+	// At READ COMMITTED two transactions could both count n < limit and
+	// both insert: the lock on the address makes the second wait for the
+	// first's commit and count its message. SQLite transactions are
+	// BEGIN IMMEDIATE, one writer at a time, so they are serial already.
+	if t.d.dialect == Postgres {
+		if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, mailLockClass, recipient); err != nil {
+			return 0, storeErr("lock recipient", err)
+		}
+	}
 	ks := make([]string, len(kinds))
 	for i, k := range kinds {
 		ks[i] = string(k)
