@@ -468,7 +468,13 @@ func (s *Sessions) SignOutWithRefreshToken(ctx context.Context, caller Caller, s
 // expired). A token that names no live session ends nothing and is no
 // error.
 func (s *Sessions) SignOutByRefreshToken(ctx context.Context, caller Caller, raw string) error {
-	sess, revoked, err := s.revokeByRefreshToken(context.WithoutCancel(ctx), raw, "signout")
+	ctx = context.WithoutCancel(ctx)
+	lookup, err := s.throttle.startTokenLookup(ctx, caller)
+	if err != nil {
+		return err
+	}
+	sess, revoked, err := s.revokeByRefreshToken(ctx, raw, "signout")
+	lookup.settle(err == nil && sess.ID == "")
 	if err != nil {
 		return err
 	}

@@ -206,3 +206,25 @@ func TestRefreshLimitQueuesGoodTokens(t *testing.T) {
 		t.Fatalf("statuses %v, want %d × 200", got, n)
 	}
 }
+
+// TestCookieSignoutLimitBurst: a sign-out with only a refresh cookie looks
+// the token up like a refresh does, so it spends the same budget of bad
+// tokens, taken before the look-up.
+func TestCookieSignoutLimitBurst(t *testing.T) {
+	const app = "http://app.test"
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(c *settings, _ *keys.Policy) {
+		c.CORSOrigins = []string{app}
+		c.RefreshFailureLimit = issuer.RateLimit{Burst: 5, Per: time.Minute}
+	})
+	e.signup("ann@example.com", "correct horse")
+	good := e.signin("ann@example.com", "correct horse").RefreshToken
+	forged := good[:len(good)-4] + "AAAA"
+	signout := func(cookie string) int {
+		resp, _ := e.do("POST", "/v1/signout", nil, "Origin", app, "X-Signet-CSRF", "1", "Cookie", "__Host-signet_refresh="+cookie)
+		return resp.StatusCode
+	}
+	got, lookups := e.burstInFlight(100, 5, func() int { return signout(forged) })
+	if lookups > 5 || got[http.StatusNoContent] > 5 || got[http.StatusNoContent]+got[http.StatusTooManyRequests] != 100 {
+		t.Fatalf("statuses %v, %d look-ups; want at most 5 cookies looked up", got, lookups)
+	}
+}
