@@ -54,7 +54,7 @@ func (s *Server) handleRefresh() gin.HandlerFunc {
 		if cookieMode {
 			setRefreshCookie(c, &resp)
 		}
-		c.JSON(http.StatusOK, resp)
+		writeTokenResponse(c, &resp)
 	}
 }
 
