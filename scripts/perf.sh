@@ -288,13 +288,14 @@ for i in $(seq 1 "$RUNS"); do
   loadcpu="$(cat "$WORK/refresh-$i.json.cpu")"
   cpu1="$(cpu_seconds)"
   after="$(commits)"
-  # Per refresh (per request of the run, warm-up included, for every
-  # figure alike): the issuer, the load client, Postgres, and the rest of
-  # the machine's busy time over the run.
+  # Per refresh (every refresh of the run, warm-up included, over the CPU
+  # of the whole run, the sessions' sign-up and sign-in included, for
+  # every figure alike): the issuer, the load client, Postgres, and the
+  # rest of the machine's busy time over the run.
   read -r icpu lcpu pcpu ocpu < <(python3 -c "
 import json, sys
 r = json.load(open(sys.argv[1]))
-n = max(sum(o['requests'] for o in r['operations'].values()), 1)
+n = max(r['refreshes'], 1)
 i, l, p, m = $cpu1 - $cpu0, $loadcpu, $pgcpu, $m1 - $m0
 print(*('%.0f' % (x * 1e6 / n) for x in (i, l, p, max(m - i - l - p, 0))))" "$WORK/refresh-$i.json")
   REFRESH_CPU+=("$icpu")

@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/signet-auth/signet/issuer"
 )
@@ -48,4 +52,39 @@ func BenchmarkTokenResponseJSON(b *testing.B) {
 			_, _ = json.Marshal(r)
 		}
 	})
+}
+
+// TestDecodeRefreshRequestFastPath: the refresh body's fast path reads
+// exactly what the strict decoder reads, and leaves every other body,
+// refusals included, to it.
+func TestDecodeRefreshRequestFastPath(t *testing.T) {
+	decode := func(body string, f func(*gin.Context, *refreshRequest) error) (refreshRequest, error) {
+		w := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(w)
+		c.Request = httptest.NewRequest(http.MethodPost, "/v1/token/refresh", strings.NewReader(body))
+		c.Request.Header.Set("Content-Type", "application/json")
+		var req refreshRequest
+		err := f(c, &req)
+		return req, err
+	}
+	strict := func(c *gin.Context, r *refreshRequest) error { return decodeJSON(c, r) }
+	for _, body := range []string{
+		`{"refresh_token":"sgt_rt2_AbC-_09"}`,
+		`{"refresh_token":"sgt_rt2_A\u0042"}`,
+		`{"refresh_token":"a","refresh_token":"b"}`,
+		`{"refresh_token":"a","extra":"b"}`,
+		`{"Refresh_Token":"a"}`,
+		`{"refresh_token":"a b"}`,
+		`{"refresh_token":"a"} `,
+		`{"refresh_token":"a"}{}`,
+		`{"refresh_token":""}`,
+		`{"refresh_token":"` + strings.Repeat("A", 600) + `"}`,
+		`{"refresh_token":"x","resource":"https://api.example.com"}`,
+	} {
+		got, gotErr := decode(body, decodeRefreshRequest)
+		want, wantErr := decode(body, strict)
+		if got != want || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Errorf("%s: fast path %+v %v, strict %+v %v", body, got, gotErr, want, wantErr)
+		}
+	}
 }
