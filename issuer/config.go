@@ -25,6 +25,10 @@ type Config struct {
 	RefreshTokenTTL time.Duration
 	// SessionMaxAge is a session's absolute lifetime; zero means 720h.
 	SessionMaxAge time.Duration
+	// RefreshKeyRotationPeriod is how long a refresh MAC key MACs new
+	// refresh tokens before the next one does; zero means
+	// DefaultRefreshKeyRotationPeriod (see refreshkeys.go).
+	RefreshKeyRotationPeriod time.Duration
 	// RefreshReuseGrace is how long after a rotation the previous refresh
 	// token still returns the same successor (racing tabs, retried
 	// requests). After it, the previous token still does so while its

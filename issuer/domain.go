@@ -74,12 +74,16 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Session is one sign-in: a refresh-token family. RefreshSecret is sealed
-// (keys.Sealer, label = session id); refresh tokens are derived from it
-// with an HMAC, so nothing stored can be presented as a token.
+// Session is one sign-in: a refresh-token family. Its refresh tokens are
+// derived with an HMAC under the server-wide refresh MAC keys, so nothing
+// stored can be presented as a token.
 type Session struct {
-	ID                string
-	UserID            string
+	ID     string
+	UserID string
+	// RefreshSecret is nil for sessions started since the server-wide
+	// keys; sessions started before hold their own secret, sealed
+	// (keys.Sealer, label = session id), under which their first-format
+	// tokens are checked until those rotate.
 	RefreshSecret     []byte
 	RefreshCounter    uint64 // counter of the current valid refresh token
 	RotatedAt         time.Time
@@ -119,15 +123,33 @@ type SessionStore interface {
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
 	// SpendRefresh moves the counter of a session that is live, neither
 	// idle nor past its maximum age at `at`, from `from` to from+1, and
-	// returns it as updated (without RefreshSecret) with its user; false
-	// when any of that does not hold. One statement: the common path of
-	// a refresh.
-	SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (Session, User, bool, error)
-	// RefreshMACKey returns the sealed refresh MAC key `id`, storing
-	// `sealed` as that key first when there is none. Two statements (an
-	// INSERT that does nothing when the key exists, then a SELECT), run
-	// once per process.
-	RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error)
+	// returns it as updated (without RefreshSecret) with its user and the
+	// user's roles (sorted, empty when none); false when any of that does
+	// not hold. One statement: the common path of a refresh.
+	SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (Session, User, []string, bool, error)
+	RefreshKeyStore
+}
+
+// RefreshMACKey is one server-wide refresh MAC key, sealed under the
+// key-encryption key (label "refresh-mac-key:<id>").
+type RefreshMACKey struct {
+	ID        uint32
+	Sealed    []byte
+	CreatedAt time.Time
+}
+
+// RefreshKeyStore keeps the refresh MAC keys.
+type RefreshKeyStore interface {
+	// RefreshMACKeys lists every key, oldest (lowest id) first.
+	RefreshMACKeys(ctx context.Context) ([]RefreshMACKey, error)
+	// CreateRefreshMACKey stores k unless a key with an id as high as
+	// k.ID exists (one statement: of writers racing for the same id,
+	// exactly one wins, and a deleted id is never made again); false when
+	// it stored nothing.
+	CreateRefreshMACKey(ctx context.Context, k RefreshMACKey) (bool, error)
+	// DeleteRefreshMACKeys deletes the keys of the given ids, never the
+	// newest key, and returns how many it deleted.
+	DeleteRefreshMACKeys(ctx context.Context, ids []uint32) (int64, error)
 }
 
 // ThrottleStore counts failed sign-ins per key ("acct:<email>",

@@ -62,7 +62,13 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		return nil, err
 	}
 	tokens := newTokens(cfg, keyring)
-	sessions := newSessions(cfg, store, sealer, tokens, audit, throttle)
+	refreshKeys, err := NewRefreshKeys(store, sealer, RefreshKeysConfig{
+		RotationPeriod: cfg.RefreshKeyRotationPeriod, SessionMaxAge: cfg.SessionMaxAge, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sessions := newSessions(cfg, store, sealer, refreshKeys, tokens, audit, throttle)
 	lifecycle := accounts.life
 	iss := &Issuer{
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,

@@ -43,6 +43,10 @@ type Metrics struct {
 	Refreshes *prometheus.CounterVec
 	// TokensIssued counts tokens handed out, by type (access, refresh).
 	TokensIssued *prometheus.CounterVec
+
+	// The hot path's counters, resolved once (a label lookup hashes the
+	// labels on every call).
+	rotated, accessIssued, refreshIssued prometheus.Counter
 	// SigninBlocks counts sign-in blocks set by the brute-force control,
 	// by key (account, ip, device).
 	SigninBlocks *prometheus.CounterVec
@@ -153,9 +157,9 @@ func NewMetrics() *Metrics {
 	for _, o := range []string{"rotated", "grace_replay", "reuse_detected", "invalid", "error", "retry_replay"} {
 		m.Refreshes.WithLabelValues(o)
 	}
-	for _, t := range []string{"access", "refresh"} {
-		m.TokensIssued.WithLabelValues(t)
-	}
+	m.rotated = m.Refreshes.WithLabelValues("rotated")
+	m.accessIssued = m.TokensIssued.WithLabelValues("access")
+	m.refreshIssued = m.TokensIssued.WithLabelValues("refresh")
 	for _, k := range []string{"account", "ip", "device"} {
 		m.SigninBlocks.WithLabelValues(k)
 		m.SigninRefusals.WithLabelValues(k)

@@ -17,8 +17,8 @@ import (
 // touches the database and spends it in one statement. The key is stored
 // sealed under the key-encryption key (refresh_mac_keys), and the session
 // row keeps only the counter of the one valid token: the database still
-// holds nothing that can be presented as a token. The key id makes room for
-// rotating the key; today there is one key, id 1, and no rotation yet.
+// holds nothing that can be presented as a token. The keys rotate (see
+// refreshkeys.go); the key id says which one MACed the token.
 //
 // The first format, still accepted so that the tokens of sessions started
 // before it keep working until they rotate once (the successor is always
@@ -27,21 +27,20 @@ import (
 //	"sgt_rt_" + base64url(sid(16) || counter(8, big-endian) || mac(32))
 //	mac = HMAC-SHA256(session secret, "signet-refresh-v1" || sid || counter)
 //
-// with the session's own secret, sealed in its row. The prefixes let secret
+// with the session's own secret, sealed in its row (sessions started since
+// the server-wide keys have none). The prefixes let secret
 // scanners find leaked tokens.
 const (
 	refreshPrefix     = "sgt_rt_"
 	refreshMACLabel   = "signet-refresh-v1"
 	refreshRawBytes   = 16 + 8 + sha256.Size
 	refreshTokenBytes = len(refreshPrefix) + (refreshRawBytes*8+5)/6
-	refreshSecretSize = 32
 
 	refresh2Prefix     = "sgt_rt2_"
 	refresh2MACLabel   = "signet-refresh-v2"
 	refresh2RawBytes   = 4 + 16 + 8 + sha256.Size
 	refresh2TokenBytes = len(refresh2Prefix) + (refresh2RawBytes*8+5)/6
 	refreshMACKeySize  = 32
-	refreshMACKeyID    = 1 // the one server-wide key until rotation exists
 )
 
 // refreshToken is a parsed refresh token; its MAC is not checked yet.

@@ -230,7 +230,13 @@ func (i *Issuer) RefreshFor(ctx context.Context, caller Caller, raw string, req 
 	if err != nil {
 		return TokenSet{}, err
 	}
-	return i.Sessions.RefreshFor(ctx, caller, raw, func(ctx context.Context, u User) (Grant, error) {
+	return i.Sessions.RefreshFor(ctx, caller, raw, func(ctx context.Context, u User, roles []string) (Grant, error) {
+		if roles != nil { // read with the session
+			if len(roles) == 0 {
+				roles = nil
+			}
+			return t.ForUser(roles), nil
+		}
 		return i.userGrant(ctx, t, u)
 	})
 }

@@ -3,13 +3,10 @@ package issuer
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -42,20 +39,20 @@ type Sessions struct {
 	maxAge     time.Duration
 	reuseGrace time.Duration
 
-	// macKey is the refresh MAC key, opened, once read (see refreshKey).
-	macKey   atomic.Pointer[[]byte]
-	macKeyMu sync.Mutex
+	// keys are the server-wide refresh MAC keys.
+	keys *RefreshKeys
 }
 
-// sealer encrypts the sessions' refresh secrets (keys.Sealer).
+// sealer encrypts the refresh MAC keys and the refresh secrets of
+// sessions started before them (keys.Sealer).
 type sealer interface {
 	Seal(label string, plaintext []byte) []byte
 	Open(label string, sealed []byte) ([]byte, error)
 }
 
-func newSessions(cfg Config, store Store, sl sealer, tokens *Tokens, audit *Auditor, throttle *Throttle) *Sessions {
+func newSessions(cfg Config, store Store, sl sealer, rk *RefreshKeys, tokens *Tokens, audit *Auditor, throttle *Throttle) *Sessions {
 	return &Sessions{
-		store: store, sealer: sl, tokens: tokens, audit: audit, throttle: throttle, metrics: cfg.Metrics,
+		store: store, sealer: sl, keys: rk, tokens: tokens, audit: audit, throttle: throttle, metrics: cfg.Metrics,
 		log: cfg.Logger, now: cfg.Now,
 		idleTTL: cfg.RefreshTokenTTL, maxAge: cfg.SessionMaxAge, reuseGrace: cfg.RefreshReuseGrace,
 	}
@@ -72,26 +69,23 @@ func (s *Sessions) Start(ctx context.Context, caller Caller, u User) (TokenSet, 
 func (s *Sessions) StartFor(ctx context.Context, caller Caller, u User, g Grant) (TokenSet, error) {
 	idb := newSessionID()
 	id := sessionIDString(idb)
-	secret := make([]byte, refreshSecretSize)
-	if _, err := rand.Read(secret); err != nil {
-		return TokenSet{}, fmt.Errorf("issuer: crypto/rand: %w", err)
-	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	abs := now.Add(s.maxAge)
+	// No secret of its own: its tokens are MACed under the server-wide key.
 	sess := Session{
-		ID: id, UserID: u.ID, RefreshSecret: s.sealer.Seal(id, secret),
+		ID: id, UserID: u.ID,
 		RotatedAt: now, CreatedAt: now,
 		IdleExpiresAt: minTime(now.Add(s.idleTTL), abs), AbsoluteExpiresAt: abs,
 		UserAgent: cleanUserAgent(caller.UserAgent), IP: caller.IP,
 	}
-	key, err := s.refreshKey(ctx)
+	kid, key, err := s.keys.current(ctx)
 	if err != nil {
 		return TokenSet{}, err
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return TokenSet{}, err
 	}
-	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, refreshMACKeyID, idb, 0), g)
+	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, kid, idb, 0), g)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -124,42 +118,37 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// refreshKey returns the server-wide refresh MAC key. The first call reads
-// it from the store, which creates it when no replica has yet (the first
-// writer wins, every replica uses the key that was stored); it stays in
-// memory after that. There is one key and no rotation yet.
-func (s *Sessions) refreshKey(ctx context.Context) ([]byte, error) {
-	if k := s.macKey.Load(); k != nil {
-		return *k, nil
+// RefreshKeys returns the refresh MAC keys, for the pass every replica
+// runs (RunRefreshKeys) and for tools.
+func (s *Sessions) RefreshKeys() *RefreshKeys { return s.keys }
+
+// RunRefreshKeys runs the refresh MAC key pass until ctx ends: a first
+// pass now, then every refreshKeyPassInterval. Each key this replica makes
+// or deletes is audited; a failed pass is logged and tried again.
+func (s *Sessions) RunRefreshKeys(ctx context.Context, warn func(msg string, args ...any)) {
+	report := func(p RefreshKeyPass, err error) {
+		if err != nil {
+			warn("refresh MAC key pass failed; the keys in memory stay in use", "error", err.Error())
+			return
+		}
+		s.auditRefreshKeyPass(ctx, Caller{}, p, "schedule")
 	}
-	s.macKeyMu.Lock()
-	defer s.macKeyMu.Unlock()
-	if k := s.macKey.Load(); k != nil {
-		return *k, nil
-	}
-	fresh := make([]byte, refreshMACKeySize)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, fmt.Errorf("issuer: crypto/rand: %w", err)
-	}
-	label := refreshMACKeyLabel(refreshMACKeyID)
-	sealed, err := s.store.RefreshMACKey(ctx, refreshMACKeyID, s.sealer.Seal(label, fresh), s.now())
-	if err != nil {
-		return nil, err
-	}
-	key, err := s.sealer.Open(label, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("issuer: refresh MAC key %d: %w", refreshMACKeyID, err)
-	}
-	if len(key) != refreshMACKeySize {
-		return nil, fmt.Errorf("issuer: refresh MAC key %d: %d bytes, want %d", refreshMACKeyID, len(key), refreshMACKeySize)
-	}
-	s.macKey.Store(&key)
-	return key, nil
+	report(s.keys.Pass(ctx))
+	s.keys.Run(ctx, report)
 }
 
-// refreshMACKeyLabel is the sealing label of refresh MAC key id.
-func refreshMACKeyLabel(id uint32) string {
-	return "refresh-mac-key:" + strconv.FormatUint(uint64(id), 10)
+// auditRefreshKeyPass records the keys a pass made and deleted.
+func (s *Sessions) auditRefreshKeyPass(ctx context.Context, caller Caller, p RefreshKeyPass, via string) {
+	if p.Created != 0 {
+		s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_key_created", Detail: map[string]string{
+			"key_id": strconv.FormatUint(uint64(p.Created), 10), "via": via,
+		}})
+	}
+	for _, id := range p.Deleted {
+		s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_key_deleted", Detail: map[string]string{
+			"key_id": strconv.FormatUint(uint64(id), 10), "via": via,
+		}})
+	}
 }
 
 // Refresh spends a refresh token and returns the successor with a new
@@ -168,17 +157,19 @@ func refreshMACKeyLabel(id uint32) string {
 // clients presenting good tokens are never slowed. Every rejection is the
 // same KindBadCredentials error; its Reason goes to the log only.
 func (s *Sessions) Refresh(ctx context.Context, caller Caller, raw string) (TokenSet, error) {
-	return s.RefreshFor(ctx, caller, raw, func(context.Context, User) (Grant, error) { return s.tokens.defaultGrant(nil), nil })
+	return s.RefreshFor(ctx, caller, raw, func(context.Context, User, []string) (Grant, error) { return s.tokens.defaultGrant(nil), nil })
 }
 
 // RefreshFor is Refresh with the new access token for the grant that
-// grant returns for the session's user.
-func (s *Sessions) RefreshFor(ctx context.Context, caller Caller, raw string, grant func(context.Context, User) (Grant, error)) (TokenSet, error) {
+// grant returns for the session's user. grant gets the user's roles when
+// the refresh read them with the session (the common path does, in its one
+// statement; empty, not nil, when the user has none) and nil otherwise.
+func (s *Sessions) RefreshFor(ctx context.Context, caller Caller, raw string, grant func(context.Context, User, []string) (Grant, error)) (TokenSet, error) {
 	lookup, err := s.throttle.startTokenLookup(ctx, caller)
 	if err != nil {
 		return TokenSet{}, err
 	}
-	sess, u, rt, err := s.spend(ctx, caller, raw)
+	sess, u, roles, rt, err := s.spend(ctx, caller, raw)
 	lookup.settle(isRejection(err))
 	s.metrics.refreshFailed(err)
 	if err != nil {
@@ -188,7 +179,7 @@ func (s *Sessions) RefreshFor(ctx context.Context, caller Caller, raw string, gr
 		}
 		return TokenSet{}, err
 	}
-	g, err := grant(ctx, u)
+	g, err := grant(ctx, u, roles)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -231,54 +222,67 @@ func (s *Sessions) RefreshFor(ctx context.Context, caller Caller, raw string, gr
 // rotation (inside the short grace two holders look like racing tabs, as
 // before). The price: a client whose replies are lost on two consecutive
 // refreshes, and which retries each after the grace, is signed out.
-func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Session, User, string, error) {
+func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Session, User, []string, string, error) {
 	tok, ok := parseRefreshToken(raw)
 	if !ok {
-		return Session{}, User{}, "", rejected(ReasonMalformed)
+		return Session{}, User{}, nil, "", rejected(ReasonMalformed)
 	}
 	id := sessionIDString(tok.sid)
-	key, err := s.refreshKey(ctx)
+	if tok.v2 {
+		// A key that is unknown or was deleted: the same refusal as a bad MAC.
+		key, ok, err := s.keys.key(ctx, tok.kid)
+		if err != nil {
+			return Session{}, User{}, nil, "", err
+		}
+		if !ok || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
+			return Session{}, User{}, nil, "", rejected(ReasonBadMAC)
+		}
+	}
+	// Successors are MACed with the newest key.
+	kid, key, err := s.keys.current(ctx)
 	if err != nil {
-		return Session{}, User{}, "", err
+		return Session{}, User{}, nil, "", err
 	}
 	if tok.v2 {
-		if tok.kid != refreshMACKeyID || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
-			return Session{}, User{}, "", rejected(ReasonBadMAC)
-		}
 		now := s.now()
-		sess, u, won, err := s.store.SpendRefresh(ctx, id, tok.counter, now, now.Add(s.idleTTL))
+		sess, u, roles, won, err := s.store.SpendRefresh(ctx, id, tok.counter, now, now.Add(s.idleTTL))
 		if err != nil {
-			return Session{}, User{}, "", err
+			return Session{}, User{}, nil, "", err
 		}
 		if won {
-			s.metrics.Refreshes.WithLabelValues("rotated").Inc()
-			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, tok.counter+1), nil
+			s.metrics.rotated.Inc()
+			return sess, u, roles, mintRefreshToken2(key, kid, tok.sid, tok.counter+1), nil
 		}
 	}
 	for range 2 {
 		sess, u, err := s.store.SessionWithUser(ctx, id)
 		if errors.Is(err, ErrNotFound) {
-			return Session{}, User{}, "", rejected(ReasonUnknownSession)
+			return Session{}, User{}, nil, "", rejected(ReasonUnknownSession)
 		}
 		if err != nil {
-			return Session{}, User{}, "", err
+			return Session{}, User{}, nil, "", err
 		}
 		if !tok.v2 {
+			if len(sess.RefreshSecret) == 0 {
+				// A session of the server-wide keys has no secret under
+				// which a first-format token could be genuine.
+				return Session{}, User{}, nil, "", rejected(ReasonBadMAC)
+			}
 			secret, err := s.sealer.Open(id, sess.RefreshSecret)
 			if err != nil {
-				return Session{}, User{}, "", fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
+				return Session{}, User{}, nil, "", fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)
 			}
 			if !hmac.Equal(tok.mac, refreshMAC(secret, tok.sid, tok.counter)) {
-				return Session{}, User{}, "", rejected(ReasonBadMAC)
+				return Session{}, User{}, nil, "", rejected(ReasonBadMAC)
 			}
 		}
 		// Revoked first: a revoked session never reopens a grace window.
 		now := s.now()
 		if reason := sessionUnusable(sess, now); reason != "" {
-			return Session{}, User{}, "", rejected(reason)
+			return Session{}, User{}, nil, "", rejected(reason)
 		}
 		if !now.Before(sess.IdleExpiresAt) {
-			return Session{}, User{}, "", rejected(ReasonIdle)
+			return Session{}, User{}, nil, "", rejected(ReasonIdle)
 		}
 		n, cur := tok.counter, sess.RefreshCounter
 		switch {
@@ -286,21 +290,21 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 			idle := minTime(now.Add(s.idleTTL), sess.AbsoluteExpiresAt)
 			won, err := s.store.RotateRefresh(ctx, id, n, now, idle)
 			if err != nil {
-				return Session{}, User{}, "", err
+				return Session{}, User{}, nil, "", err
 			}
 			if !won {
 				continue // a racing request rotated (or revoked) first
 			}
 			sess.RefreshCounter, sess.RotatedAt, sess.IdleExpiresAt = n+1, now, idle
-			s.metrics.Refreshes.WithLabelValues("rotated").Inc()
-			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, n+1), nil
+			s.metrics.rotated.Inc()
+			return sess, u, nil, mintRefreshToken2(key, kid, tok.sid, n+1), nil
 		case n < cur && n == cur-1 && now.Sub(sess.RotatedAt) <= s.reuseGrace:
 			s.metrics.Refreshes.WithLabelValues("grace_replay").Inc()
-			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, cur), nil
+			return sess, u, nil, mintRefreshToken2(key, kid, tok.sid, cur), nil
 		case n < cur && n == cur-1 && s.reuseGrace > 0 && now.Sub(sess.RotatedAt) <= retryWindow && !sess.reissued(n):
 			won, err := s.store.ReissueRefresh(ctx, id, cur)
 			if err != nil {
-				return Session{}, User{}, "", err
+				return Session{}, User{}, nil, "", err
 			}
 			if !won {
 				continue // the successor was presented (or the session revoked) meanwhile
@@ -310,21 +314,21 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 			s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_token_retried", UserID: u.ID, SessionID: id, Detail: map[string]string{
 				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
 			}})
-			return sess, u, mintRefreshToken2(key, refreshMACKeyID, tok.sid, cur), nil
+			return sess, u, nil, mintRefreshToken2(key, kid, tok.sid, cur), nil
 		case n < cur:
 			if _, err := s.store.RevokeSession(context.WithoutCancel(ctx), id, now, "refresh_token_reused"); err != nil {
-				return Session{}, User{}, "", err
+				return Session{}, User{}, nil, "", err
 			}
 			s.audit.Record(ctx, caller, AuditEvent{Type: "refresh_token_reused", UserID: u.ID, SessionID: id, Detail: map[string]string{
 				"presented_counter": strconv.FormatUint(n, 10), "current_counter": strconv.FormatUint(cur, 10),
 			}})
 			s.metrics.Refreshes.WithLabelValues("reuse_detected").Inc()
-			return Session{}, User{}, "", rejected(ReasonReused)
+			return Session{}, User{}, nil, "", rejected(ReasonReused)
 		default:
-			return Session{}, User{}, "", rejected(ReasonAhead)
+			return Session{}, User{}, nil, "", rejected(ReasonAhead)
 		}
 	}
-	return Session{}, User{}, "", rejected(ReasonLostRace)
+	return Session{}, User{}, nil, "", rejected(ReasonLostRace)
 }
 
 // reissued reports whether token n was handed out again to a retry of
@@ -530,11 +534,11 @@ func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Sessi
 	}
 	id := sessionIDString(tok.sid)
 	if tok.v2 {
-		key, err := s.refreshKey(ctx)
+		key, ok, err := s.keys.key(ctx, tok.kid)
 		if err != nil {
 			return Session{}, false, err
 		}
-		if tok.kid != refreshMACKeyID || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
+		if !ok || !hmac.Equal(tok.mac, refreshMAC2(key, tok.kid, tok.sid, tok.counter)) {
 			return Session{}, false, nil
 		}
 	}
@@ -546,6 +550,9 @@ func (s *Sessions) genuineRefreshSession(ctx context.Context, raw string) (Sessi
 		return Session{}, false, err
 	}
 	if !tok.v2 {
+		if len(sess.RefreshSecret) == 0 {
+			return Session{}, false, nil
+		}
 		secret, err := s.sealer.Open(id, sess.RefreshSecret)
 		if err != nil {
 			return Session{}, false, fmt.Errorf("issuer: refresh secret of session %s: %w", id, err)

@@ -91,8 +91,8 @@ func (t *Tokens) issue(u User, sess Session, refreshToken string, g Grant) (Toke
 	if err != nil {
 		return TokenSet{}, err
 	}
-	t.metrics.TokensIssued.WithLabelValues("access").Inc()
-	t.metrics.TokensIssued.WithLabelValues("refresh").Inc()
+	t.metrics.accessIssued.Inc()
+	t.metrics.refreshIssued.Inc()
 	return TokenSet{
 		AccessToken: tok, ExpiresIn: t.ttl,
 		RefreshToken: refreshToken, RefreshExpiresIn: t.refreshExpiresIn(sess),

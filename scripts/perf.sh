@@ -9,8 +9,12 @@
 #      interleaved with each run, the bare limit on the same Postgres:
 #      pgbench at the same concurrency running the refresh's one rotation
 #      statement (prepared) on copies of the sessions and users tables, and
-#      the ratio; CPU per refresh for the issuer and for Postgres (the
-#      backends of this run's database, sampled from /proc);
+#      the ratio; CPU per refresh for the issuer, for the load client
+#      (signet-load), for Postgres (the backends of this run's database,
+#      sampled from /proc) and for the rest of the machine (other work
+#      sharing it), and the same for pgbench; the machine's load average;
+#      and the ratio the CPU figures predict if the issuer's own CPU were
+#      elsewhere (see docs/performance.md);
 #   2. JWKS: 32 concurrent fetchers, full 200 responses, then If-None-Match,
 #      then the same with wrk (a lighter client) when it is installed;
 #   3. bcrypt alone at cost 12 (go test -bench), hence the ceiling of
@@ -85,13 +89,22 @@ stop_issuer() {
   ISSUER_PID=""
 }
 
-load() { # load OUT ARGS...: one signet-load run, JSON report in OUT
-  local out="$1"
+load() { # load OUT ARGS...: one signet-load run, JSON report in OUT,
+  # and the CPU seconds it used (user + system) in OUT.cpu
+  local out="$1" TIMEFORMAT='%U %S' status=0
   shift
-  "$BIN/signet-load" --issuer "$ISSUER" --progress=false --json "$@" >"$out" 2>>"$WORK/load.log" || {
+  { time "$BIN/signet-load" --issuer "$ISSUER" --progress=false --json "$@" >"$out" 2>>"$WORK/load.log" || status=$?; } 2>"$out.time"
+  if ((status != 0)); then
     echo "perf: signet-load failed; see $WORK/load.log" >&2
     exit 1
-  }
+  fi
+  awk '{ print $1 + $2 }' "$out.time" >"$out.cpu"
+}
+
+# machine_cpu prints the CPU seconds the whole machine has spent busy so
+# far (every core, from /proc/stat: all but idle and iowait).
+machine_cpu() {
+  awk -v tick="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / tick }' /proc/stat
 }
 
 # commits prints the transactions committed in the database so far. Every
@@ -200,27 +213,30 @@ pg_cpu_stop() {
   PG_CPU_PID=""
 }
 
-# bare_setup copies the sessions and users tables (shape and rows) into
-# bare_sessions and bare_users, with session ids the pgbench clients can
+# bare_setup copies the sessions, users and user_roles tables (shape,
+# indexes and rows) into bare_sessions, bare_users and bare_user_roles, with session ids the pgbench clients can
 # name (client N updates session N, as each signet-load worker refreshes its
 # own), and prints the number of sessions.
 bare_setup() {
   psql "$DB_URL" -v ON_ERROR_STOP=1 -qAt >/dev/null <<'SQL'
-DROP TABLE IF EXISTS bare_sessions, bare_users;
+DROP TABLE IF EXISTS bare_sessions, bare_users, bare_user_roles;
 CREATE TABLE bare_users (LIKE users INCLUDING ALL);
 INSERT INTO bare_users SELECT * FROM users;
+CREATE TABLE bare_user_roles (LIKE user_roles INCLUDING ALL);
+INSERT INTO bare_user_roles SELECT * FROM user_roles;
 CREATE TABLE bare_sessions (LIKE sessions INCLUDING ALL);
 INSERT INTO bare_sessions SELECT * FROM sessions;
 UPDATE bare_sessions b SET id = lpad(n.i::text, 36, '0'), idle_expires_at = 9e15, absolute_expires_at = 9e15, revoked_at = NULL
   FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM bare_sessions) n WHERE n.id = b.id;
 VACUUM ANALYZE bare_users;
+VACUUM ANALYZE bare_user_roles;
 VACUUM ANALYZE bare_sessions;
 SQL
   psql "$DB_URL" -qAtc "SELECT count(*) FROM bare_sessions"
 }
 
 # The refresh's common path, the one statement of store.SpendRefresh on
-# Postgres, on the copies.
+# Postgres (the user's roles included), on the copies.
 cat >"$WORK/bare.sql" <<'SQL'
 UPDATE bare_sessions AS s
   SET refresh_counter = s.refresh_counter + 1, rotated_at = 1700000000000, idle_expires_at = LEAST(1800000000000, s.absolute_expires_at)
@@ -229,7 +245,8 @@ UPDATE bare_sessions AS s
     AND s.idle_expires_at > 1700000000000 AND s.absolute_expires_at > 1700000000000 AND u.id = s.user_id
   RETURNING s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
     s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
-    u.email, u.created_at, u.email_verified_at IS NOT NULL;
+    u.email, u.created_at, u.email_verified_at IS NOT NULL,
+    (SELECT string_agg(r.role, ' ') FROM bare_user_roles AS r WHERE r.user_id = s.user_id);
 SQL
 
 median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
@@ -244,44 +261,85 @@ start_issuer 4
 REFRESH=()
 TRIPS=()
 REFRESH_CPU=()
+LOAD_CPU=()
 PG_CPU=()
+OTHER_CPU=()
 BARE=()
 BARE_PG_CPU=()
+BENCH_CPU=()
+BARE_OTHER_CPU=()
 RATIO=()
+MODEL=()
+LOADAVG=()
+say "Postgres: $(psql "$DB_URL" -qAtc "SELECT 'synchronous_commit=' || current_setting('synchronous_commit') || ', max_connections=' || current_setting('max_connections')") (the same server and database for both sides); $(nproc) cores"
 for i in $(seq 1 "$RUNS"); do
   log "refresh run $i: --mix refresh=1 --concurrency 32 --warmup 3s --duration $((DUR + 3))s"
   before="$(commits)"
   cpu0="$(cpu_seconds)"
+  m0="$(machine_cpu)"
+  t0="$(date +%s.%N)"
   pg_cpu_start "$WORK/pgcpu-$i.txt"
   load "$WORK/refresh-$i.json" --mix refresh=1 --concurrency 32 --warmup 3s --duration "$((DUR + 3))s"
   pg_cpu_stop
+  m1="$(machine_cpu)"
+  t1="$(date +%s.%N)"
+  LOADAVG+=("$(cut -d' ' -f1 /proc/loadavg)")
   pgcpu="$(cat "$WORK/pgcpu-$i.txt")"
+  loadcpu="$(cat "$WORK/refresh-$i.json.cpu")"
   cpu1="$(cpu_seconds)"
   after="$(commits)"
-  REFRESH_CPU+=("$(cpu_per_request "$cpu0" "$cpu1" "$WORK/refresh-$i.json")")
-  PG_CPU+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.0f' % ($pgcpu * 1e6 / max(r['refreshes'], 1)))" "$WORK/refresh-$i.json")")
+  # Per refresh (every refresh of the run, warm-up included, over the CPU
+  # of the whole run, the sessions' sign-up and sign-in included, for
+  # every figure alike): the issuer, the load client, Postgres, and the
+  # rest of the machine's busy time over the run.
+  read -r icpu lcpu pcpu ocpu < <(python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = max(r['refreshes'], 1)
+i, l, p, m = $cpu1 - $cpu0, $loadcpu, $pgcpu, $m1 - $m0
+print(*('%.0f' % (x * 1e6 / n) for x in (i, l, p, max(m - i - l - p, 0))))" "$WORK/refresh-$i.json")
+  REFRESH_CPU+=("$icpu")
+  LOAD_CPU+=("$lcpu")
+  PG_CPU+=("$pcpu")
+  OTHER_CPU+=("$ocpu")
 
   n="$(bare_setup)"
   log "bare run $i: pgbench -M prepared -c 32 -j 2 -T $DUR on $n sessions"
+  m0="$(machine_cpu)"
   pg_cpu_start "$WORK/barecpu-$i.txt"
-  pgbench -n -M prepared -c 32 -j 2 -T "$DUR" -f "$WORK/bare.sql" "$DB_URL" >"$WORK/bare-$i.txt" 2>&1 ||
-    { cat "$WORK/bare-$i.txt" >&2; exit 1; }
+  TIMEFORMAT='%U %S'
+  { time pgbench -n -M prepared -c 32 -j 2 -T "$DUR" -f "$WORK/bare.sql" "$DB_URL" >"$WORK/bare-$i.txt" 2>&1 ||
+    { cat "$WORK/bare-$i.txt" >&2; exit 1; }; } 2>"$WORK/bare-$i.time"
   pg_cpu_stop
+  m1="$(machine_cpu)"
   barecpu="$(cat "$WORK/barecpu-$i.txt")"
+  benchcpu="$(awk '{ print $1 + $2 }' "$WORK/bare-$i.time")"
   read -r tps xacts < <(awk '/^tps = / && /without/ { t = $3 } /number of transactions actually processed/ { split($NF, a, "/"); x = a[1] } END { print t, x }' "$WORK/bare-$i.txt")
   BARE+=("$(printf '%.0f' "$tps")")
-  BARE_PG_CPU+=("$(python3 -c "print('%.0f' % ($barecpu * 1e6 / max($xacts, 1)))")")
+  read -r bpcpu bbcpu bocpu < <(python3 -c "
+x = max($xacts, 1)
+p, b, m = $barecpu, $benchcpu, $m1 - $m0
+print(*('%.0f' % (v * 1e6 / x) for v in (p, b, max(m - p - b, 0))))")
+  BARE_PG_CPU+=("$bpcpu")
+  BENCH_CPU+=("$bbcpu")
+  BARE_OTHER_CPU+=("$bocpu")
   RATIO+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); o=r['operations']['refresh']; print('%.2f' % (o['ok'] / max(r['elapsed_seconds'], 1e-9) / $tps))" "$WORK/refresh-$i.json")")
+  # With the CPU saturated, each side's rate is the CPU it gets over its
+  # CPU per operation: the ratio without the issuer's share is
+  # (bench + Postgres, bare) / (load client + Postgres) per operation,
+  # the other work on the machine left out of both.
+  MODEL+=("$(python3 -c "print('%.2f' % (($bbcpu + $bpcpu) / max($lcpu + $pcpu, 1)))")")
   TRIPS+=("$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (($after - $before) / max(r['refreshes'], 1)))" "$WORK/refresh-$i.json")")
   REFRESH+=("$WORK/refresh-$i.json")
 done
 say "$(median_report "refresh, 32 sessions" refresh "${REFRESH[@]}")"
 say "SQL transactions per refresh (sign-ups, sign-ins and key reloads included): median $(median "${TRIPS[@]}") (per run: ${TRIPS[*]})"
-say "issuer CPU per refresh request: median $(median "${REFRESH_CPU[@]}") us (per run: ${REFRESH_CPU[*]})"
-say "Postgres CPU per refresh: median $(median "${PG_CPU[@]}") us (per run: ${PG_CPU[*]})"
-say "bare limit, pgbench -M prepared -c 32, the rotation statement alone: median $(median "${BARE[@]}")/s (per run: ${BARE[*]})"
-say "Postgres CPU per bare rotation: median $(median "${BARE_PG_CPU[@]}") us (per run: ${BARE_PG_CPU[*]})"
+say "CPU per refresh, us: issuer median $(median "${REFRESH_CPU[@]}") (per run: ${REFRESH_CPU[*]}); load client median $(median "${LOAD_CPU[@]}") (${LOAD_CPU[*]}); Postgres median $(median "${PG_CPU[@]}") (${PG_CPU[*]}); rest of the machine median $(median "${OTHER_CPU[@]}") (${OTHER_CPU[*]})"
+say "bare limit, pgbench -M prepared -c 32 -j 2, the rotation statement alone: median $(median "${BARE[@]}")/s (per run: ${BARE[*]})"
+say "CPU per bare rotation, us: Postgres median $(median "${BARE_PG_CPU[@]}") (${BARE_PG_CPU[*]}); pgbench median $(median "${BENCH_CPU[@]}") (${BENCH_CPU[*]}); rest of the machine median $(median "${BARE_OTHER_CPU[@]}") (${BARE_OTHER_CPU[*]})"
+say "load average (1 min) at the end of each refresh run: ${LOADAVG[*]}"
 say "refresh / bare limit: median $(median "${RATIO[@]}") (per run: ${RATIO[*]})"
+say "refresh / bare limit predicted from the CPU figures without the issuer's share: median $(median "${MODEL[@]}") (per run: ${MODEL[*]})"
 if [ -n "${PERF_ONLY_REFRESH:-}" ]; then
   stop_issuer
   echo

@@ -50,9 +50,15 @@ type response struct {
 	err     error
 }
 
+// send sends payload as JSON: a []byte is sent as is, anything else is
+// encoded.
 func send(ctx context.Context, c *http.Client, method, url string, payload any, header http.Header) response {
 	var body io.Reader
-	if payload != nil {
+	switch p := payload.(type) {
+	case nil:
+	case []byte: // already JSON
+		body = bytes.NewReader(p)
+	default:
 		b, err := json.Marshal(payload)
 		if err != nil {
 			return response{err: err}

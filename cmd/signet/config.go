@@ -99,6 +99,8 @@ func (c *config) settings() []setting {
 			parse: duration(&c.SessionMaxAge, time.Second, 0)},
 		{env: "SIGNET_REFRESH_REUSE_GRACE", flag: "refresh-reuse-grace", def: "10s", help: "window in which a repeated refresh token gets the same successor", cmds: serveOnly,
 			parse: duration(&c.RefreshReuseGrace, 0, 0)},
+		{env: "SIGNET_REFRESH_KEY_ROTATION_PERIOD", flag: "refresh-key-rotation-period", def: "720h", help: "how long a refresh MAC key MACs new refresh tokens before the next one does (at least 1h)", cmds: serveOnly,
+			parse: duration(&c.RefreshKeyRotationPeriod, issuer.MinRefreshKeyRotationPeriod, 0)},
 		{env: "SIGNET_ROTATION_PERIOD", flag: "rotation-period", def: "168h", help: "how long a key signs before the next takes over", cmds: withKeys,
 			parse: duration(&c.RotationPeriod, time.Second, 0)},
 		{env: "SIGNET_JWKS_MAX_AGE", flag: "jwks-max-age", def: "5m", help: "ceiling of the JWKS Cache-Control max-age", cmds: withKeys,
@@ -161,17 +163,19 @@ type config struct {
 	RefreshTokenTTL   time.Duration
 	SessionMaxAge     time.Duration
 	RefreshReuseGrace time.Duration
-	RotationPeriod    time.Duration
-	JWKSMaxAge        time.Duration
-	KeyReloadInterval time.Duration
-	ClockLeeway       time.Duration
-	TrustedProxies    []netip.Prefix
-	SignupLimit       issuer.RateLimit
-	RefreshLimit      issuer.RateLimit
-	CORSOrigins       []string
-	MaxConnsPerIP     int // 0: no limit
-	IPv6Prefix        int
-	ShutdownDrain     time.Duration
+	// RefreshKeyRotationPeriod is how long a refresh MAC key is the newest.
+	RefreshKeyRotationPeriod time.Duration
+	RotationPeriod           time.Duration
+	JWKSMaxAge               time.Duration
+	KeyReloadInterval        time.Duration
+	ClockLeeway              time.Duration
+	TrustedProxies           []netip.Prefix
+	SignupLimit              issuer.RateLimit
+	RefreshLimit             issuer.RateLimit
+	CORSOrigins              []string
+	MaxConnsPerIP            int // 0: no limit
+	IPv6Prefix               int
+	ShutdownDrain            time.Duration
 	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
 	DBStatementTimeout time.Duration
 	AutoMigrate        bool

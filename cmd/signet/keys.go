@@ -32,7 +32,12 @@ SIGNET_KEY_RELOAD_INTERVAL on SQLite).
                        --promote, which makes its successor sign in the
                        same step
   generate --alg A     publish a next key of algorithm A (EdDSA or RS256),
-                       for example ahead of a change of SIGNET_SIGNING_ALG`
+                       for example ahead of a change of SIGNET_SIGNING_ALG
+  rotate-refresh       make a new refresh MAC key now (they otherwise rotate
+                       every SIGNET_REFRESH_KEY_ROTATION_PERIOD): new refresh
+                       tokens are MACed with it from each replica's next
+                       pass (within a minute), or at once on meeting one;
+                       tokens of the older keys stay valid`
 
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
@@ -41,7 +46,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	now := fs.Bool("now", false, "rotate: promote the new key at once")
 	promote := fs.Bool("promote", false, "revoke: promote a replacement when revoking the active key")
 	alg := fs.String("alg", "", "generate, rotate: algorithm (default SIGNET_SIGNING_ALG)")
-	commandUsage(fs, "signet keys [flags] list|rotate|revoke KID|generate", keysAbout)
+	commandUsage(fs, "signet keys [flags] list|rotate|revoke KID|generate|rotate-refresh", keysAbout)
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
@@ -51,7 +56,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		return errUsage
 	}
 	switch rest[0] {
-	case "list", "rotate", "revoke", "generate":
+	case "list", "rotate", "revoke", "generate", "rotate-refresh":
 	default:
 		fmt.Fprintf(stderr, "signet keys: unknown subcommand %q\n", rest[0])
 		fs.Usage()
@@ -70,11 +75,16 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if *alg == "" {
 		*alg = cfg.SigningAlg
 	}
+	refreshKeys, err := issuer.NewRefreshKeys(db, sealer, issuer.RefreshKeysConfig{})
+	if err != nil {
+		return err
+	}
 	c := &keysCommand{
-		rot:    &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: slog.New(slog.DiscardHandler)},
-		list:   db.ListKeys,
-		policy: cfg.policy(),
-		stdout: stdout,
+		rot:         &keys.Rotator{Store: db, Sealer: sealer, Policy: cfg.policy(), Logger: slog.New(slog.DiscardHandler)},
+		refreshKeys: refreshKeys,
+		list:        db.ListKeys,
+		policy:      cfg.policy(),
+		stdout:      stdout,
 	}
 	detail := map[string]string{"actor": actor(getenv)}
 	if rest[0] != "list" {
@@ -103,10 +113,11 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 
 // keysCommand carries out one keys subcommand.
 type keysCommand struct {
-	rot    *keys.Rotator
-	list   func(context.Context) ([]keys.Key, error)
-	policy keys.Policy
-	stdout io.Writer
+	rot         *keys.Rotator
+	refreshKeys *issuer.RefreshKeys
+	list        func(context.Context) ([]keys.Key, error)
+	policy      keys.Policy
+	stdout      io.Writer
 }
 
 // run carries out the subcommand and adds what it did to detail.
@@ -133,6 +144,20 @@ func (c *keysCommand) run(ctx context.Context, rest []string, alg string, now, p
 		} else {
 			fmt.Fprintf(w, "key %s (%s) is published and starts signing at %s (after the publication lead of %s).\n", k.KID, k.Alg, k.ActivatesAt.Format(time.RFC3339), c.policy.PublishLead())
 		}
+		return nil
+	case "rotate-refresh":
+		p, err := c.refreshKeys.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		if p.Created == 0 {
+			// Another replica's scheduled pass made the next key first.
+			detail["key_id"] = strconv.FormatUint(uint64(p.Newest), 10)
+			fmt.Fprintf(w, "refresh MAC key %d was made at the same moment by a replica's scheduled rotation; it is the newest.\n", p.Newest)
+			return nil
+		}
+		detail["key_id"] = strconv.FormatUint(uint64(p.Created), 10)
+		fmt.Fprintf(w, "refresh MAC key %d is made: each replica MACs new refresh tokens with it from its next pass (within a minute) or on meeting one; tokens of older keys stay valid until those keys are deleted, SIGNET_SESSION_MAX_AGE plus an hour after their successor was made.\n", p.Created)
 		return nil
 	case "generate":
 		detail["alg"] = alg

@@ -250,3 +250,77 @@ func waitSigningKid(t *testing.T, base, kid string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestKeysRotateRefresh: signet keys rotate-refresh makes the next refresh
+// MAC key through the database while an issuer runs; the issuer's tokens
+// of the older key keep working, and the command is audited with the key
+// it made.
+func TestKeysRotateRefresh(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			env := map[string]string{
+				"SIGNET_DATA_DIR":               t.TempDir(),
+				"SIGNET_BCRYPT_COST":            "4",
+				"SIGNET_ACTOR":                  "alice",
+				"SIGNET_SIGNUP_MODE":            "open",
+				"SIGNET_REQUIRE_VERIFIED_EMAIL": "false",
+			}
+			dbURL := "sqlite://" + env["SIGNET_DATA_DIR"] + "/signet.db"
+			if dialect != store.SQLite {
+				dbURL = storetest.URL(t, dialect)
+				env["SIGNET_DATABASE_URL"] = dbURL
+				env["SIGNET_KEY_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+			}
+			base, _ := startServe(t, env)
+			post := func(path, body string) map[string]any {
+				t.Helper()
+				resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var out map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&out)
+				if resp.StatusCode/100 != 2 {
+					t.Fatalf("%s: %d %v", path, resp.StatusCode, out)
+				}
+				return out
+			}
+			creds := `{"email":"ann@example.com","password":"correct horse"}`
+			post("/v1/signup", creds)
+			rt, _ := post("/v1/signin", creds)["refresh_token"].(string)
+
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), []string{"keys", "rotate-refresh"}, envFrom(env), &out, &errOut); err != nil {
+				t.Fatalf("rotate-refresh: %v\n%s", err, errOut.String())
+			}
+			if !strings.Contains(out.String(), "refresh MAC key 2 is made") {
+				t.Fatalf("output: %s", out.String())
+			}
+			// The token of key 1 still refreshes.
+			next, _ := post("/v1/token/refresh", `{"refresh_token":"`+rt+`"}`)["refresh_token"].(string)
+			if !strings.HasPrefix(next, "sgt_rt2_") {
+				t.Fatalf("successor %q", next)
+			}
+
+			db, err := store.Open(context.Background(), dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ks, err := db.RefreshMACKeys(context.Background())
+			if err != nil || len(ks) != 2 || ks[1].ID != 2 {
+				t.Fatalf("refresh MAC keys: %+v %v", ks, err)
+			}
+			rows, _ := db.Events(context.Background(), "cli_keys_rotate-refresh")
+			if len(rows) != 1 {
+				t.Fatalf("audit events: %+v", rows)
+			}
+			var d map[string]string
+			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
+			if d["result"] != "ok" || d["key_id"] != "2" || d["actor"] != "alice" {
+				t.Fatalf("audit detail: %s", rows[0].Detail)
+			}
+		})
+	}
+}

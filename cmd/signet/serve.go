@@ -117,6 +117,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer stopFeed()
 	}
 	go runJanitor(ctx, db, iss.Throttle, log, cfg.Throttle.Reset)
+	go iss.Sessions.RunRefreshKeys(ctx, log.Warn)
 	go iss.Outbox.Run(ctx)
 	log.Info("serving", "addr", ln.Addr().String(), "issuer", cfg.IssuerURL, "store", db.Dialect(), "signing_alg", cfg.SigningAlg, "version", version)
 	capped := httprun.LimitPerIP(ln, httprun.PerIP{Max: cfg.MaxConnsPerIP, Exempt: cfg.TrustedProxies, Log: log})
@@ -126,21 +127,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // issuerConfig is the HTTP server's share of the configuration.
 func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 	return issuer.Config{
-		IssuerURL:           c.IssuerURL,
-		Audience:            c.Audience,
-		BcryptCost:          c.BcryptCost,
-		BcryptConcurrency:   c.BcryptConcurrency,
-		BcryptQueueWait:     c.BcryptQueueWait,
-		Throttle:            c.Throttle,
-		RefreshTokenTTL:     c.RefreshTokenTTL,
-		SessionMaxAge:       c.SessionMaxAge,
-		RefreshReuseGrace:   c.RefreshReuseGrace,
-		SignupLimit:         c.SignupLimit,
-		IntrospectionToken:  c.IntrospectionToken,
-		RefreshFailureLimit: c.RefreshLimit,
-		IPv6Prefix:          c.IPv6Prefix,
-		Logger:              log,
-		Lifecycle:           c.issuerLifecycle(nil),
+		IssuerURL:                c.IssuerURL,
+		Audience:                 c.Audience,
+		BcryptCost:               c.BcryptCost,
+		BcryptConcurrency:        c.BcryptConcurrency,
+		BcryptQueueWait:          c.BcryptQueueWait,
+		Throttle:                 c.Throttle,
+		RefreshTokenTTL:          c.RefreshTokenTTL,
+		SessionMaxAge:            c.SessionMaxAge,
+		RefreshReuseGrace:        c.RefreshReuseGrace,
+		RefreshKeyRotationPeriod: c.RefreshKeyRotationPeriod,
+		SignupLimit:              c.SignupLimit,
+		IntrospectionToken:       c.IntrospectionToken,
+		RefreshFailureLimit:      c.RefreshLimit,
+		IPv6Prefix:               c.IPv6Prefix,
+		Logger:                   log,
+		Lifecycle:                c.issuerLifecycle(nil),
 	}
 }
 

@@ -3,7 +3,8 @@
 // suite uses only the interfaces the services and the key lifecycle use,
 // so it holds any backend to the same behaviour: unique emails, not-found
 // errors, compare-and-swap rotation under contention, revocation, and the
-// key store's one-active-key rule.
+// key store's one-active-key rule, the refresh MAC keys' rotation by many
+// replicas at once.
 package conformance
 
 import (
@@ -35,6 +36,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"RotateRefreshRace", testRotateRefreshRace},
+		{"RefreshKeyRotation", testRefreshKeyRotation},
+		{"SessionWithoutSecret", testSessionWithoutSecret},
 		{"Keys", testKeys},
 		{"AuditEvents", testAuditEvents},
 		{"MailRecipientCount", testMailRecipientCount},
@@ -318,5 +321,149 @@ func testMailRecipientCount(t *testing.T, s Store) {
 	}
 	if n != limit {
 		t.Fatalf("%d messages queued by %d concurrent callers, want the limit %d", n, callers, limit)
+	}
+}
+
+// testRefreshKeyRotation: replicas (RefreshKeys over one store) run the
+// refresh MAC key pass at once. The first pass makes exactly one key 1;
+// a pass before the period makes nothing; once the newest key is a period
+// old, exactly one replica makes the next key and all of them MAC with it;
+// an old key is deleted by the pass at its successor's creation plus the
+// retention, not before, and never the newest.
+func testRefreshKeyRotation(t *testing.T, s Store) {
+	ctx := context.Background()
+	sealer, err := keys.NewSealer(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := epoch
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	const period, maxAge = 24 * time.Hour, 72 * time.Hour
+	replicas := make([]*issuer.RefreshKeys, 6)
+	for i := range replicas {
+		if replicas[i], err = issuer.NewRefreshKeys(s, sealer, issuer.RefreshKeysConfig{RotationPeriod: period, SessionMaxAge: maxAge, Now: clock}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retention := replicas[0].Retention()
+	if retention < maxAge {
+		t.Fatalf("retention %s is shorter than the session maximum age %s", retention, maxAge)
+	}
+	passAll := func(wantCreated uint32) uint32 {
+		t.Helper()
+		var wg sync.WaitGroup
+		passes := make([]issuer.RefreshKeyPass, len(replicas))
+		errs := make([]error, len(replicas))
+		for i, r := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				passes[i], errs[i] = r.Pass(ctx)
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for i, p := range passes {
+			if errs[i] != nil {
+				t.Fatalf("replica %d: %v", i, errs[i])
+			}
+			if p.Created != 0 {
+				created++
+				if p.Created != wantCreated {
+					t.Fatalf("replica %d made key %d, want %d", i, p.Created, wantCreated)
+				}
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[wantCreated != 0]; created != want {
+			t.Fatalf("%d replicas made a key, want %d", created, want)
+		}
+		// Any replica may have made it: those that passed before it
+		// learn it on their next pass, as they do every minute.
+		var newest uint32
+		for i, r := range replicas {
+			p, err := r.Pass(ctx)
+			if err != nil || p.Created != 0 {
+				t.Fatalf("replica %d second pass: %+v %v", i, p, err)
+			}
+			if i > 0 && p.Newest != newest {
+				t.Fatalf("replica %d MACs with key %d, replica 0 with %d", i, p.Newest, newest)
+			}
+			newest = p.Newest
+		}
+		return newest
+	}
+	ids := func() []uint32 {
+		t.Helper()
+		ks, err := s.RefreshMACKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []uint32
+		for _, k := range ks {
+			out = append(out, k.ID)
+		}
+		return out
+	}
+	if n := passAll(1); n != 1 {
+		t.Fatalf("newest after the first pass: %d", n)
+	}
+	advance(period - time.Millisecond)
+	passAll(0)
+	advance(time.Millisecond)
+	if n := passAll(2); n != 2 {
+		t.Fatalf("newest after the rotation: %d", n)
+	}
+	created2 := clock()
+	advance(period)
+	passAll(3)
+	// Key 1 stays until key 2's creation + retention.
+	advance(created2.Add(retention).Sub(clock()) - time.Millisecond)
+	if got := ids(); len(got) == 0 || got[0] != 1 {
+		t.Fatalf("keys before key 1's retention ends: %v", got)
+	}
+	passAll(4) // a period has passed since key 3
+	if got := ids(); got[0] != 1 {
+		t.Fatalf("key 1 deleted before its retention ended: %v", got)
+	}
+	advance(time.Millisecond)
+	passAll(0)
+	if got := ids(); got[0] != 2 {
+		t.Fatalf("keys after key 1's retention: %v", got)
+	}
+	// On demand: a key at once, whatever the newest's age; deleted keys
+	// are never made again and the newest is never deleted.
+	p, err := replicas[2].Rotate(ctx)
+	if err != nil || p.Created != 5 || p.Newest != 5 {
+		t.Fatalf("rotate: %+v %v", p, err)
+	}
+	if got := ids(); len(got) != 4 || got[0] != 2 || got[3] != 5 {
+		t.Fatalf("keys after the rotation on demand: %v", got)
+	}
+	// Long after, one pass makes one key and deletes every key whose
+	// successor is older than the retention, never the newest two.
+	advance(100 * retention)
+	passAll(6)
+	if got := ids(); len(got) != 2 || got[0] != 5 || got[1] != 6 {
+		t.Fatalf("keys long after: %v", got)
+	}
+}
+
+// testSessionWithoutSecret: a session may be stored without a secret of
+// its own, and reads back as such.
+func testSessionWithoutSecret(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, issuer.User{ID: "u1", Email: "ann@example.com", PasswordHash: "h", CreatedAt: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	sess := issuer.Session{ID: "s1", UserID: "u1", CreatedAt: epoch, RotatedAt: epoch,
+		IdleExpiresAt: epoch.Add(time.Hour), AbsoluteExpiresAt: epoch.Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := s.SessionWithUser(ctx, "s1")
+	if err != nil || got.RefreshSecret != nil || got.ID != "s1" {
+		t.Fatalf("session = %+v, %v", got, err)
 	}
 }

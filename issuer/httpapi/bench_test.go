@@ -74,7 +74,7 @@ func BenchmarkRefresh(b *testing.B) {
 
 				t2 := time.Now()
 				now := e.clock.Now()
-				if _, _, ok, err := db.SpendRefresh(ctx, sid, counter, now, now.Add(time.Hour)); err != nil || !ok {
+				if _, _, _, ok, err := db.SpendRefresh(ctx, sid, counter, now, now.Add(time.Hour)); err != nil || !ok {
 					b.Fatalf("rotate: %v %v", ok, err)
 				}
 				counter++

@@ -35,21 +35,36 @@ const (
 // matches "EMAIL" to email), no unknown fields, no trailing data. Its
 // errors say what is wrong.
 func decodeJSON(c *gin.Context, v any) error {
+	body, err := readJSONBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSONBody(body, v)
+}
+
+// readJSONBody checks the media type and reads the body, capped (the first
+// steps of decodeJSON).
+func readJSONBody(c *gin.Context) ([]byte, error) {
 	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return apiError(kindMediaType, "the body must be JSON (Content-Type: application/json)")
+		return nil, apiError(kindMediaType, "the body must be JSON (Content-Type: application/json)")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return apiError(kindMediaType, "the body must be JSON in UTF-8")
+		return nil, apiError(kindMediaType, "the body must be JSON in UTF-8")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return apiError(kindTooLarge, "the body is larger than %d bytes", maxBodyBytes)
+			return nil, apiError(kindTooLarge, "the body is larger than %d bytes", maxBodyBytes)
 		}
-		return apiError(issuer.KindInvalid, "could not read the body")
+		return nil, apiError(issuer.KindInvalid, "could not read the body")
 	}
+	return body, nil
+}
+
+// decodeJSONBody is the rest of decodeJSON, on a body read.
+func decodeJSONBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return apiError(issuer.KindInvalid, "the body is empty; send a JSON object")
 	}

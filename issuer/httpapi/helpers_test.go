@@ -144,14 +144,19 @@ func (s *countingStore) RevokeUserSessions(ctx context.Context, userID, except s
 	return s.DB.RevokeUserSessions(ctx, userID, except, at, reason)
 }
 
-func (s *countingStore) SpendRefresh(ctx context.Context, id string, from uint64, at, idle time.Time) (issuer.Session, issuer.User, bool, error) {
+func (s *countingStore) SpendRefresh(ctx context.Context, id string, from uint64, at, idle time.Time) (issuer.Session, issuer.User, []string, bool, error) {
 	s.n.Add(1)
 	return s.DB.SpendRefresh(ctx, id, from, at, idle)
 }
 
-func (s *countingStore) RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error) {
+func (s *countingStore) RefreshMACKeys(ctx context.Context) ([]issuer.RefreshMACKey, error) {
 	s.n.Add(1)
-	return s.DB.RefreshMACKey(ctx, id, sealed, at)
+	return s.DB.RefreshMACKeys(ctx)
+}
+
+func (s *countingStore) UserRoles(ctx context.Context, userID string) ([]string, error) {
+	s.n.Add(1)
+	return s.DB.UserRoles(ctx, userID)
 }
 
 func (s *countingStore) ReserveSignin(ctx context.Context, key string, now, resetBefore, leaseUntil time.Time, free int) (bool, time.Time, error) {

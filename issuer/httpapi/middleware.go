@@ -107,10 +107,13 @@ func accessLog(observe func(method, route string, status int, d time.Duration)) 
 }
 
 // quietRoute reports the routes whose successful requests are logged at
-// debug (see accessLog).
+// debug (see accessLog): probes, discovery and the key set, and refresh,
+// the busiest endpoint, whose successes signet_refreshes_total and
+// signet_http_requests_total count (failures are logged at info, with
+// the reason).
 func quietRoute(route string) bool {
 	switch route {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/metrics", "/v1/token/refresh":
 		return true
 	}
 	return strings.HasPrefix(route, "/.well-known/")

@@ -56,8 +56,8 @@ func TestRefreshRetryAfterLostReply(t *testing.T) {
 		if retry.RefreshToken != lost.RefreshToken {
 			t.Fatal("the retry got a different successor")
 		}
-		if n := e.store.calls() - before; n != 4 {
-			t.Fatalf("a late retry took %d round trips, want 4 (failed spend, read, mark, audit event)", n)
+		if n := e.store.calls() - before; n != 5 {
+			t.Fatalf("a late retry took %d round trips, want 5 (failed spend, read, mark, audit event, the user's roles)", n)
 		}
 		if !e.me(retry.AccessToken) {
 			t.Fatal("the retry's access token does not work")

@@ -3,11 +3,13 @@ package httpapi_test
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -120,13 +122,14 @@ func TestSigninCreatesSession(t *testing.T) {
 		if len(s.UserAgent) > 256 || !strings.HasPrefix(long, s.UserAgent) || s.UserAgent == "" {
 			t.Fatalf("user agent stored as %d bytes: %q", len(s.UserAgent), s.UserAgent)
 		}
-		// The secret at rest is sealed: neither it nor anything derived
-		// from a stored column is the token.
-		if len(s.RefreshSecret) < 32+28 || strings.Contains(tk.RefreshToken, base64.RawURLEncoding.EncodeToString(s.RefreshSecret)) {
-			t.Fatalf("refresh secret stored as %d bytes", len(s.RefreshSecret))
+		// The token is MACed under the server-wide key: the session keeps
+		// no secret of its own.
+		var stored []byte
+		if err := e.db.SQL().QueryRow(e.db.SQL().Rebind(`SELECT refresh_secret FROM sessions WHERE id = ?`), s.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
 		}
-		if _, err := e.sealer.Open("another-session", s.RefreshSecret); err == nil {
-			t.Fatal("the sealed secret opens under another session id")
+		if s.RefreshSecret != nil || len(stored) != 0 {
+			t.Fatalf("the session stores a secret of %d bytes", len(stored))
 		}
 	})
 }
@@ -259,11 +262,18 @@ func (e *env) mintToken(s issuer.Session, counter uint64) string {
 // MAC is still made with key 1).
 func (e *env) mintTokenKey(s issuer.Session, kid uint32, counter uint64) string {
 	e.t.Helper()
+	return e.mintTokenWith(s, 1, kid, counter)
+}
+
+// mintTokenWith forges a refresh token MACed with refresh MAC key macKey
+// that names key kid.
+func (e *env) mintTokenWith(s issuer.Session, macKey, kid uint32, counter uint64) string {
+	e.t.Helper()
 	var sealed []byte
-	if err := e.db.SQL().QueryRow(`SELECT sealed_key FROM refresh_mac_keys WHERE id = 1`).Scan(&sealed); err != nil {
+	if err := e.db.SQL().QueryRow(e.db.SQL().Rebind(`SELECT sealed_key FROM refresh_mac_keys WHERE id = ?`), macKey).Scan(&sealed); err != nil {
 		e.t.Fatal(err)
 	}
-	key, err := e.sealer.Open("refresh-mac-key:1", sealed)
+	key, err := e.sealer.Open(fmt.Sprintf("refresh-mac-key:%d", macKey), sealed)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -282,11 +292,33 @@ func (e *env) mintTokenKey(s issuer.Session, kid uint32, counter uint64) string 
 	return "sgt_rt2_" + base64.RawURLEncoding.EncodeToString(tok)
 }
 
+// giveSecret turns the session of tk into one started before the
+// server-wide keys: a sealed secret of its own in its row, as every
+// session had then.
+func (e *env) giveSecret(tk tokens) issuer.Session {
+	e.t.Helper()
+	s := e.sessionOf(tk)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.SQL().Exec(e.db.SQL().Rebind(`UPDATE sessions SET refresh_secret = ? WHERE id = ?`), e.sealer.Seal(s.ID, secret), s.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	return e.sessionOf(tk)
+}
+
 // mintTokenV1 forges a refresh token of the first format (the session's
 // own sealed secret), as sessions started before the current format hold.
 func (e *env) mintTokenV1(s issuer.Session, counter uint64) string {
 	e.t.Helper()
-	secret, err := e.sealer.Open(s.ID, s.RefreshSecret)
+	return e.mintTokenV1With(s, s.RefreshSecret, counter)
+}
+
+// mintTokenV1With is mintTokenV1 under a given sealed secret.
+func (e *env) mintTokenV1With(s issuer.Session, sealed []byte, counter uint64) string {
+	e.t.Helper()
+	secret, err := e.sealer.Open(s.ID, sealed)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -320,6 +352,8 @@ func TestRefreshRejectionsIdentical(t *testing.T) {
 		flipped[len(flipped)-3] ^= 'A' ^ 'B'
 		revoked := e.signin("ann@example.com", "correct horse")
 		e.do("POST", "/v1/signout", nil, "Authorization", "Bearer "+revoked.AccessToken)
+		legacy := e.signin("ann@example.com", "correct horse")
+		legacySession := e.giveSecret(legacy)
 
 		cases := map[string]func() string{
 			"empty-ish":    func() string { return "x" },
@@ -335,9 +369,14 @@ func TestRefreshRejectionsIdentical(t *testing.T) {
 			"unknown v1":   func() string { return "sgt_rt_" + strings.Repeat("A", 75) },
 			"other key id": func() string { return e.mintTokenKey(e.sessionOf(live), 2, 0) },
 			"v1 bad MAC": func() string {
-				v1 := []byte(e.mintTokenV1(e.sessionOf(live), 0))
+				v1 := []byte(e.mintTokenV1(legacySession, 0))
 				v1[len(v1)-3] ^= 'A' ^ 'B'
 				return string(v1)
+			},
+			// A first-format token naming a session that has no secret of
+			// its own, MACed under a secret the attacker chose.
+			"v1 for a keyless session": func() string {
+				return e.mintTokenV1With(e.sessionOf(live), e.sealer.Seal(e.sessionOf(live).ID, make([]byte, 32)), 0)
 			},
 			"revoked":        func() string { return revoked.RefreshToken },
 			"counter ahead":  func() string { return e.mintToken(e.sessionOf(live), 5) },
@@ -388,8 +427,9 @@ func TestRefreshRejectionsIdentical(t *testing.T) {
 }
 
 // TestRefreshRoundTrips pins the number of store calls (each one SQL
-// statement) of a refresh: one on the common path, none for a token whose
-// MAC is wrong, two for a grace repeat (the failed spend, the read).
+// statement) of a refresh: one on the common path (the user's roles come
+// with it), none for a token whose MAC is wrong, three for a grace repeat
+// (the failed spend, the read, the user's roles).
 func TestRefreshRoundTrips(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
@@ -407,8 +447,8 @@ func TestRefreshRoundTrips(t *testing.T) {
 		if again := e.mustRefresh(tk.RefreshToken); again.RefreshToken != next.RefreshToken {
 			t.Fatal("grace repeat differs")
 		}
-		if n := e.store.calls() - before; n != 2 {
-			t.Fatalf("grace repeat took %d round trips, want 2", n)
+		if n := e.store.calls() - before; n != 3 {
+			t.Fatalf("grace repeat took %d round trips, want 3", n)
 		}
 		forged := []byte(next.RefreshToken)
 		forged[len(forged)-3] ^= 'A' ^ 'B'
@@ -431,7 +471,7 @@ func TestRefreshFirstFormat(t *testing.T) {
 		e := newEnv(t, db)
 		e.signup("ann@example.com", "correct horse")
 		tk := e.signin("ann@example.com", "correct horse")
-		old := e.mintTokenV1(e.sessionOf(tk), 0)
+		old := e.mintTokenV1(e.giveSecret(tk), 0)
 		next := e.mustRefresh(old)
 		if !strings.HasPrefix(next.RefreshToken, "sgt_rt2_") || next.RefreshToken != e.mintToken(e.sessionOf(tk), 1) {
 			t.Fatalf("successor %q is not the current format's token 1", next.RefreshToken)

@@ -36,7 +36,8 @@ func (c *ResealCount) unopened(label string) {
 
 // ResealSecrets passes every sealed secret the store holds through reseal:
 // the signing keys' private parts (label: the kid), then the sessions'
-// refresh secrets (label: the session id), then the issuer's own secrets
+// refresh secrets (label: the session id; sessions started since the
+// server-wide refresh MAC keys have none and are passed over), then the issuer's own secrets
 // such as the device-token key (label: the name), then the refresh MAC
 // keys (label: refresh-mac-key:<id>). reseal returns the secret's new
 // sealed form, nil when it needs none, or an error wrapping keys.ErrDecrypt
@@ -101,6 +102,9 @@ func (d *DB) ResealSecrets(ctx context.Context, batchSize int, reseal func(label
 				return fmt.Errorf("store: reseal sessions: %w", err)
 			}
 			for _, r := range rows {
+				if len(r.Sealed) == 0 {
+					continue // a session of the server-wide keys: no secret of its own
+				}
 				if err := resealRow(ctx, tx, &batch, `UPDATE sessions SET refresh_secret = ? WHERE id = ? AND refresh_secret = ?`, r.ID, r.Sealed, reseal); err != nil {
 					return err
 				}

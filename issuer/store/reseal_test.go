@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -179,30 +180,48 @@ func TestResealLeavesDeletedSessions(t *testing.T) {
 	}
 }
 
-// TestResealRefreshMACKey: the refresh MAC key is re-sealed with the rest,
-// so that retiring the old key-encryption key keeps refresh tokens valid.
+// TestResealRefreshMACKey: every refresh MAC key is re-sealed with the
+// rest, so that retiring the old key-encryption key keeps refresh tokens
+// valid whatever key MACed them; sessions with no secret of their own are
+// passed over, neither re-sealed nor counted as unopened.
 func TestResealRefreshMACKey(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		old, ring, newOnly := kekSealer(t, 1), kekSealer(t, 2, 1), kekSealer(t, 2)
-		secret := bytes.Repeat([]byte{9}, 32)
-		if _, err := db.RefreshMACKey(ctx, 1, old.Seal("refresh-mac-key:1", secret), time.Now()); err != nil {
+		now := time.Now()
+		secrets := map[uint32][]byte{1: bytes.Repeat([]byte{9}, 32), 2: bytes.Repeat([]byte{8}, 32)}
+		for id := uint32(1); id <= 2; id++ {
+			label := "refresh-mac-key:" + strconv.FormatUint(uint64(id), 10)
+			if ok, err := db.CreateRefreshMACKey(ctx, issuer.RefreshMACKey{ID: id, Sealed: old.Seal(label, secrets[id]), CreatedAt: now}); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+		}
+		if err := db.CreateUser(ctx, issuer.User{ID: "u", Email: "u@example.com", PasswordHash: "h", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateSession(ctx, issuer.Session{ID: "keyless", UserID: "u", CreatedAt: now, RotatedAt: now,
+			IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		counts, err := db.ResealSecrets(ctx, 10, ring.Reseal, nil)
-		if err != nil || len(counts) != 4 || counts[3].Table != "refresh_mac_keys" || counts[3].Resealed != 1 {
+		if err != nil || len(counts) != 4 || counts[3].Table != "refresh_mac_keys" || counts[3].Resealed != 2 {
 			t.Fatalf("reseal: %+v %v", counts, err)
 		}
-		sealed, err := db.RefreshMACKey(ctx, 1, []byte("unused"), time.Now())
-		if err != nil {
-			t.Fatal(err)
+		if counts[1].Table != "sessions" || counts[1].Resealed+counts[1].Current+counts[1].Unopened+counts[1].Gone != 0 {
+			t.Fatalf("a session without a secret was touched: %+v", counts[1])
 		}
-		got, err := newOnly.Open("refresh-mac-key:1", sealed)
-		if err != nil || !bytes.Equal(got, secret) {
-			t.Fatalf("the new key-encryption key does not open the MAC key: %v", err)
+		ks, err := db.RefreshMACKeys(ctx)
+		if err != nil || len(ks) != 2 {
+			t.Fatal(ks, err)
+		}
+		for _, k := range ks {
+			got, err := newOnly.Open("refresh-mac-key:"+strconv.FormatUint(uint64(k.ID), 10), k.Sealed)
+			if err != nil || !bytes.Equal(got, secrets[k.ID]) {
+				t.Fatalf("the new key-encryption key does not open MAC key %d: %v", k.ID, err)
+			}
 		}
 		counts, err = db.ResealSecrets(ctx, 10, ring.Reseal, nil)
-		if err != nil || counts[3].Resealed != 0 || counts[3].Current != 1 {
+		if err != nil || counts[3].Resealed != 0 || counts[3].Current != 2 {
 			t.Fatalf("second run: %+v %v", counts, err)
 		}
 	})

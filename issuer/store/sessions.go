@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -29,8 +31,12 @@ type sessionRow struct {
 }
 
 func (r sessionRow) session() issuer.Session {
+	secret := r.RefreshSecret
+	if len(secret) == 0 {
+		secret = nil // a session with no secret of its own
+	}
 	return issuer.Session{
-		ID: r.ID, UserID: r.UserID, RefreshSecret: r.RefreshSecret, RefreshCounter: uint64(r.RefreshCounter),
+		ID: r.ID, UserID: r.UserID, RefreshSecret: secret, RefreshCounter: uint64(r.RefreshCounter),
 		RotatedAt: fromMS(r.RotatedAt), CreatedAt: fromMS(r.CreatedAt),
 		IdleExpiresAt: fromMS(r.IdleExpiresAt), AbsoluteExpiresAt: fromMS(r.AbsoluteExpiresAt),
 		RevokedAt: fromMS(r.RevokedAt.Int64), RevokedReason: r.RevokedReason.String,
@@ -48,10 +54,14 @@ func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
 	if s.RefreshCounter > math.MaxInt64 {
 		return errors.New("store: create session: counter out of range")
 	}
+	secret := s.RefreshSecret
+	if secret == nil {
+		secret = []byte{} // no per-session secret (the column predates that)
+	}
 	_, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO sessions
 		(id, user_id, refresh_secret, refresh_counter, rotated_at, created_at, idle_expires_at, absolute_expires_at, user_agent, ip)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		s.ID, s.UserID, s.RefreshSecret, int64(s.RefreshCounter), ms(s.RotatedAt), ms(s.CreatedAt),
+		s.ID, s.UserID, secret, int64(s.RefreshCounter), ms(s.RotatedAt), ms(s.CreatedAt),
 		ms(s.IdleExpiresAt), ms(s.AbsoluteExpiresAt), s.UserAgent, s.IP)
 	if err != nil {
 		return storeErr("create session", err)
@@ -237,39 +247,61 @@ const (
 // counter is still `from`, it moves the counter to from+1, sets rotated_at
 // to `at` and the idle expiry to idleExpiresAt (never past the absolute
 // expiry), and returns the session as updated (without its sealed secret)
-// with its user. false when any condition fails: the caller then reads the
-// session to find out why. The statement is prepared (see prepared).
-func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (issuer.Session, issuer.User, bool, error) {
+// with its user and the user's roles, sorted. false when any condition
+// fails: the caller then reads the session to find out why. The statement
+// is prepared (see prepared), and its row is scanned into plain variables
+// (no reflection: this is the hot path).
+func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (issuer.Session, issuer.User, []string, bool, error) {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
 	if from >= math.MaxInt64 {
-		return issuer.Session{}, issuer.User{}, false, nil
-	}
-	var r struct {
-		sessionRow
-		UEmail     string `db:"u_email"`
-		UCreatedAt int64  `db:"u_created_at"`
-		UVerified  bool   `db:"u_email_verified"`
+		return issuer.Session{}, issuer.User{}, nil, false, nil
 	}
 	st, err := d.prepared(ctx, &d.spendStmt, spendRefreshSQL[d.dialect])
 	if err != nil {
-		return issuer.Session{}, issuer.User{}, false, storeErr("prepare spend refresh token", err)
+		return issuer.Session{}, issuer.User{}, nil, false, storeErr("prepare spend refresh token", err)
 	}
-	err = st.QueryRowxContext(ctx, id, int64(from), ms(at), ms(idleExpiresAt)).StructScan(&r)
+	var (
+		userID, userAgent, ip, email                        string
+		counter, rotated, created, idle, abs, reissued, uAt int64
+		verified                                            bool
+		roles                                               sql.NullString
+	)
+	err = st.QueryRowContext(ctx, id, int64(from), ms(at), ms(idleExpiresAt)).Scan(
+		&userID, &counter, &rotated, &created, &idle, &abs, &userAgent, &ip, &reissued,
+		&email, &uAt, &verified, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
-		return issuer.Session{}, issuer.User{}, false, nil
+		return issuer.Session{}, issuer.User{}, nil, false, nil
 	}
 	if err != nil {
-		return issuer.Session{}, issuer.User{}, false, storeErr("spend refresh token", err)
+		return issuer.Session{}, issuer.User{}, nil, false, storeErr("spend refresh token", err)
 	}
-	r.ID = id
-	u := issuer.User{ID: r.UserID, Email: r.UEmail, CreatedAt: fromMS(r.UCreatedAt), EmailVerified: r.UVerified}
-	return r.session(), u, true, nil
+	sess := issuer.Session{
+		ID: id, UserID: userID, RefreshCounter: uint64(counter),
+		RotatedAt: fromMS(rotated), CreatedAt: fromMS(created),
+		IdleExpiresAt: fromMS(idle), AbsoluteExpiresAt: fromMS(abs),
+		UserAgent: userAgent, IP: ip, ReissuedCounter: uint64(reissued),
+	}
+	u := issuer.User{ID: userID, Email: email, CreatedAt: fromMS(uAt), EmailVerified: verified}
+	return sess, u, splitRoles(roles), true, nil
+}
+
+// splitRoles reads the roles column of spendRefreshSQL: names joined by
+// spaces (a role name has none), NULL when the user has none.
+func splitRoles(v sql.NullString) []string {
+	if !v.Valid || v.String == "" {
+		return []string{}
+	}
+	roles := strings.Fields(v.String)
+	slices.Sort(roles)
+	return roles
 }
 
 // spendRefreshSQL is SpendRefresh's statement per dialect ($1 id, $2 the
-// counter, $3 now, $4 the new idle expiry; ?N on SQLite). SQLite allows no joined table
-// in RETURNING, so it reads the user's columns through subqueries.
+// counter, $3 now, $4 the new idle expiry; ?N on SQLite). SQLite allows no
+// joined table in RETURNING, so it reads the user's columns through
+// subqueries. The user's roles come in the same statement, so that the
+// access token's roles claim costs no second round trip.
 var spendRefreshSQL = map[string]string{
 	Postgres: `UPDATE sessions AS s
 		SET refresh_counter = s.refresh_counter + 1, rotated_at = $3, idle_expires_at = LEAST($4, s.absolute_expires_at)
@@ -278,31 +310,76 @@ var spendRefreshSQL = map[string]string{
 		  AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3 AND u.id = s.user_id
 		RETURNING s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
 		  s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
-		  u.email AS u_email, u.created_at AS u_created_at, u.email_verified_at IS NOT NULL AS u_email_verified`,
+		  u.email, u.created_at, u.email_verified_at IS NOT NULL,
+		  (SELECT string_agg(r.role, ' ') FROM user_roles AS r WHERE r.user_id = s.user_id)`,
 	SQLite: `UPDATE sessions
 		SET refresh_counter = refresh_counter + 1, rotated_at = ?3, idle_expires_at = MIN(?4, absolute_expires_at)
 		WHERE id = ?1 AND refresh_counter = ?2 AND revoked_at IS NULL
 		  AND idle_expires_at > ?3 AND absolute_expires_at > ?3
 		RETURNING user_id, refresh_counter, rotated_at, created_at, idle_expires_at,
 		  absolute_expires_at, user_agent, ip, reissued_counter,
-		  (SELECT u.email FROM users AS u WHERE u.id = sessions.user_id) AS u_email,
-		  (SELECT u.created_at FROM users AS u WHERE u.id = sessions.user_id) AS u_created_at,
-		  (SELECT u.email_verified_at IS NOT NULL FROM users AS u WHERE u.id = sessions.user_id) AS u_email_verified`,
+		  (SELECT u.email FROM users AS u WHERE u.id = sessions.user_id),
+		  (SELECT u.created_at FROM users AS u WHERE u.id = sessions.user_id),
+		  (SELECT u.email_verified_at IS NOT NULL FROM users AS u WHERE u.id = sessions.user_id),
+		  (SELECT group_concat(r.role, ' ') FROM user_roles AS r WHERE r.user_id = sessions.user_id)`,
 }
 
-// RefreshMACKey returns the sealed refresh MAC key `id`. When there is
-// none yet, `sealed` becomes that key: the first replica to get here
-// creates it, and every replica reads the one that was stored.
-func (d *DB) RefreshMACKey(ctx context.Context, id uint32, sealed []byte, at time.Time) ([]byte, error) {
+// RefreshMACKeys lists the refresh MAC keys, oldest first.
+func (d *DB) RefreshMACKeys(ctx context.Context) ([]issuer.RefreshMACKey, error) {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
-	if _, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO refresh_mac_keys (id, sealed_key, created_at)
-		VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`), int64(id), sealed, ms(at)); err != nil {
-		return nil, storeErr("create refresh MAC key", err)
+	var rows []struct {
+		ID        int64  `db:"id"`
+		Sealed    []byte `db:"sealed_key"`
+		CreatedAt int64  `db:"created_at"`
 	}
-	var stored []byte
-	if err := d.db.GetContext(ctx, &stored, d.db.Rebind(`SELECT sealed_key FROM refresh_mac_keys WHERE id = ?`), int64(id)); err != nil {
-		return nil, storeErr("read refresh MAC key", err)
+	if err := d.db.SelectContext(ctx, &rows, `SELECT id, sealed_key, created_at FROM refresh_mac_keys ORDER BY id`); err != nil {
+		return nil, storeErr("list refresh MAC keys", err)
 	}
-	return stored, nil
+	out := make([]issuer.RefreshMACKey, 0, len(rows))
+	for _, r := range rows {
+		if r.ID <= 0 || r.ID > math.MaxUint32 {
+			continue // not a key this issuer made
+		}
+		out = append(out, issuer.RefreshMACKey{ID: uint32(r.ID), Sealed: r.Sealed, CreatedAt: fromMS(r.CreatedAt)})
+	}
+	return out, nil
+}
+
+// CreateRefreshMACKey stores k if no key has an id as high as k.ID, in
+// one statement: of replicas racing to make the next key, exactly one
+// does (the primary key decides), and an id that was used and deleted is
+// never made again. false when another key got there first.
+func (d *DB) CreateRefreshMACKey(ctx context.Context, k issuer.RefreshMACKey) (bool, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
+	res, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO refresh_mac_keys (id, sealed_key, created_at)
+		SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM refresh_mac_keys WHERE id >= ?)
+		ON CONFLICT (id) DO NOTHING`), int64(k.ID), k.Sealed, ms(k.CreatedAt), int64(k.ID))
+	if err != nil {
+		return false, storeErr("create refresh MAC key", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("create refresh MAC key", err)
+	}
+	return n == 1, nil
+}
+
+// DeleteRefreshMACKeys deletes the refresh MAC keys of the given ids but
+// never the newest key, and returns how many it deleted.
+func (d *DB) DeleteRefreshMACKeys(ctx context.Context, ids []uint32) (int64, error) {
+	ctx, cancel := d.callContext(ctx)
+	defer cancel()
+	var total int64
+	for _, id := range ids {
+		res, err := d.db.ExecContext(ctx, d.db.Rebind(`DELETE FROM refresh_mac_keys
+			WHERE id = ? AND id < (SELECT max(id) FROM refresh_mac_keys)`), int64(id))
+		if err != nil {
+			return total, storeErr("delete refresh MAC key", err)
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
 }

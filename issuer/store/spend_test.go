@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,7 @@ func TestSpendRefresh(t *testing.T) {
 		}
 		s1 := mk("s1")
 		at := now.Add(30 * time.Minute)
-		sess, u, ok, err := db.SpendRefresh(ctx, "s1", 0, at, at.Add(time.Hour))
+		sess, u, _, ok, err := db.SpendRefresh(ctx, "s1", 0, at, at.Add(time.Hour))
 		if err != nil || !ok {
 			t.Fatalf("spend 0: %v %v", ok, err)
 		}
@@ -47,30 +48,30 @@ func TestSpendRefresh(t *testing.T) {
 		if u.ID != "u1" || u.Email != "u1@example.com" || !u.CreatedAt.Equal(now) || u.PasswordHash != "" {
 			t.Fatalf("user = %+v", u)
 		}
-		if _, _, ok, _ := db.SpendRefresh(ctx, "s1", 0, at, at.Add(time.Hour)); ok {
+		if _, _, _, ok, _ := db.SpendRefresh(ctx, "s1", 0, at, at.Add(time.Hour)); ok {
 			t.Fatal("a stale counter was spent")
 		}
 		// The idle expiry never passes the absolute one.
 		at2 := now.Add(80 * time.Minute)
-		sess, _, ok, err = db.SpendRefresh(ctx, "s1", 1, at2, at2.Add(time.Hour))
+		sess, _, _, ok, err = db.SpendRefresh(ctx, "s1", 1, at2, at2.Add(time.Hour))
 		if err != nil || !ok || !sess.IdleExpiresAt.Equal(s1.AbsoluteExpiresAt) {
 			t.Fatalf("spend 1: %v %v %+v", ok, err, sess)
 		}
 		// Past the absolute expiry, idle, revoked, unknown: no row.
-		if _, _, ok, _ := db.SpendRefresh(ctx, "s1", 2, s1.AbsoluteExpiresAt, s1.AbsoluteExpiresAt.Add(time.Hour)); ok {
+		if _, _, _, ok, _ := db.SpendRefresh(ctx, "s1", 2, s1.AbsoluteExpiresAt, s1.AbsoluteExpiresAt.Add(time.Hour)); ok {
 			t.Fatal("a session past its maximum age was spent")
 		}
 		mk("s2")
-		if _, _, ok, _ := db.SpendRefresh(ctx, "s2", 0, now.Add(time.Hour), now.Add(2*time.Hour)); ok {
+		if _, _, _, ok, _ := db.SpendRefresh(ctx, "s2", 0, now.Add(time.Hour), now.Add(2*time.Hour)); ok {
 			t.Fatal("an idle session was spent")
 		}
 		if _, err := db.RevokeSession(ctx, "s2", now, "test"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, ok, _ := db.SpendRefresh(ctx, "s2", 0, now, now.Add(time.Hour)); ok {
+		if _, _, _, ok, _ := db.SpendRefresh(ctx, "s2", 0, now, now.Add(time.Hour)); ok {
 			t.Fatal("a revoked session was spent")
 		}
-		if _, _, ok, _ := db.SpendRefresh(ctx, "nope", 0, now, now.Add(time.Hour)); ok {
+		if _, _, _, ok, _ := db.SpendRefresh(ctx, "nope", 0, now, now.Add(time.Hour)); ok {
 			t.Fatal("an unknown session was spent")
 		}
 		// Verified email is reported.
@@ -78,42 +79,85 @@ func TestSpendRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 		mk("s3")
-		if _, u, ok, err := db.SpendRefresh(ctx, "s3", 0, now, now.Add(time.Hour)); err != nil || !ok || !u.EmailVerified {
+		if _, u, _, ok, err := db.SpendRefresh(ctx, "s3", 0, now, now.Add(time.Hour)); err != nil || !ok || !u.EmailVerified {
 			t.Fatalf("verified user: %v %v %+v", ok, err, u)
 		}
 	})
 }
 
-// TestRefreshMACKeyFirstWriterWins: replicas racing to create the key all
-// end up with the one that was stored.
-func TestRefreshMACKeyFirstWriterWins(t *testing.T) {
+// TestCreateRefreshMACKeyOneWinner: replicas racing to make the next
+// refresh MAC key: exactly one stores it, the others store nothing; an id
+// below the newest is never made (again), and the newest key is never
+// deleted.
+func TestCreateRefreshMACKeyOneWinner(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if ok, err := db.CreateRefreshMACKey(ctx, issuer.RefreshMACKey{ID: 1, Sealed: []byte{1}, CreatedAt: now}); err != nil || !ok {
+			t.Fatalf("key 1: %v %v", ok, err)
+		}
 		var wg sync.WaitGroup
-		var got [8][]byte
-		var failed atomic.Int32
-		for i := range got {
+		var won, failed atomic.Int32
+		for i := range 8 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				k, err := db.RefreshMACKey(ctx, 1, []byte{byte(i + 1)}, time.Now())
+				ok, err := db.CreateRefreshMACKey(ctx, issuer.RefreshMACKey{ID: 2, Sealed: []byte{byte(10 + i)}, CreatedAt: now})
 				if err != nil {
 					failed.Add(1)
 				}
-				got[i] = k
+				if ok {
+					won.Add(1)
+				}
 			}()
 		}
 		wg.Wait()
-		if failed.Load() != 0 {
-			t.Fatal("a replica failed to read the key")
+		if failed.Load() != 0 || won.Load() != 1 {
+			t.Fatalf("%d replicas made key 2, %d failed", won.Load(), failed.Load())
 		}
-		for i := range got {
-			if len(got[i]) != 1 || got[i][0] != got[0][0] {
-				t.Fatalf("replica %d got %v, replica 0 %v", i, got[i], got[0])
+		ks, err := db.RefreshMACKeys(ctx)
+		if err != nil || len(ks) != 2 || ks[0].ID != 1 || ks[1].ID != 2 || !ks[0].CreatedAt.Equal(now) || ks[1].Sealed[0] < 10 {
+			t.Fatalf("keys: %+v %v", ks, err)
+		}
+		// The newest key stays whatever is asked.
+		if n, err := db.DeleteRefreshMACKeys(ctx, []uint32{1, 2}); err != nil || n != 1 {
+			t.Fatalf("delete: %d %v", n, err)
+		}
+		// Key 1 was used: it is not made again, even though its id is free.
+		if ok, err := db.CreateRefreshMACKey(ctx, issuer.RefreshMACKey{ID: 1, Sealed: []byte{2}, CreatedAt: now}); err != nil || ok {
+			t.Fatalf("key 1 made again: %v %v", ok, err)
+		}
+		if ks, _ := db.RefreshMACKeys(ctx); len(ks) != 1 || ks[0].ID != 2 {
+			t.Fatalf("keys after the delete: %+v", ks)
+		}
+	})
+}
+
+// TestSpendRefreshRoles: the one statement of a refresh returns the user's
+// roles, sorted, and an empty list for a user with none.
+func TestSpendRefreshRoles(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		if err := db.CreateUser(ctx, issuer.User{ID: "u1", Email: "a@example.com", PasswordHash: "h", CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateSession(ctx, issuer.Session{ID: "s1", UserID: "u1", CreatedAt: now, RotatedAt: now,
+			IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, roles, ok, err := db.SpendRefresh(ctx, "s1", 0, now, now.Add(time.Hour))
+		if err != nil || !ok || roles == nil || len(roles) != 0 {
+			t.Fatalf("no roles: %v %v %#v", ok, err, roles)
+		}
+		for _, r := range []string{"zeta", "admin", "ops:read"} {
+			if _, err := db.AddUserRole(ctx, "u1", r, now.UnixMilli()); err != nil {
+				t.Fatal(err)
 			}
 		}
-		if k, err := db.RefreshMACKey(ctx, 1, []byte{99}, time.Now()); err != nil || k[0] != got[0][0] {
-			t.Fatalf("later call: %v %v", k, err)
+		_, _, roles, ok, err = db.SpendRefresh(ctx, "s1", 1, now, now.Add(time.Hour))
+		if err != nil || !ok || strings.Join(roles, ",") != "admin,ops:read,zeta" {
+			t.Fatalf("roles: %v %v %#v", ok, err, roles)
 		}
 	})
 }
@@ -134,7 +178,7 @@ func TestSpendRefreshPreparedSurvivesReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range uint64(3) {
-		if _, _, ok, err := db.SpendRefresh(ctx, "s1", i, now, now.Add(time.Hour)); err != nil || !ok {
+		if _, _, _, ok, err := db.SpendRefresh(ctx, "s1", i, now, now.Add(time.Hour)); err != nil || !ok {
 			t.Fatalf("spend %d: %v %v", i, ok, err)
 		}
 		var prepared int
