@@ -42,8 +42,8 @@ type Issuer struct {
 
 // Options choose the issuer's store, default audience and registry.
 type Options struct {
-	Dialect  string // store.SQLite (the default) or store.Postgres
-	Audience []string // default: the issuer URL
+	Dialect  string               // store.SQLite (the default) or store.Postgres
+	Audience []string             // default: the issuer URL
 	Registry *issuer.RegistryFile // applied before the issuer serves
 }
 
