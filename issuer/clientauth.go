@@ -152,7 +152,7 @@ func (i *Issuer) authenticateAssertion(ctx context.Context, cc ClientCredentials
 	if !slices.Contains(assertionAlgs, hdr.Algorithm()) {
 		return c, clientFailed(fmt.Errorf("assertion alg %s not allowed", hdr.Algorithm()))
 	}
-	set, err := i.clientKeys(ctx, c, cc)
+	set, err := i.clientKeys(ctx, c, cc, hdr.KeyID())
 	if err != nil {
 		return c, clientFailed(err)
 	}
@@ -181,9 +181,10 @@ func (i *Issuer) authenticateAssertion(ctx context.Context, cc ClientCredentials
 	return c, nil
 }
 
-// clientKeys is the client's public key set: stored, or fetched from its
-// jwks_uri.
-func (i *Issuer) clientKeys(ctx context.Context, c Client, cc ClientCredentials) (jwk.Set, error) {
+// clientKeys is the client's public key set: stored, or from its
+// jwks_uri through the issuer's cache (kid is the assertion's, which may
+// send a refetch when the cached set lacks it).
+func (i *Issuer) clientKeys(ctx context.Context, c Client, cc ClientCredentials, kid string) (jwk.Set, error) {
 	if len(c.JWKS) > 0 {
 		set, err := jwk.Parse(c.JWKS)
 		if err != nil {
@@ -198,13 +199,10 @@ func (i *Issuer) clientKeys(ctx context.Context, c Client, cc ClientCredentials)
 	}
 	hc := cc.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+		hc = &http.Client{Timeout: clientKeysTimeout}
 	}
-	set, err := jwk.Fetch(ctx, c.JWKSURI, jwk.WithHTTPClient(hc))
-	if err != nil {
-		return nil, fmt.Errorf("fetch jwks_uri: %v", err)
-	}
-	return set, nil
+	src := clientKeySource{now: i.cfg.Now, hc: hc, warn: func(msg string, args ...any) { i.cfg.Logger.WarnContext(ctx, msg, args...) }}
+	return i.clientKeyCache.keys(ctx, src, c.ID, c.JWKSURI, kid)
 }
 
 // ClientCredentialsGrant is RFC 6749 §4.4: an authenticated confidential

@@ -40,6 +40,8 @@ type Issuer struct {
 	cfg   Config
 	store Store
 	keys  *keys.Keyring
+	// clientKeyCache holds the key sets of clients' jwks_uri.
+	clientKeyCache clientKeyCache
 }
 
 // New builds the services. keyring must be loaded (keys.Maintainer);

@@ -3,9 +3,10 @@ package main
 import (
 	"testing"
 
+	"github.com/signet-auth/signet/cmd/internal/resource/shopapi"
 	"github.com/signet-auth/signet/cmd/internal/testissuer"
 )
 
 func TestAcceptsIssuerTokensOnly(t *testing.T) {
-	testissuer.CheckResourceServer(t, "shop-api", routes)
+	testissuer.CheckResourceServer(t, shopapi.Server())
 }

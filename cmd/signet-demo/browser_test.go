@@ -18,9 +18,9 @@ import (
 	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
 )
 
-// The browser test runs the real binaries (issuer, both resource servers)
-// and this demo page on four loopback origins, and drives Debian's
-// headless Chromium through the DevTools protocol.
+// The browser test runs the real binaries (issuer with the demo registry,
+// both resource servers) and this demo page on four loopback origins, and
+// drives Debian's headless Chromium through the DevTools protocol.
 
 const chromiumPath = "/usr/bin/chromium"
 
@@ -76,18 +76,23 @@ func TestBrowserFlow(t *testing.T) {
 		chromedp.WaitVisible(`#signed-in`),
 	)
 
-	// Both resource servers accept the access token.
+	// Each resource server accepts the access token for its resource;
+	// shop-api calls video-api for the user through token exchange.
 	mustRun(t, ctx, "call both APIs",
 		chromedp.Click(`#call-shop`),
 		chromedp.WaitVisible(`//pre[@id="shop-result" and contains(., "ann@example.com")]`),
 		chromedp.Click(`#call-video`),
 		chromedp.WaitVisible(`//pre[@id="video-result" and contains(., "ann@example.com")]`),
+		chromedp.Click(`#call-overview`),
+		chromedp.WaitVisible(`//pre[@id="overview-result" and contains(., "acting_party")]`),
 	)
 	shop := eval[string](t, ctx, `document.getElementById("shop-result").textContent`)
 	video := eval[string](t, ctx, `document.getElementById("video-result").textContent`)
+	overview := eval[string](t, ctx, `document.getElementById("overview-result").textContent`)
 	if !strings.HasPrefix(shop, "200 ") || !strings.Contains(shop, `"service": "shop-api"`) ||
-		!strings.HasPrefix(video, "200 ") || !strings.Contains(video, `"service": "video-api"`) {
-		t.Fatalf("API results:\n%s\n%s", shop, video)
+		!strings.HasPrefix(video, "200 ") || !strings.Contains(video, `"service": "video-api"`) ||
+		!strings.HasPrefix(overview, "200 ") || !strings.Contains(overview, `"acting_party": "shop-api"`) {
+		t.Fatalf("API results:\n%s\n%s\n%s", shop, video, overview)
 	}
 	screenshot(t, ctx, "signed-in.png")
 
@@ -359,14 +364,25 @@ func startStack(t *testing.T) stack {
 			}
 		})
 	}
+	// The demo registry, with shop-api's jwks_uri on this test's port.
+	reg, err := os.ReadFile(filepath.Join("..", "..", "deploy", "registry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := filepath.Join(t.TempDir(), "registry.json")
+	reg = []byte(strings.Replace(string(reg), "http://127.0.0.1:8081/", "http://127.0.0.1:"+shopPort+"/", 1))
+	if err := os.WriteFile(registry, reg, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	start("signet", []string{"serve"}, "SIGNET_ADDR=127.0.0.1:"+issuerPort, "SIGNET_ISSUER_URL="+s.issuer,
-		"SIGNET_AUDIENCE=shop-api,video-api", "SIGNET_DATA_DIR="+t.TempDir(), "SIGNET_BCRYPT_COST=4",
+		"SIGNET_REGISTRY_FILE="+registry, "SIGNET_DATA_DIR="+t.TempDir(), "SIGNET_BCRYPT_COST=4",
 		"SIGNET_ACCESS_TOKEN_TTL=6s", "SIGNET_CORS_ORIGINS="+s.page, "SIGNET_LOG_LEVEL=debug",
 		// The defaults of a new install (private sign-up, confirmation
 		// required), with mail to Mailpit and links to the page.
 		"SIGNET_SMTP_URL="+mp.SMTPURL(), "SIGNET_MAIL_FROM=Signet demo <signet@localhost>", "SIGNET_SITE_URL="+s.page)
-	start("shop-api", nil, "ADDR=127.0.0.1:"+shopPort, "ISSUER_URL="+s.issuer, "AUDIENCE=shop-api", "ALLOWED_ORIGINS="+s.page)
-	start("video-api", nil, "ADDR=127.0.0.1:"+videoPort, "ISSUER_URL="+s.issuer, "AUDIENCE=video-api", "ALLOWED_ORIGINS="+s.page)
+	start("shop-api", nil, "ADDR=127.0.0.1:"+shopPort, "ISSUER_URL="+s.issuer, "ALLOWED_ORIGINS="+s.page,
+		"KEY_FILE="+filepath.Join(t.TempDir(), "shop-api.key"), "VIDEO_URL=http://127.0.0.1:"+videoPort)
+	start("video-api", nil, "ADDR=127.0.0.1:"+videoPort, "ISSUER_URL="+s.issuer, "ALLOWED_ORIGINS="+s.page)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

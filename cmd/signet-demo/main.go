@@ -1,6 +1,7 @@
 // Command signet-demo serves a small browser page, on its own origin, that
 // signs in at a Signet issuer (refresh token in an HttpOnly cookie) and
-// calls the two demo resource servers with the access token. It is a demo:
+// calls the two demo resource servers, each with an access token for its
+// own resource. It is a demo:
 // the issuer never serves it.
 package main
 
@@ -24,6 +25,8 @@ import (
 	"time"
 
 	"github.com/signet-auth/signet/cmd/internal/httprun"
+	"github.com/signet-auth/signet/cmd/internal/resource/shopapi"
+	"github.com/signet-auth/signet/cmd/internal/resource/videoapi"
 )
 
 //go:embed web
@@ -51,6 +54,11 @@ type pageConfig struct {
 	Issuer string `json:"issuer"`
 	Shop   string `json:"shop"`
 	Video  string `json:"video"`
+	// The resource indicators the page asks tokens for, and the scopes.
+	ShopResource  string `json:"shop_resource"`
+	VideoResource string `json:"video_resource"`
+	ShopScope     string `json:"shop_scope"`
+	VideoScope    string `json:"video_scope"`
 }
 
 // run serves the page until ctx is done; ready, if not nil, receives the
@@ -63,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fset.StringVar(&cfg.Issuer, "issuer", cmp.Or(getenv("ISSUER_URL"), "http://localhost:8080"), "issuer URL as the browser reaches it (env ISSUER_URL)")
 	fset.StringVar(&cfg.Shop, "shop", cmp.Or(getenv("SHOP_URL"), "http://localhost:8081"), "shop API URL (env SHOP_URL)")
 	fset.StringVar(&cfg.Video, "video", cmp.Or(getenv("VIDEO_URL"), "http://localhost:8082"), "video API URL (env VIDEO_URL)")
+	fset.StringVar(&cfg.ShopResource, "shop-resource", cmp.Or(getenv("SHOP_RESOURCE"), shopapi.Resource), "shop API's resource indicator (env SHOP_RESOURCE)")
+	fset.StringVar(&cfg.VideoResource, "video-resource", cmp.Or(getenv("VIDEO_RESOURCE"), videoapi.Resource), "video API's resource indicator (env VIDEO_RESOURCE)")
+	cfg.ShopScope, cfg.VideoScope = shopapi.ScopeRead, videoapi.ScopeRead
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

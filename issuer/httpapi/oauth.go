@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,7 +16,9 @@ import (
 
 // decodeForm reads an application/x-www-form-urlencoded body (RFC 6749
 // §3.2) with the size cap. A repeated parameter is invalid_request (RFC
-// 6749 §3.1); an empty one counts as absent.
+// 6749 §3.1), except resource, which RFC 8707 §2 lets a client repeat:
+// Signet issues a token for one resource, so more than one is
+// invalid_target. An empty parameter counts as absent.
 func decodeForm(c *gin.Context) (map[string]string, error) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -38,6 +41,9 @@ func decodeForm(c *gin.Context) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(vals))
 	for k, v := range vals {
+		if len(v) > 1 && k == "resource" {
+			return nil, apiError(issuer.KindInvalidTarget, "one resource per token: resource is repeated")
+		}
 		if len(v) > 1 {
 			return nil, apiError(issuer.KindInvalid, "parameter %q is repeated", k)
 		}
@@ -67,6 +73,12 @@ var grants = map[string]grant{
 // oauthTokenRequest reads the parameters every grant shares.
 func oauthTokenRequest(form map[string]string) issuer.TokenRequest {
 	return issuer.TokenRequest{ClientID: form["client_id"], Resource: form["resource"], Scope: form["scope"]}
+}
+
+// usedBasic reports whether the request carried HTTP Basic credentials.
+func usedBasic(c *gin.Context) bool {
+	scheme, _, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	return strings.EqualFold(scheme, "Basic")
 }
 
 // grantTypes lists the supported grant types, sorted.
@@ -114,6 +126,11 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		}
 		ts, err := g.exchange(s, c, form)
 		if err != nil {
+			if issuer.KindOf(err) == issuer.KindInvalidClient && usedBasic(c) {
+				// RFC 6749 §5.2: a client that tried HTTP Basic gets the
+				// scheme it may retry with.
+				c.Header("WWW-Authenticate", `Basic realm="signet"`)
+			}
 			failOAuth(c, err)
 			return
 		}

@@ -1,7 +1,9 @@
 // Package resource is the shared frame of Signet's demo resource servers:
-// configuration (only the issuer URL and an audience), the verifier, CORS
-// for browser pages, the 401 and 503 bodies and graceful shutdown. Each demo server
-// brings its own routes and middleware flavour.
+// configuration (the issuer URL and the server's resource indicator), the
+// verifier, CORS for browser pages, the 401, 403 and 503 bodies, graceful
+// shutdown, and for a server that calls another on a user's behalf, its
+// client key and token exchange. Each demo server brings its own routes
+// and middleware flavour.
 package resource
 
 import (
@@ -36,30 +38,46 @@ type Config struct {
 	Origins []string
 }
 
+// Server is one demo resource server: its name, defaults, own settings
+// and routes.
+type Server struct {
+	Name            string
+	DefaultAddr     string
+	DefaultAudience string // the resource indicator it is registered under
+	// Flags, if set, registers the server's own settings (each with an
+	// environment variable read through getenv; the flag overrides it).
+	Flags func(fs *flag.FlagSet, getenv func(string) string)
+	// Routes makes the handler once the settings are parsed; an error
+	// stops start-up.
+	Routes func(cfg Config, v *verifier.Verifier, log *slog.Logger) (http.Handler, error)
+}
+
 // Main is a demo server's main: it runs Run with the process's arguments
 // and environment until SIGINT or SIGTERM.
-func Main(name, defaultAddr string, routes func(cfg Config, v *verifier.Verifier, log *slog.Logger) http.Handler) {
+func Main(s Server) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, name, defaultAddr, os.Args[1:], os.Getenv, os.Stderr, routes)
+	err := Run(ctx, s, os.Args[1:], os.Getenv, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", s.Name, err)
 		os.Exit(1)
 	}
 }
 
 // Run parses args and the environment (ADDR, ISSUER_URL, AUDIENCE,
-// ALLOWED_ORIGINS; flags override), builds the verifier, and serves the
-// handler that routes makes until ctx is done.
-func Run(ctx context.Context, name, defaultAddr string, args []string, getenv func(string) string, stderr io.Writer,
-	routes func(cfg Config, v *verifier.Verifier, log *slog.Logger) http.Handler) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// ALLOWED_ORIGINS and the server's own; flags override), builds the
+// verifier, and serves the handler that s.Routes makes until ctx is done.
+func Run(ctx context.Context, s Server, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(s.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := Config{Name: name}
-	fs.StringVar(&cfg.Addr, "addr", cmp.Or(getenv("ADDR"), defaultAddr), "listen address (env ADDR)")
+	cfg := Config{Name: s.Name}
+	fs.StringVar(&cfg.Addr, "addr", cmp.Or(getenv("ADDR"), s.DefaultAddr), "listen address (env ADDR)")
 	fs.StringVar(&cfg.Issuer, "issuer", getenv("ISSUER_URL"), "issuer URL, exactly as in the tokens' iss (env ISSUER_URL)")
-	fs.StringVar(&cfg.Audience, "audience", cmp.Or(getenv("AUDIENCE"), name), "this server's audience (env AUDIENCE)")
+	fs.StringVar(&cfg.Audience, "audience", cmp.Or(getenv("AUDIENCE"), s.DefaultAudience, s.Name), "this server's resource indicator, the aud of its tokens (env AUDIENCE)")
 	origins := fs.String("allowed-origins", getenv("ALLOWED_ORIGINS"), "browser origins allowed to call the API, comma-separated (env ALLOWED_ORIGINS)")
+	if s.Flags != nil {
+		s.Flags(fs, getenv)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -74,7 +92,7 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 			cfg.Origins = append(cfg.Origins, o)
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", name)
+	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("service", s.Name)
 
 	// Lazy: the server starts even while the issuer is down or still
 	// starting, and answers 503 keyset_unavailable with Retry-After until a
@@ -93,6 +111,10 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	if err != nil {
 		return err
 	}
+	api, err := s.Routes(cfg, v, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -101,7 +123,7 @@ func Run(ctx context.Context, name, defaultAddr string, args []string, getenv fu
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("/", routes(cfg, v, log))
+	mux.Handle("/", api)
 	hs := &http.Server{
 		Handler:           cors(cfg.Origins, mux),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -177,8 +199,8 @@ func cors(origins []string, next http.Handler) http.Handler {
 		if origin != "" && allowed[origin] {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				w.Header().Set("Access-Control-Allow-Methods", "GET")
-				w.Header().Set("Access-Control-Allow-Headers", "Authorization")
+				w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+				w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				w.Header().Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -21,7 +21,7 @@ import (
 
 // routes is a demo server's shape: /api/me behind verifier.Middleware with
 // resource.Unauthorized as the error response.
-func routes(cfg resource.Config, v *verifier.Verifier, _ *slog.Logger) http.Handler {
+func routes(cfg resource.Config, v *verifier.Verifier, _ *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
 		c, _ := verifier.ClaimsFrom(r.Context())
@@ -29,7 +29,7 @@ func routes(cfg resource.Config, v *verifier.Verifier, _ *slog.Logger) http.Hand
 	})
 	return verifier.Middleware(v, verifier.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
 		resource.Unauthorized(w, err)
-	}))(mux)
+	}))(mux), nil
 }
 
 // fakeIssuer serves discovery and a JWKS with one Ed25519 key, and signs
@@ -80,7 +80,7 @@ func TestStartsWhileIssuerIsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- resource.Run(ctx, "shop-api", apiAddr, []string{"--issuer", iss.url}, func(string) string { return "" }, io.Discard, routes)
+		done <- resource.Run(ctx, resource.Server{Name: "shop-api", DefaultAddr: apiAddr, Routes: routes}, []string{"--issuer", iss.url}, func(string) string { return "" }, io.Discard)
 	}()
 	t.Cleanup(func() {
 		cancel()

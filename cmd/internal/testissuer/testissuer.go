@@ -5,16 +5,19 @@ package testissuer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -25,19 +28,35 @@ import (
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
-	"github.com/signet-auth/signet/verifier"
 )
 
 // Issuer is a running issuer.
 type Issuer struct {
 	URL string
+	// Iss is the issuer's services, for what a test sets up behind
+	// the HTTP API.
+	Iss *issuer.Issuer
 	t   testing.TB
+	db  *store.DB
+}
+
+// Options choose the issuer's store, default audience and registry.
+type Options struct {
+	Dialect  string               // store.SQLite (the default) or store.Postgres
+	Audience []string             // default: the issuer URL
+	Registry *issuer.RegistryFile // applied before the issuer serves
 }
 
 // Start runs an issuer on a SQLite store whose tokens carry audiences.
 func Start(t testing.TB, audiences ...string) *Issuer {
 	t.Helper()
-	db := storetest.Open(t, store.SQLite)
+	return StartWith(t, Options{Audience: audiences})
+}
+
+// StartWith runs an issuer as opts say.
+func StartWith(t testing.TB, opts Options) *Issuer {
+	t.Helper()
+	db := storetest.Open(t, cmp.Or(opts.Dialect, store.SQLite))
 	sealer, _ := keys.NewSealer(bytes.Repeat([]byte{9}, 32))
 	policy := keys.Policy{Alg: keys.EdDSA, RotationPeriod: 24 * time.Hour, JWKSMaxAge: time.Minute,
 		ReloadInterval: time.Second, AccessTokenTTL: 15 * time.Minute, Leeway: 30 * time.Second}
@@ -54,10 +73,18 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: audiences, BcryptCost: 4,
+	if len(opts.Audience) == 0 {
+		opts.Audience = []string{url} // as signet serve's default
+	}
+	iss, err := issuer.New(issuer.Config{IssuerURL: url, Audience: opts.Audience, BcryptCost: 4,
 		Lifecycle: issuer.LifecycleConfig{SignupMode: issuer.SignupOpen}}, db, ring, sealer)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.Registry != nil {
+		if _, err := iss.Registry.Apply(context.Background(), issuer.Caller{}, *opts.Registry); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := httpapi.NewServer(iss, httpapi.Config{})
 	if err != nil {
@@ -68,32 +95,121 @@ func Start(t testing.TB, audiences ...string) *Issuer {
 	hs.Listener = ln
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &Issuer{URL: url, t: t}
+	return &Issuer{URL: url, Iss: iss, t: t, db: db}
+}
+
+// DemoRegistry reads the demo's registry file (deploy/registry.json) with
+// shop-api's jwks_uri pointed at shopURL.
+func DemoRegistry(t testing.TB, shopURL string) *issuer.RegistryFile {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "deploy", "registry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := issuer.ParseRegistryFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range f.Clients {
+		if f.Clients[i].JWKSURI != "" {
+			f.Clients[i].JWKSURI = shopURL + "/.well-known/jwks.json"
+		}
+	}
+	return &f
 }
 
 // AccessToken signs up a new user and signs in, returning the access token.
 func (i *Issuer) AccessToken(email string) string {
 	i.t.Helper()
-	body := `{"email":"` + email + `","password":"correct horse"}`
-	for _, path := range []string{"/v1/signup", "/v1/signin"} {
-		resp, err := http.Post(i.URL+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			i.t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			i.t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
-		}
-		if path == "/v1/signin" {
-			var tk struct {
-				AccessToken string `json:"access_token"`
-			}
-			_ = json.Unmarshal(b, &tk)
-			return tk.AccessToken
+	i.SignUp(email)
+	return i.Token(email, "", "")
+}
+
+// AddRole gives the user with email a role (signet users roles add).
+func (i *Issuer) AddRole(email, role string) {
+	i.t.Helper()
+	roles, err := issuer.NewRoles(issuer.Config{IssuerURL: i.URL, Audience: []string{i.URL}, BcryptCost: 4}, i.db)
+	if err != nil {
+		i.t.Fatal(err)
+	}
+	if _, err := roles.Add(context.Background(), issuer.Caller{}, email, role); err != nil {
+		i.t.Fatal(err)
+	}
+}
+
+// SignUp creates an account with the password "correct horse".
+func (i *Issuer) SignUp(email string) {
+	i.t.Helper()
+	i.post("/v1/signup", map[string]string{"email": email, "password": "correct horse"})
+}
+
+// Token signs in (resource and scope may be empty) and returns the access
+// token.
+func (i *Issuer) Token(email, resource, scope string) string {
+	i.t.Helper()
+	b := i.post("/v1/signin", map[string]string{"email": email, "password": "correct horse", "resource": resource, "scope": scope})
+	var tk struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal(b, &tk)
+	if tk.AccessToken == "" {
+		i.t.Fatalf("sign-in: no access token in %s", b)
+	}
+	return tk.AccessToken
+}
+
+func (i *Issuer) post(path string, fields map[string]string) []byte {
+	i.t.Helper()
+	body := map[string]string{}
+	for k, v := range fields {
+		if v != "" {
+			body[k] = v
 		}
 	}
-	return ""
+	in, _ := json.Marshal(body)
+	resp, err := http.Post(i.URL+path, "application/json", bytes.NewReader(in))
+	if err != nil {
+		i.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		i.t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+	}
+	return b
+}
+
+// RunServer runs a demo resource server against the issuer on addr (a
+// free loopback port when empty), with args added to its command line
+// (KEY_FILE is a file in a temporary directory), and returns its URL once
+// it is healthy.
+func RunServer(t testing.TB, s resource.Server, issuerURL, addr string, args ...string) string {
+	t.Helper()
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
+	keyFile := filepath.Join(t.TempDir(), "client.key")
+	env := func(k string) string {
+		if k == "KEY_FILE" {
+			return keyFile
+		}
+		return ""
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- resource.Run(ctx, s, append([]string{"--addr", addr, "--issuer", issuerURL}, args...), env, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	})
+	url := "http://" + addr
+	WaitHealthy(t, url)
+	return url
 }
 
 // FreeAddr returns a loopback address with a port free a moment ago.
@@ -123,30 +239,20 @@ func WaitHealthy(t testing.TB, url string) {
 	t.Fatalf("%s did not become healthy", url)
 }
 
-// CheckResourceServer runs a demo resource server (its name and routes)
-// against a fresh issuer, and checks that GET /api/me accepts a token from
-// the issuer and refuses, with the right error kind, a missing token, a
-// tampered one, and tokens signed by a key the issuer never published.
-func CheckResourceServer(t *testing.T, name string, routes func(resource.Config, *verifier.Verifier, *slog.Logger) http.Handler) {
+// CheckResourceServer runs a demo resource server against a fresh issuer
+// with the demo registry, and checks that GET /api/me accepts a token
+// from the issuer for the server's resource and refuses, with the right
+// error kind, a missing token, a tampered one, tokens signed by a key the
+// issuer never published, and a token for the issuer's default audience.
+func CheckResourceServer(t *testing.T, s resource.Server) {
 	t.Helper()
-	iss := Start(t, "shop-api", "video-api")
 	addr := FreeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- resource.Run(ctx, name, addr, []string{"--issuer", iss.URL}, func(string) string { return "" }, io.Discard, routes)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	})
-	apiURL := "http://" + addr
-	WaitHealthy(t, apiURL)
+	iss := StartWith(t, Options{Registry: DemoRegistry(t, "http://"+addr)})
+	apiURL := RunServer(t, s, iss.URL, addr)
 	const path, email = "/api/me", "ann@example.com"
 
-	good := iss.AccessToken(email)
+	iss.SignUp(email)
+	good := iss.Token(email, s.DefaultAudience, "")
 	status, body, _ := get(t, apiURL+path, good)
 	if status != 200 || body["email"] != email || body["sub"] == "" {
 		t.Fatalf("valid token: %d %v", status, body)
@@ -180,6 +286,7 @@ func CheckResourceServer(t *testing.T, name string, routes func(resource.Config,
 		{"tampered payload", parts[0] + "." + tamper(parts[1]) + "." + parts[2], "bad_signature"},
 		{"unpublished key, its own kid", forge("rogue-kid"), "unknown_key"},
 		{"unpublished key, the issuer's kid", forge(header["kid"].(string)), "bad_signature"},
+		{"the default audience", iss.Token(email, "", ""), "wrong_audience"},
 	}
 	for _, c := range cases {
 		status, body, h := get(t, apiURL+path, c.token)

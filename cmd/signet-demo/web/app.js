@@ -5,8 +5,10 @@
 "use strict";
 
 const signet = (() => {
-  let config = null;        // {issuer, shop, video}
-  let accessToken = null;   // in memory only
+  let config = null;        // {issuer, shop, video, shop_resource, ...}
+  // One access token per API, in memory only: each is for that API's
+  // resource (its aud), so neither API accepts the other's.
+  let tokens = { shop: null, video: null };
   let refreshTimer = null;
 
   const $ = (id) => document.getElementById(id);
@@ -63,10 +65,10 @@ const signet = (() => {
     return data;
   }
 
-  // Tokens arrived: keep the access token and refresh shortly before it
-  // expires (30 s before, or at 80% of a short lifetime).
-  function signedIn(data) {
-    accessToken = data.access_token;
+  // Tokens arrived for the API name: keep the access token and refresh
+  // shortly before it expires (30 s before, or at 80% of a short lifetime).
+  function signedIn(name, data) {
+    tokens[name] = data.access_token;
     $("who").textContent = data.user.email;
     $("expires").textContent = data.expires_in;
     $("signed-out").hidden = true;
@@ -77,12 +79,13 @@ const signet = (() => {
   }
 
   function signedOut(message) {
-    accessToken = null;
+    tokens = { shop: null, video: null };
     clearTimeout(refreshTimer);
     $("signed-in").hidden = true;
     if ($("reset").hidden && $("forgot").hidden) $("signed-out").hidden = false;
     $("shop-result").textContent = "–";
     $("video-result").textContent = "–";
+    $("overview-result").textContent = "–";
     if (message) status(message);
   }
 
@@ -104,7 +107,12 @@ const signet = (() => {
   async function signin() {
     const email = $("email").value, password = $("password").value;
     try {
-      signedIn(await issuer("/v1/signin", { email, password, refresh_cookie: true }));
+      signedIn("shop", await issuer("/v1/signin", {
+        email, password, refresh_cookie: true, resource: config.shop_resource, scope: config.shop_scope,
+      }));
+      // The same session mints the video API's token: refresh for its
+      // resource.
+      await refreshFor("video");
     } catch (err) {
       if (err.code === "email_not_verified") $("resend").hidden = false;
       throw err;
@@ -176,13 +184,20 @@ const signet = (() => {
     status("Your password is changed and every session was signed out. Sign in with the new password.");
   }
 
-  // refresh rotates the cookie's refresh token; with no cookie (or a
-  // revoked session) the page shows the sign-in form.
+  // refreshFor rotates the cookie's refresh token and gets the access
+  // token for one API's resource.
+  async function refreshFor(name) {
+    const data = await issuer("/v1/token/refresh", { resource: config[name + "_resource"], scope: config[name + "_scope"] });
+    signedIn(name, data);
+    return data;
+  }
+
+  // refresh gets new tokens for both APIs, one after the other; with no
+  // cookie (or a revoked session) the page shows the sign-in form.
   async function refresh() {
     try {
-      const data = await issuer("/v1/token/refresh", {});
-      signedIn(data);
-      return data;
+      await refreshFor("shop");
+      return await refreshFor("video");
     } catch (err) {
       if (err.status === 0) {
         signedOut();
@@ -194,23 +209,30 @@ const signet = (() => {
     }
   }
 
+  // callAPI calls an API with its own token: "shop" and "video" ask who
+  // is signed in; "overview" asks the shop API for orders and videos,
+  // which it gets from the video API with a token exchanged for yours.
   async function callAPI(name) {
     const out = $(name + "-result");
+    const api = name === "overview" ? "shop" : name;
+    const path = name === "overview" ? "/api/overview" : "/api/me";
     let resp;
     try {
-      resp = await fetch(config[name] + "/api/me", { headers: { Authorization: "Bearer " + accessToken } });
+      resp = await fetch(config[api] + path, { headers: { Authorization: "Bearer " + tokens[api] } });
     } catch (e) {
       const origin = window.location.origin;
       out.textContent = "–";
-      throw new Error("No answer from the " + name + " API at " + config[name] + ": is it running, with ALLOWED_ORIGINS=" + origin + "?");
+      throw new Error("No answer from the " + api + " API at " + config[api] + ": is it running, with ALLOWED_ORIGINS=" + origin + "?");
     }
     const data = await resp.json();
     out.textContent = resp.status + " " + JSON.stringify(data, null, 2);
     return { status: resp.status, body: data };
   }
 
+  // signout ends the session of the refresh cookie (the access tokens
+  // are for the APIs, not for the issuer).
   async function signout() {
-    await issuer("/v1/signout", undefined, accessToken);
+    await issuer("/v1/signout");
     signedOut("Signed out.");
   }
 
@@ -227,6 +249,7 @@ const signet = (() => {
     $("auth-form").addEventListener("submit", guard(signin));
     $("call-shop").addEventListener("click", guard(() => callAPI("shop")));
     $("call-video").addEventListener("click", guard(() => callAPI("video")));
+    $("call-overview").addEventListener("click", guard(() => callAPI("overview")));
     $("refresh").addEventListener("click", guard(refresh));
     $("signout").addEventListener("click", guard(signout));
     $("resend").addEventListener("click", guard(resend));
@@ -252,8 +275,8 @@ const signet = (() => {
   }
 
   start();
-  // For tests and the console: an identifier of the current access token
-  // (its signature's tail), never the token itself.
-  const tokenID = () => (accessToken ? accessToken.slice(-16) : "");
+  // For tests and the console: an identifier of the shop API's current
+  // access token (its signature's tail), never the token itself.
+  const tokenID = () => (tokens.shop ? tokens.shop.slice(-16) : "");
   return { refresh, callAPI, signin, signup, signout, tokenID };
 })();
