@@ -144,4 +144,3 @@ func TestDisabledAccount(t *testing.T) {
 		}
 	})
 }
-
