@@ -286,6 +286,17 @@ mix, always refreshing with the latest refresh token of its session. With
 --rate the workers share a token bucket that paces every request; without it
 they run as fast as the servers answer.
 
+Resource servers are --api URLs (tokens for the issuer's default resource) or
+--target URL,path=P,resource=R,scope=S (each session asks for a token per
+resource with resource= on sign-in and refresh).
+
+--signouts N measures how fast a sign-out reaches the resource servers: beside
+the load, sessions are signed out one after another and each target is called
+with the ended session's token until it answers 401; --feed-issuer adds a feed
+follower that moves between issuer replicas. --followers N runs N idle
+verifiers instead of the load and reports their requests, bytes and, with
+--cpu-pid, the issuer's CPU time.
+
 Targets must be loopback addresses unless --allow-remote is given.`
 
 func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
