@@ -116,6 +116,12 @@ type AccountTx interface {
 	TakeAccountToken(ctx context.Context, hash []byte, purpose TokenPurpose, now time.Time) (AccountToken, error)
 	DeleteAccountTokens(ctx context.Context, userID string, purposes ...TokenPurpose) error
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
+	// SetUserDisabled disables (disabled) or enables a user at `at`; false
+	// when it already was so, ErrNotFound when there is no such user.
+	SetUserDisabled(ctx context.Context, userID string, disabled bool, at time.Time) (bool, error)
+	// RevokeSubject records a subject revocation event: the verifiers
+	// refuse every access token issued to the user until `at`.
+	RevokeSubject(ctx context.Context, userID string, at time.Time) error
 	EnqueueMail(ctx context.Context, m OutboxMail) error
 	// CountMail counts the messages of the kinds sent or queued for a
 	// recipient since a time (sent messages are kept, bodiless, a day).

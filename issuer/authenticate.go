@@ -59,6 +59,11 @@ func (a *Accounts) authenticate(ctx context.Context, caller Caller, email, passw
 		return User{}, nil, errBadCredentials()
 	}
 	attempt.succeed(ctx)
+	if u.Disabled() {
+		// Only after the right password, like the check below.
+		a.audit.Record(ctx, caller, AuditEvent{Type: "signin_disabled", UserID: u.ID})
+		return User{}, nil, errAccountDisabled()
+	}
 	if a.requireVerified && !u.EmailVerified {
 		// Only after the right password: the answer reveals nothing to
 		// whoever does not know it.

@@ -13,7 +13,15 @@ type User struct {
 	CreatedAt    time.Time `json:"created_at"`
 	// EmailVerified is whether the owner of Email confirmed it.
 	EmailVerified bool `json:"email_verified"`
+	// DisabledAt is when an administrator disabled the account; zero
+	// while it is enabled. A disabled account cannot sign in or refresh.
+	// Not part of the API's user object: a disabled user gets no token
+	// to read it with.
+	DisabledAt time.Time `json:"-"`
 }
+
+// Disabled reports whether the account is disabled.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
 // AuditEvent is a security-relevant event, written to the audit_events
 // table and to the log. Detail never holds a secret.
@@ -105,6 +113,10 @@ func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
 // SessionStore keeps sessions. Every method is one SQL statement.
 type SessionStore interface {
+	// CreateSession inserts a session if its user exists and is not
+	// disabled, and ErrUserDisabled otherwise: the check and the insert
+	// are one statement, so a session cannot slip in beside a disabling
+	// that is committing.
 	CreateSession(ctx context.Context, s Session) error
 	// SessionWithUser returns a session and its user (ErrNotFound if none).
 	SessionWithUser(ctx context.Context, id string) (Session, User, error)
@@ -122,7 +134,8 @@ type SessionStore interface {
 	// `except` (none when empty) and returns how many it revoked.
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
 	// SpendRefresh moves the counter of a session that is live, neither
-	// idle nor past its maximum age at `at`, from `from` to from+1, and
+	// idle nor past its maximum age at `at`, whose user is not disabled,
+	// from `from` to from+1, and
 	// returns it as updated (without RefreshSecret) with its user and the
 	// user's roles (sorted, empty when none); false when any of that does
 	// not hold. One statement: the common path of a refresh.

@@ -36,6 +36,9 @@ const (
 	KindSignupClosed Kind = "signup_closed"
 	// KindBadLink is an emailed token that is unknown, expired or spent.
 	KindBadLink Kind = "invalid_link"
+	// KindAccountDisabled is a sign-in with the right password to an
+	// account an administrator disabled.
+	KindAccountDisabled Kind = "account_disabled"
 )
 
 // Error is a service error: a kind, a description safe to show the
@@ -85,6 +88,7 @@ const (
 	ReasonAhead          Reason = "counter ahead of the session"
 	ReasonLostRace       Reason = "lost the rotation race twice"
 	ReasonOtherUser      Reason = "session of another user"
+	ReasonUserDisabled   Reason = "user disabled"
 )
 
 // Errors the stores return, mapped from driver errors by the store.
@@ -94,6 +98,9 @@ var (
 	// ErrUnavailable is matched by store errors that mean the database
 	// cannot be reached right now.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrUserDisabled is a session refused because its user is disabled
+	// (or gone).
+	ErrUserDisabled = errors.New("user disabled")
 )
 
 // KindOf returns the kind of err: an *Error's own, KindUnavailable for a
@@ -146,4 +153,10 @@ func rejected(r Reason) *Error {
 // tooManyRequests is a rate-limit refusal.
 func tooManyRequests(desc string, wait time.Duration) *Error {
 	return &Error{Kind: KindRateLimited, Description: desc, RetryAfter: wait}
+}
+
+// errAccountDisabled refuses a sign-in, given only after the right
+// password, to a disabled account.
+func errAccountDisabled() *Error {
+	return &Error{Kind: KindAccountDisabled, Description: "this account is disabled; contact the administrator"}
 }

@@ -23,7 +23,7 @@ func (i *Issuer) IntrospectionAllowed(bearer string) bool {
 
 // Introspect returns the claims of an access token that is active now:
 // signed by this issuer, not expired, and of a live session of the user
-// it names. Any other token (revoked, expired, foreign, malformed, a
+// it names, who is not disabled. Any other token (revoked, expired, foreign, malformed, a
 // refresh token) gives nil claims and no error; an error means the store
 // could not answer.
 func (s *Sessions) Introspect(ctx context.Context, raw string) (*verifier.Claims, error) {
@@ -31,14 +31,14 @@ func (s *Sessions) Introspect(ctx context.Context, raw string) (*verifier.Claims
 	if err != nil {
 		return nil, nil
 	}
-	sess, _, err := s.store.SessionWithUser(ctx, claims.SessionID)
+	sess, u, err := s.store.SessionWithUser(ctx, claims.SessionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, nil
 	case err != nil:
 		return nil, err
 	}
-	if sessionUnusable(sess, s.now()) != "" || sess.UserID != claims.Subject {
+	if sessionUnusable(sess, u, s.now()) != "" || sess.UserID != claims.Subject {
 		return nil, nil
 	}
 	return claims, nil

@@ -83,6 +83,9 @@ func (s *Sessions) StartFor(ctx context.Context, caller Caller, u User, g Grant)
 		return TokenSet{}, err
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
+		if errors.Is(err, ErrUserDisabled) {
+			return TokenSet{}, errAccountDisabled()
+		}
 		return TokenSet{}, err
 	}
 	ts, err := s.tokens.issue(u, sess, mintRefreshToken2(key, kid, idb, 0), g)
@@ -278,7 +281,7 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 		}
 		// Revoked first: a revoked session never reopens a grace window.
 		now := s.now()
-		if reason := sessionUnusable(sess, now); reason != "" {
+		if reason := sessionUnusable(sess, u, now); reason != "" {
 			return Session{}, User{}, nil, "", rejected(reason)
 		}
 		if !now.Before(sess.IdleExpiresAt) {
@@ -335,11 +338,15 @@ func (s *Sessions) spend(ctx context.Context, caller Caller, raw string) (Sessio
 // its predecessor (token 0 never is).
 func (sess Session) reissued(n uint64) bool { return n != 0 && sess.ReissuedCounter == n }
 
-// sessionUnusable says why a session can no longer be used, or "".
-func sessionUnusable(sess Session, now time.Time) Reason {
+// sessionUnusable says why a session of user u can no longer be used,
+// or "". Disabling a user revokes their sessions too; the check on the
+// user covers a session that a disabling did not reach.
+func sessionUnusable(sess Session, u User, now time.Time) Reason {
 	switch {
 	case sess.Revoked():
 		return ReasonRevoked
+	case u.Disabled():
+		return ReasonUserDisabled
 	case !now.Before(sess.AbsoluteExpiresAt):
 		return ReasonPastMaxAge
 	}
@@ -363,7 +370,7 @@ func (s *Sessions) Authenticate(ctx context.Context, raw string) (Session, User,
 	case err != nil:
 		return Session{}, User{}, err
 	}
-	if reason := sessionUnusable(sess, s.now()); reason != "" || sess.UserID != claims.Subject {
+	if reason := sessionUnusable(sess, u, s.now()); reason != "" || sess.UserID != claims.Subject {
 		if reason == "" {
 			reason = ReasonOtherUser
 		}

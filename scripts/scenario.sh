@@ -13,7 +13,15 @@
 #   - at least one key rotation ran;
 #   - at most SCENARIO_MAX_FAILED (default 50%) of the load's requests
 #     failed: the Postgres restart fails requests on purpose, so this only
-#     catches a run that mostly failed (signet-load --max-failed).
+#     catches a run that mostly failed (signet-load --max-failed);
+#   - revocation across the faults: signet-load signs sessions out all
+#     along (--signouts) and every one that got its 204 is refused (401
+#     revoked) by both resource servers, which follow replica 0's feed
+#     through the Postgres restart, within 40 s; some of them were signed
+#     out during the replica outage and just after Postgres came back; and
+#     signet-load's own feed follower, which prefers replica 1, moved to
+#     replica 0 when replica 1 stopped, resumed there from its cursor, and
+#     saw every sign-out (none missed).
 #
 # Rotation uses plain "signet keys rotate" (publish the next key), not
 # "--now": a key made active at once signs tokens whose kid the resource
@@ -39,7 +47,7 @@ DURATION="${SCENARIO_DURATION:-180}"
 MAX_RECOVERY="${SCENARIO_MAX_RECOVERY:-5}"
 REPLICA_DOWN="${SCENARIO_REPLICA_DOWN:-10}"
 PG_HOST=127.0.0.1
-PG_PORT=5432
+PG_PORT="${SCENARIO_PG_PORT:-5432}"
 PG_ADMIN_URL="postgres://postgres@$PG_HOST:$PG_PORT/postgres?sslmode=disable"
 DB="signet_scenario_$$"
 DB_URL="postgres://postgres@$PG_HOST:$PG_PORT/$DB?sslmode=disable"
@@ -272,6 +280,7 @@ PIDS[sampler]=$!
 
 REPORT="$WORK/report.json"
 ACCOUNTS="$WORK/accounts.txt"
+SIGNOUTS="$WORK/signouts.txt"
 log "load for ${DURATION}s"
 LOAD_START="$(now_ms)"
 "$BIN/signet-load" \
@@ -281,6 +290,8 @@ LOAD_START="$(now_ms)"
   --mix "signup=1,signin=2,refresh=10,api=20,jwks=1" \
   --rotate-every 10s --rotate-cmd "'$BIN/signet' keys rotate" \
   --max-failed "${SCENARIO_MAX_FAILED:-50%}" \
+  --signouts 100000 --signout-workers 1 --reach-timeout 40s --signouts-out "$SIGNOUTS" \
+  --feed-issuer "http://127.0.0.1:${ISSUER_PORTS[1]}" --feed-issuer "http://127.0.0.1:${ISSUER_PORTS[0]}" \
   --accounts-out "$ACCOUNTS" --json >"$REPORT" 2>"$LOGS/load.log" &
 PIDS[load]=$!
 
@@ -313,8 +324,10 @@ STOP_AT=$((DURATION * 2 / 3))
 if ((STOP_AT + REPLICA_DOWN + 3 > DURATION)); then STOP_AT=$((DURATION - REPLICA_DOWN - 3)); fi
 sleep_until "$STOP_AT"
 log "stopping issuer replica 1 for ${REPLICA_DOWN}s"
+REPLICA_STOP="$(now_ms)"
 stop issuer1
 sleep "$REPLICA_DOWN"
+REPLICA_START="$(now_ms)"
 start_issuer 1
 wait_ok "http://127.0.0.1:${ISSUER_PORTS[1]}/readyz" 30
 log "issuer replica 1 is back"
@@ -343,13 +356,22 @@ SQL
 )"
 MISSING="$(echo "$MISSING" | tail -n1)"
 
-read -r REQUESTS FAILED VERIFY_OTHER VERIFY_EXPIRED MISMATCHES CREATED SESSIONS ROT_OK ROT_FAILED < <(
-  python3 - "$REPORT" <<'PY'
+read -r REQUESTS FAILED VERIFY_OTHER VERIFY_EXPIRED MISMATCHES CREATED SESSIONS ROT_OK ROT_FAILED \
+  SO_MEASURED SO_NOT_REACHED SO_WRONG SO_P99 FEED_MISSED FEED_RESUMED_AT < <(
+  python3 - "$REPORT" "$REPLICA_STOP" "$REPLICA_START" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+stop, start = int(sys.argv[2]), int(sys.argv[3])
 rot = r.get("rotations") or {}
+s = r["signouts"]
+f = s["feed"]
+# The follower's move from replica 1 (index 0) to replica 0 (index 1)
+# after replica 1 stopped, resuming from a cursor: ms after the stop.
+moved = [w["at_unix_ms"] - stop for w in f["switches"]
+         if w["from"] == 0 and w["to"] == 1 and w["after"] not in ("", "0") and stop <= w["at_unix_ms"] <= start + 5000]
 print(r["requests"], r["failed"], r["verification_failures_other"], r["verification_failures_expired"],
-      r["identity_mismatches"], r["accounts_created"], r["sessions_started"], rot.get("ok", 0), rot.get("failed", 0))
+      r["identity_mismatches"], r["accounts_created"], r["sessions_started"], rot.get("ok", 0), rot.get("failed", 0),
+      s["measured"], s["not_reached"], s["wrong_kind"], s["slowest_target_ms"]["p99"], f["missed"], moved[0] if moved else "none")
 PY
 ) || {
   echo "scenario: could not read the signet-load report $REPORT (exit $LOAD_RC); its log ends:" >&2
@@ -357,6 +379,12 @@ PY
   exit 1
 }
 ACCOUNT_LINES="$(wc -l <"$ACCOUNTS")"
+# Sign-outs by outcome, and those made while replica 1 was down and in the
+# 10 s after Postgres came back.
+SIGNOUT_LINES="$(wc -l <"$SIGNOUTS")"
+SIGNOUTS_UNREACHED="$(awk '$2 != "reached"' "$SIGNOUTS" | wc -l)"
+SIGNOUTS_REPLICA_DOWN="$(awk -v a="$REPLICA_STOP" -v b="$REPLICA_START" '$2 == "reached" && $1 >= a && $1 <= b' "$SIGNOUTS" | wc -l)"
+SIGNOUTS_PG_BACK="$(awk -v a="$PG_BACK" -v b="$((PG_BACK + 10000))" '$2 == "reached" && $1 >= a && $1 <= b' "$SIGNOUTS" | wc -l)"
 GOOD_SAMPLES="$(grep -c '^ok' "$SAMPLES" || true)"
 SKIPPED_SAMPLES="$(grep -c '^skip' "$SAMPLES" || true)"
 # A good sample has at least one algorithm and every count equal to 1.
@@ -387,6 +415,12 @@ check "sessions grew by at least $SESSIONS" "$(verdict '((SESSIONS_AFTER >= SESS
 check "replicas ready ${RECOVERY_MS:-never} ms after Postgres was back (limit ${MAX_RECOVERY}s)" \
   "$(verdict '[ -n "$RECOVERY_MS" ] && ((RECOVERY_MS <= MAX_RECOVERY * 1000))')"
 check "key rotations ran ($ROT_OK ok)" "$(verdict '((ROT_OK >= 1))')"
+check "sign-outs refused (401 revoked) by both resource servers: $SO_MEASURED (p99 ${SO_P99} ms), $SO_NOT_REACHED not within 40 s, $SO_WRONG refused otherwise" \
+  "$(verdict '((SO_MEASURED >= 10 && SO_NOT_REACHED == 0 && SO_WRONG == 0 && SIGNOUTS_UNREACHED == 0 && SIGNOUT_LINES == SO_MEASURED))')"
+check "sign-outs during the replica outage ($SIGNOUTS_REPLICA_DOWN) and in the 10 s after Postgres came back ($SIGNOUTS_PG_BACK) all refused" \
+  "$(verdict '((SIGNOUTS_REPLICA_DOWN >= 1 && SIGNOUTS_PG_BACK >= 1))')"
+check "the feed follower moved from replica 1 to 0 resuming from its cursor (${FEED_RESUMED_AT} ms after the stop) and missed $FEED_MISSED sign-outs" \
+  "$(verdict '[ "$FEED_RESUMED_AT" != none ] && ((FEED_MISSED == 0))')"
 
 if [ -n "$BAD_SAMPLES" ]; then
   echo

@@ -19,7 +19,7 @@ import (
 const maxBody = 1 << 20
 
 func newHTTPClient(cfg config) *http.Client {
-	hosts := len(cfg.issuers) + len(cfg.apis)
+	hosts := len(cfg.issuers) + len(cfg.targets)
 	tr := &http.Transport{
 		Proxy: nil, // never route load through a proxy from the environment
 		DialContext: (&net.Dialer{

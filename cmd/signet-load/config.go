@@ -174,8 +174,7 @@ func (l *listFlag) Set(s string) error {
 
 type config struct {
 	issuers      []string // base URLs without a trailing slash
-	apis         []string // base URLs without a trailing slash
-	apiPath      string
+	targets      []target // resource servers, round-robin
 	mix          mix
 	rate         float64 // requests per second; 0 means unpaced
 	concurrency  int
@@ -193,6 +192,81 @@ type config struct {
 	maxFailed    float64 // of all requests; negative means no limit
 	jwksETag     bool
 	progress     bool
+
+	// Sign-out reach (reach.go): signouts > 0 turns it on.
+	signouts       int
+	signoutsOut    string
+	signoutWorkers int
+	reachTimeout   time.Duration
+	// The feed follower (feed.go): its issuers, in failover order.
+	feedIssuers []string
+	// Idle verifiers (followers.go): followers > 0 turns the mode on.
+	followers       int
+	followerTimeout time.Duration
+	cpuPID          int
+}
+
+// target is a resource server: its base URL, the path of its identity
+// endpoint, and the resource (RFC 8707) and scope its access tokens are
+// asked for ("" for the issuer's default).
+type target struct {
+	base, path, resource, scope string
+}
+
+func (t target) url() string { return t.base + t.path }
+
+// key is the token a target needs: one per resource and scope.
+func (t target) key() string { return t.resource + " " + t.scope }
+
+func (t target) String() string {
+	s := t.url()
+	if t.resource != "" {
+		s += " resource=" + t.resource
+	}
+	if t.scope != "" {
+		s += " scope=" + t.scope
+	}
+	return s
+}
+
+// parseTarget reads "URL[,path=P][,resource=R][,scope=S]"; the path
+// defaults to defPath.
+func parseTarget(s, defPath string, allowRemote bool) (target, error) {
+	parts := strings.Split(s, ",")
+	base, err := checkTarget(strings.TrimSpace(parts[0]), allowRemote)
+	if err != nil {
+		return target{}, err
+	}
+	t := target{base: base, path: defPath}
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		v = strings.TrimSpace(v)
+		switch {
+		case !ok || v == "":
+			return target{}, fmt.Errorf("%q: %q is not key=value (path, resource or scope)", s, p)
+		case k == "path" && strings.HasPrefix(v, "/"):
+			t.path = v
+		case k == "path":
+			return target{}, fmt.Errorf("%q: path %q must start with /", s, v)
+		case k == "resource":
+			t.resource = v
+		case k == "scope":
+			t.scope = v
+		default:
+			return target{}, fmt.Errorf("%q: unknown key %q (want path, resource or scope)", s, k)
+		}
+	}
+	return t, nil
+}
+
+// targetFlag collects --target values as given.
+type targetFlag []string
+
+func (f *targetFlag) String() string { return strings.Join(*f, " ") }
+
+func (f *targetFlag) Set(s string) error {
+	*f = append(*f, s)
+	return nil
 }
 
 var (
@@ -212,14 +286,27 @@ mix, always refreshing with the latest refresh token of its session. With
 --rate the workers share a token bucket that paces every request; without it
 they run as fast as the servers answer.
 
+Resource servers are --api URLs (tokens for the issuer's default resource) or
+--target URL,path=P,resource=R,scope=S (each session asks for a token per
+resource with resource= on sign-in and refresh).
+
+--signouts N measures how fast a sign-out reaches the resource servers: beside
+the load, sessions are signed out one after another and each target is called
+with the ended session's token until it answers 401; --feed-issuer adds a feed
+follower that moves between issuer replicas. --followers N runs N idle
+verifiers instead of the load and reports their requests, bytes and, with
+--cpu-pid, the issuer's CPU time.
+
 Targets must be loopback addresses unless --allow-remote is given.`
 
 func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("signet-load", flag.ContinueOnError)
-	var issuers, apis listFlag
+	var issuers, apis, feedIssuers listFlag
+	var targets targetFlag
 	fs.Var(&issuers, "issuer", "issuer base `URL` (repeatable or comma-separated; requests go round-robin)")
-	fs.Var(&apis, "api", "resource server base `URL` (repeatable or comma-separated; round-robin)")
-	apiPath := fs.String("api-path", "/api/me", "path of the resource servers' identity endpoint")
+	fs.Var(&apis, "api", "resource server base `URL` (repeatable or comma-separated; round-robin), called with tokens for the default resource")
+	fs.Var(&targets, "target", "resource server `URL[,path=P][,resource=R][,scope=S]` (repeatable; round-robin with --api), called with an access token asked for resource R and scope S")
+	apiPath := fs.String("api-path", "/api/me", "default path of the resource servers' identity endpoint")
 	mixStr := fs.String("mix", defaultMix, "operation weights: signup, signin, refresh, api, jwks")
 	rateStr := fs.String("rate", "", "total request `rate` (N, N/s or N/m), paced by a token bucket")
 	concurrency := fs.Int("concurrency", 0, "workers (sessions); default 8, or rate/10 (at least 1, at most 256) with --rate")
@@ -237,6 +324,14 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	maxFailed := fs.String("max-failed", defaultMaxFailed, "exit non-zero, with result FAIL, if more than this share of all requests failed (0.01, 1% or off)")
 	jwksETag := fs.Bool("jwks-if-none-match", false, "jwks: send the last ETag seen in If-None-Match")
 	progress := fs.Bool("progress", true, "print a progress line to stderr every second")
+	signouts := fs.Int("signouts", 0, "measure sign-out reach: sign out this many sessions (at most 100000) while the workers load, and time each until every target refuses its access token; the run ends when they are done")
+	signoutsOut := fs.String("signouts-out", "", "with --signouts: write a line per sign-out to `FILE`: the Unix time of its 204 in ms, the outcome (reached, not_reached or the refusal), and the slowest target's time in ms")
+	signoutWorkers := fs.Int("signout-workers", 4, "sessions signed out at once with --signouts")
+	reachTimeout := fs.Duration("reach-timeout", 10*time.Second, "with --signouts: how long a sign-out is followed before it counts as not reached")
+	fs.Var(&feedIssuers, "feed-issuer", "follow the revocation feed at these issuer `URL`s, in failover order, and check that it serves every sign-out (repeatable; with --signouts)")
+	followers := fs.Int("followers", 0, "idle-verifier mode: run this many verifiers (at most 1000) that follow the first issuer's revocation feed for --duration, each from its own 127.0.x.y address, and report their requests and bytes")
+	cpuPID := fs.Int("cpu-pid", 0, "with --followers: read this process's CPU time (Linux /proc) over the measuring window, e.g. the issuer's `PID`")
+	followerTimeout := fs.Duration("follower-timeout", 10*time.Second, "with --followers: the verifiers' HTTP client timeout (their long-poll is 2 s shorter, at most 25 s)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: signet-load --issuer URL [--api URL] (--duration D | --requests N) [flags]\n\n%s\n\nFlags:\n", about)
@@ -260,7 +355,6 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	}
 
 	cfg := config{
-		apiPath:      *apiPath,
 		concurrency:  *concurrency,
 		duration:     *duration,
 		requests:     *requests,
@@ -273,6 +367,14 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 		failOnVerify: *failOnVerify,
 		jwksETag:     *jwksETag,
 		progress:     *progress,
+
+		signouts:        *signouts,
+		signoutsOut:     *signoutsOut,
+		signoutWorkers:  *signoutWorkers,
+		reachTimeout:    *reachTimeout,
+		followers:       *followers,
+		followerTimeout: *followerTimeout,
+		cpuPID:          *cpuPID,
 	}
 	var err error
 	if cfg.mix, err = parseMix(*mixStr); err != nil {
@@ -281,11 +383,11 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 	if len(issuers) == 0 {
 		return config{}, errors.New("at least one --issuer is required")
 	}
-	if cfg.mix.weights[opAPI] > 0 && len(apis) == 0 {
-		return config{}, errors.New("the mix has api calls but no --api is given")
+	if cfg.mix.weights[opAPI] > 0 && len(apis)+len(targets) == 0 && *followers == 0 {
+		return config{}, errors.New("the mix has api calls but no --api or --target is given")
 	}
-	if !strings.HasPrefix(cfg.apiPath, "/") {
-		return config{}, fmt.Errorf("api-path %q must start with /", cfg.apiPath)
+	if !strings.HasPrefix(*apiPath, "/") {
+		return config{}, fmt.Errorf("api-path %q must start with /", *apiPath)
 	}
 	for _, u := range issuers {
 		base, err := checkTarget(u, cfg.allowRemote)
@@ -299,7 +401,43 @@ func parseArgs(args []string, stdout, stderr io.Writer) (config, error) {
 		if err != nil {
 			return config{}, fmt.Errorf("api: %w", err)
 		}
-		cfg.apis = append(cfg.apis, base)
+		cfg.targets = append(cfg.targets, target{base: base, path: *apiPath})
+	}
+	for _, s := range targets {
+		t, err := parseTarget(s, *apiPath, cfg.allowRemote)
+		if err != nil {
+			return config{}, fmt.Errorf("target: %w", err)
+		}
+		cfg.targets = append(cfg.targets, t)
+	}
+	for _, u := range feedIssuers {
+		base, err := checkTarget(u, cfg.allowRemote)
+		if err != nil {
+			return config{}, fmt.Errorf("feed-issuer: %w", err)
+		}
+		cfg.feedIssuers = append(cfg.feedIssuers, base)
+	}
+	switch {
+	case cfg.signouts < 0 || cfg.signouts > 100000:
+		return config{}, errors.New("signouts must be from 0 to 100000")
+	case cfg.signouts > 0 && len(cfg.targets) == 0:
+		return config{}, errors.New("--signouts needs at least one --api or --target to time")
+	case cfg.signoutWorkers < 1 || cfg.signoutWorkers > 256:
+		return config{}, errors.New("signout-workers must be from 1 to 256")
+	case cfg.reachTimeout <= 0 || cfg.reachTimeout > 5*time.Minute:
+		return config{}, errors.New("reach-timeout must be positive and at most 5m")
+	case cfg.signoutsOut != "" && cfg.signouts == 0:
+		return config{}, errors.New("--signouts-out goes with --signouts")
+	case len(cfg.feedIssuers) > 0 && cfg.signouts == 0:
+		return config{}, errors.New("--feed-issuer goes with --signouts")
+	case cfg.followers < 0 || cfg.followers > 1000:
+		return config{}, errors.New("followers must be from 0 to 1000")
+	case cfg.followers > 0 && cfg.signouts > 0:
+		return config{}, errors.New("--followers and --signouts are separate runs")
+	case cfg.followerTimeout < 3*time.Second || cfg.followerTimeout > time.Minute:
+		return config{}, errors.New("follower-timeout must be from 3s to 1m")
+	case cfg.cpuPID < 0 || (cfg.cpuPID > 0 && cfg.followers == 0):
+		return config{}, errors.New("--cpu-pid goes with --followers")
 	}
 
 	if *rateStr != "" {

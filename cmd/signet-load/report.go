@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -46,6 +47,8 @@ type report struct {
 	JWKSNotModified int64 `json:"jwks_not_modified"`
 
 	Rotations *rotationReport `json:"rotations,omitempty"`
+	// Signouts is the sign-out reach (--signouts).
+	Signouts *reachReport `json:"signouts,omitempty"`
 
 	Violations []string `json:"threshold_violations"`
 	Passed     bool     `json:"passed"`
@@ -69,10 +72,76 @@ type latencyReport struct {
 	Mean float64 `json:"mean"`
 }
 
+// reachReport is the sign-out reach: for each sign-out, the time from its
+// 204 to the first 401 (kind revoked) at each target.
+type reachReport struct {
+	Requested  int   `json:"requested"`
+	SignedOut  int64 `json:"signed_out"`
+	Measured   int64 `json:"measured"`
+	NotReached int64 `json:"not_reached"` // a target still accepted the token at the timeout
+	WrongKind  int64 `json:"wrong_kind"`  // a target refused it for another reason
+	// Failures are cycles given up before the sign-out (sign-in, token,
+	// first call or sign-out failed): not counted as sign-outs.
+	Failures       map[string]int64         `json:"failures"`
+	TimeoutSeconds float64                  `json:"reach_timeout_seconds"`
+	ReachMS        map[string]latencyReport `json:"reach_ms"`          // per target
+	SlowestMS      latencyReport            `json:"slowest_target_ms"` // the last target, per sign-out
+	Feed           *feedReport              `json:"feed,omitempty"`
+}
+
+// feedReport is what the tool's own feed follower saw (--feed-issuer).
+type feedReport struct {
+	Issuers []string `json:"issuers"`
+	Answers []int64  `json:"answers"` // per issuer
+	Errors  int64    `json:"errors"`
+	// Failovers counts answers from another issuer than the previous
+	// answer; ResumedWithCursor those that continued from the cursor.
+	Failovers         int64         `json:"failovers"`
+	Switches          []feedSwitch  `json:"switches"`
+	ResumedWithCursor int64         `json:"resumed_with_cursor"`
+	Events            int64         `json:"events"`
+	Missed            int64         `json:"missed"` // sign-outs the feed never served
+	ReachMS           latencyReport `json:"reach_ms"`
+}
+
+func latencyOf(h *histogram) latencyReport {
+	return latencyReport{P50: ms(h.percentile(50)), P95: ms(h.percentile(95)), P99: ms(h.percentile(99)), Max: ms(h.maxDuration()), Mean: ms(h.mean())}
+}
+
+func (r *runner) reachReport() *reachReport {
+	rs := r.reach
+	rep := &reachReport{Requested: r.cfg.signouts, SignedOut: rs.signedOut.Load(), Measured: rs.measured.Load(),
+		NotReached: rs.notReached.Load(), WrongKind: rs.wrongKind.Load(), Failures: rs.failures.snapshot(),
+		TimeoutSeconds: r.cfg.reachTimeout.Seconds(), ReachMS: map[string]latencyReport{}, SlowestMS: latencyOf(&rs.slowest)}
+	for i, t := range r.cfg.targets {
+		rep.ReachMS[t.String()] = latencyOf(&rs.perTarget[i])
+	}
+	if f := r.feed; f != nil {
+		fr := &feedReport{Issuers: r.cfg.feedIssuers, Errors: f.errors.Load(), Failovers: f.failovers.Load(),
+			ResumedWithCursor: f.resumed.Load(), Events: f.events.Load(), Missed: r.feedMiss, ReachMS: latencyOf(r.feedReach)}
+		for i := range f.answers {
+			fr.Answers = append(fr.Answers, f.answers[i].Load())
+		}
+		f.mu.Lock()
+		fr.Switches = append([]feedSwitch{}, f.switches...)
+		f.mu.Unlock()
+		rep.Feed = fr
+	}
+	return rep
+}
+
 type rotationReport struct {
 	OK        int64  `json:"ok"`
 	Failed    int64  `json:"failed"`
 	LastError string `json:"last_error,omitempty"`
+}
+
+func targetNames(ts []target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.String()
+	}
+	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -85,7 +154,7 @@ func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
 		TargetRate:                  r.cfg.rate,
 		Concurrency:                 r.cfg.concurrency,
 		Issuers:                     r.cfg.issuers,
-		APIs:                        r.cfg.apis,
+		APIs:                        targetNames(r.cfg.targets),
 		Mix:                         r.cfg.mix.String(),
 		Interrupted:                 interrupted,
 		ElapsedSeconds:              elapsed.Seconds(),
@@ -144,6 +213,9 @@ func (r *runner) buildReport(elapsed time.Duration, interrupted bool) *report {
 		rep.Rotations = &rotationReport{OK: s.rotationsOK.Load(), Failed: s.rotationsFailed.Load(), LastError: s.rotationLastErr}
 		s.rotationMu.Unlock()
 	}
+	if r.reach != nil {
+		rep.Signouts = r.reachReport()
+	}
 	rep.Violations = r.cfg.violations(rep)
 	rep.Passed = len(rep.Violations) == 0
 	return rep
@@ -166,6 +238,20 @@ func (cfg config) violations(rep *report) []string {
 			v = append(v, fmt.Sprintf("identity_mismatches=%d", rep.IdentityMismatches))
 		}
 	}
+	if so := rep.Signouts; so != nil {
+		if so.Measured == 0 {
+			v = append(v, "no sign-out was measured")
+		}
+		if so.NotReached > 0 {
+			v = append(v, fmt.Sprintf("%d sign-outs did not reach every target within %gs", so.NotReached, so.TimeoutSeconds))
+		}
+		if so.WrongKind > 0 {
+			v = append(v, fmt.Sprintf("%d signed-out tokens were refused for another reason than revocation", so.WrongKind))
+		}
+		if so.Feed != nil && so.Feed.Missed > 0 {
+			v = append(v, fmt.Sprintf("the revocation feed never served %d sign-outs", so.Feed.Missed))
+		}
+	}
 	if cfg.maxErrorRate >= 0 {
 		for _, name := range opNames {
 			if o := rep.Operations[name]; o.Requests > 0 && o.ErrorRate > cfg.maxErrorRate {
@@ -174,6 +260,15 @@ func (cfg config) violations(rep *report) []string {
 		}
 	}
 	return v
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // percent formats a ratio as a percentage, keeping small ones visible.
@@ -238,6 +333,22 @@ func (rep *report) writeText(w io.Writer) error {
 			fmt.Fprintf(&b, " (last: %s)", rep.Rotations.LastError)
 		}
 		b.WriteString("\n")
+	}
+	if so := rep.Signouts; so != nil {
+		fmt.Fprintf(&b, "sign-outs: %d of %d measured, %d signed out, %d not reached in %gs, %d refused otherwise\n",
+			so.Measured, so.Requested, so.SignedOut, so.NotReached, so.TimeoutSeconds, so.WrongKind)
+		for _, name := range sortedNames(so.ReachMS) {
+			l := so.ReachMS[name]
+			fmt.Fprintf(&b, "  reach %s: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", name, l.P50, l.P99, l.Max)
+		}
+		fmt.Fprintf(&b, "  reach, slowest target: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", so.SlowestMS.P50, so.SlowestMS.P99, so.SlowestMS.Max)
+		if f := so.Feed; f != nil {
+			fmt.Fprintf(&b, "  feed follower: answers %v from %v, %d errors, %d failovers (%d resumed from the cursor), %d missed; reach p50 %.1f ms, p99 %.1f ms\n",
+				f.Answers, f.Issuers, f.Errors, f.Failovers, f.ResumedWithCursor, f.Missed, f.ReachMS.P50, f.ReachMS.P99)
+		}
+		if len(so.Failures) > 0 {
+			fmt.Fprintf(&b, "  cycles given up before the sign-out:%s\n", topKinds(so.Failures, len(so.Failures)))
+		}
 	}
 	fmt.Fprintf(&b, "outcomes: %d ok, %d failed (%s", rep.OK, rep.Failed, percent(rep.FailedRatio))
 	if rep.MaxFailed >= 0 {

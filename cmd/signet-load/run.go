@@ -43,9 +43,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.followers > 0 {
+		fr, err := r.runFollowers(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		return fr.write(stdout, cfg.jsonOut)
+	}
 	rep := r.execute(ctx, stderr)
 	if err := r.accounts.close(); err != nil {
 		return fmt.Errorf("accounts-out: %w", err)
+	}
+	if r.reach != nil {
+		if err := r.reach.log.close(); err != nil {
+			return fmt.Errorf("signouts-out: %w", err)
+		}
 	}
 	if cfg.jsonOut {
 		err = rep.writeJSON(stdout)
@@ -78,6 +90,11 @@ type runner struct {
 	issuerRR    atomic.Uint64
 	apiRR       atomic.Uint64
 	stopEarly   context.CancelFunc
+
+	reach     *reachStats   // with --signouts
+	feed      *feedFollower // with --feed-issuer
+	feedReach *histogram
+	feedMiss  int64
 }
 
 func newRunner(cfg config) (*runner, error) {
@@ -98,6 +115,15 @@ func newRunner(cfg config) (*runner, error) {
 		r.pacer = newPacer(cfg.rate, r.now)
 	}
 	var err error
+	if cfg.signouts > 0 {
+		r.reach = &reachStats{perTarget: make([]histogram, len(cfg.targets))}
+		if r.reach.log, err = openAccountLog(cfg.signoutsOut); err != nil {
+			return nil, fmt.Errorf("signouts-out: %w", err)
+		}
+	}
+	if len(cfg.feedIssuers) > 0 {
+		r.feed = newFeedFollower(cfg.feedIssuers, r.now)
+	}
 	if r.accounts, err = openAccountLog(cfg.accountsOut); err != nil {
 		return nil, fmt.Errorf("accounts-out: %w", err)
 	}
@@ -108,8 +134,9 @@ func (r *runner) issuer() string {
 	return r.cfg.issuers[(r.issuerRR.Add(1)-1)%uint64(len(r.cfg.issuers))]
 }
 
-func (r *runner) api() string {
-	return r.cfg.apis[(r.apiRR.Add(1)-1)%uint64(len(r.cfg.apis))]
+// target is the next resource server, round-robin.
+func (r *runner) target() target {
+	return r.cfg.targets[(r.apiRR.Add(1)-1)%uint64(len(r.cfg.targets))]
 }
 
 // takeRequest reserves one request of the --requests budget; when it is
@@ -143,13 +170,29 @@ func (r *runner) execute(ctx context.Context, stderr io.Writer) *report {
 		bg.Go(func() { r.rotate(stop, ctx) })
 	}
 
+	feedCtx, feedCancel := context.WithCancel(ctx)
+	defer feedCancel()
+	var feed sync.WaitGroup
+	if r.feed != nil {
+		feed.Go(func() { r.feed.run(feedCtx) })
+	}
 	var workers sync.WaitGroup
 	for i := range r.cfg.concurrency {
 		w := newWorker(i, r)
 		workers.Go(func() { w.run(stop, ctx) })
 	}
+	if r.reach != nil {
+		// The drivers start no cycle once stop ends; those under way
+		// finish, each bounded by --reach-timeout.
+		workers.Go(func() { r.runReach(stop, ctx) })
+	}
 	workers.Wait()
 	elapsed := r.now().Sub(r.measureFrom)
+	if r.feed != nil {
+		r.feedReach, r.feedMiss = r.feedCheck(r.feed)
+		feedCancel()
+		feed.Wait()
+	}
 	bgCancel()
 	bg.Wait()
 	return r.buildReport(elapsed, ctx.Err() != nil)

@@ -17,16 +17,27 @@ const (
 	maxRetryBackoff = 5 * time.Second
 )
 
-// session is the state a worker owns: its account and its latest tokens.
+// session is the state a worker owns: its account, its latest refresh
+// token and an access token per resource it calls (target.key).
 type session struct {
-	email       string
-	userID      string
-	registered  bool
-	signedIn    bool
-	access      string
-	accessUntil time.Time
-	refresh     string
-	accessStale bool // a resource server rejected it: refresh before the next call
+	email      string
+	userID     string
+	registered bool
+	signedIn   bool
+	access     map[string]*accessToken
+	refresh    string
+}
+
+type accessToken struct {
+	raw   string
+	until time.Time
+	stale bool // a resource server rejected it: refresh before the next call
+}
+
+// usable reports whether the token for key may be sent at now.
+func (s *session) usable(key string, now time.Time) bool {
+	a := s.access[key]
+	return a != nil && !a.stale && now.Before(a.until)
 }
 
 type worker struct {
@@ -36,15 +47,34 @@ type worker struct {
 	s     session
 	seq   int               // accounts this worker has made
 	etags map[string]string // issuer → last JWKS ETag
+	// tgt is the resource server of the next api call: sign-in and
+	// refresh ask for a token for it.
+	tgt target
 }
 
 func newWorker(id int, r *runner) *worker {
-	return &worker{
+	w := &worker{
 		id:    id,
 		r:     r,
 		rng:   rand.New(rand.NewPCG(r.seed, uint64(id))),
 		etags: make(map[string]string),
 	}
+	if len(r.cfg.targets) > 0 {
+		w.tgt = r.target()
+	}
+	return w
+}
+
+// tokenRequest adds the resource and scope of t to a sign-in or refresh
+// body.
+func tokenRequest(body map[string]string, t target) map[string]string {
+	if t.resource != "" {
+		body["resource"] = t.resource
+	}
+	if t.scope != "" {
+		body["scope"] = t.scope
+	}
+	return body
 }
 
 // run sends requests until stop ends or the request budget is spent.
@@ -77,7 +107,7 @@ func (w *worker) next() op {
 		return opSignin
 	}
 	o := w.r.cfg.mix.pick(w.rng.IntN(w.r.cfg.mix.total))
-	if o == opAPI && (w.s.accessStale || !w.r.now().Before(w.s.accessUntil)) {
+	if o == opAPI && !w.s.usable(w.tgt.key(), w.r.now()) {
 		return opRefresh
 	}
 	return o
@@ -165,26 +195,33 @@ func (w *worker) signup(ctx context.Context) time.Duration {
 }
 
 func (w *worker) signin(ctx context.Context) time.Duration {
-	body := map[string]string{"email": w.s.email, "password": w.r.password}
+	body := tokenRequest(map[string]string{"email": w.s.email, "password": w.r.password}, w.tgt)
 	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/signin", body, nil)
 	failure, tok := tokenFailure(resp)
 	backoff := w.finish(ctx, opSignin, resp, failure)
 	if failure == "" {
 		w.r.stats.sessionsStarted.Add(1)
+		w.s.access = nil // a new session
 		w.useTokens(tok)
 	}
 	return backoff
 }
 
-// refresh always presents the latest refresh token of the session. A
-// refresh the issuer refuses (invalid_grant or another client error) ends
-// the session: the worker signs in again.
+// refresh always presents the latest refresh token of the session, and
+// asks for an access token for the next target. A refresh the issuer
+// refuses (invalid_grant or another client error) ends the session: the
+// worker signs in again.
 func (w *worker) refresh(ctx context.Context) time.Duration {
-	// The body is put together directly: the busiest request of a run
-	// should cost the load client as little as it can.
-	quoted, _ := json.Marshal(w.s.refresh)
-	body := make([]byte, 0, len(`{"refresh_token":}`)+len(quoted))
-	body = append(append(append(body, `{"refresh_token":`...), quoted...), '}')
+	var body any
+	if w.tgt.resource == "" && w.tgt.scope == "" {
+		// The body is put together directly: the busiest request of a
+		// run should cost the load client as little as it can.
+		quoted, _ := json.Marshal(w.s.refresh)
+		b := make([]byte, 0, len(`{"refresh_token":}`)+len(quoted))
+		body = append(append(append(b, `{"refresh_token":`...), quoted...), '}')
+	} else {
+		body = tokenRequest(map[string]string{"refresh_token": w.s.refresh}, w.tgt)
+	}
 	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/token/refresh", body, nil)
 	failure, tok := tokenFailure(resp)
 	backoff := w.finish(ctx, opRefresh, resp, failure)
@@ -207,26 +244,37 @@ func tokenFailure(resp response) (string, tokenResponse) {
 	return failure, tok
 }
 
+// useTokens keeps a sign-in's or refresh's tokens: the access token is
+// the next target's.
 func (w *worker) useTokens(tok tokenResponse) {
 	w.s.signedIn = true
-	w.s.access, w.s.refresh, w.s.accessStale = tok.AccessToken, tok.RefreshToken, false
+	w.s.refresh = tok.RefreshToken
 	if tok.User.ID != "" {
 		w.s.userID = tok.User.ID
 	}
-	if tok.ExpiresIn > 0 {
-		w.s.accessUntil = w.r.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
-	} else {
-		// No lifetime given: rely on the resource servers to say "expired".
-		w.s.accessUntil = w.r.now().Add(maxDuration)
+	if w.s.access == nil {
+		w.s.access = map[string]*accessToken{}
 	}
+	w.s.access[w.tgt.key()] = &accessToken{raw: tok.AccessToken, until: tokenUntil(tok, w.r.now())}
+}
+
+// tokenUntil is when an access token stops being worth sending.
+func tokenUntil(tok tokenResponse, now time.Time) time.Time {
+	if tok.ExpiresIn > 0 {
+		return now.Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	// No lifetime given: rely on the resource servers to say "expired".
+	return now.Add(maxDuration)
 }
 
 // api calls a resource server with the session's access token. A 401 is a
 // verification failure, split by the server's "kind"; a 200 must name the
 // session's own user.
 func (w *worker) api(ctx context.Context) time.Duration {
-	h := http.Header{"Authorization": {"Bearer " + w.s.access}}
-	resp := send(ctx, w.r.client, http.MethodGet, w.r.api()+w.r.cfg.apiPath, nil, h)
+	tgt, tok := w.tgt, w.s.access[w.tgt.key()]
+	w.tgt = w.r.target()
+	h := http.Header{"Authorization": {"Bearer " + tok.raw}}
+	resp := send(ctx, w.r.client, http.MethodGet, tgt.url(), nil, h)
 	failure := failureOf(resp, http.StatusOK)
 	var e errorBody
 	if resp.err == nil && resp.status == http.StatusUnauthorized {
@@ -251,7 +299,7 @@ func (w *worker) api(ctx context.Context) time.Duration {
 	backoff := w.finish(ctx, opAPI, resp, failure)
 	if resp.err == nil && resp.status == http.StatusUnauthorized {
 		w.r.stats.verifyFailed(e.Kind)
-		w.s.accessStale = true
+		tok.stale = true
 	}
 	return backoff
 }

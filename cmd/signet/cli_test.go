@@ -25,7 +25,8 @@ func TestHelpListsOwnSettings(t *testing.T) {
 	want := map[string][]string{
 		"migrate": store,
 		"users": append(slices.Clone(store), "auto-migrate", "key-encryption-key-file", "bcrypt-cost", "signup-mode", "require-verified-email", "password-min-length",
-			"password-reset-ttl", "site-url", "mail-from", "mail-templates", "mail-request-limit", "mail-recipient-limit"),
+			"password-reset-ttl", "site-url", "mail-from", "mail-templates", "mail-request-limit", "mail-recipient-limit",
+			"access-token-ttl", "clock-leeway"),
 		"keys": keyFlags,
 	}
 	settingFlags := map[string]bool{}

@@ -45,6 +45,9 @@ var (
 	migrating  = []string{"serve", "keys", "users", "resources", "clients"}
 	// The registry commands know the default resource from the audience.
 	withAudience = []string{"serve", "resources", "clients"}
+	// Commands that revoke record events that live the access-token
+	// lifetime plus the leeway (store.RevocationLifetime).
+	withTokenLifetime = []string{"serve", "keys", "users", "sessions"}
 )
 
 // settings defines every setting, each parsing into c. addSettings calls
@@ -91,7 +94,7 @@ func (c *config) settings() []setting {
 			parse: duration(&c.BcryptQueueWait, time.Millisecond, time.Minute)},
 		{env: "SIGNET_SIGNIN_THROTTLE", flag: "signin-throttle", def: defaultThrottle, help: "sign-in brute-force delays: failures free per account and per address, first and longest delay, and the age at which a count starts over; keys left out keep their default", cmds: serveOnly,
 			parse: throttle(&c.Throttle)},
-		{env: "SIGNET_ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m", help: "access-token lifetime", cmds: withKeys,
+		{env: "SIGNET_ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m", help: "access-token lifetime", cmds: withTokenLifetime,
 			parse: accessTokenTTL(&c.AccessTokenTTL)},
 		{env: "SIGNET_REFRESH_TOKEN_TTL", flag: "refresh-token-ttl", def: "168h", help: "session idle lifetime, extended by each refresh", cmds: serveOnly,
 			parse: duration(&c.RefreshTokenTTL, time.Second, 0)},
@@ -107,7 +110,7 @@ func (c *config) settings() []setting {
 			parse: duration(&c.JWKSMaxAge, 0, 0)},
 		{env: "SIGNET_KEY_RELOAD_INTERVAL", flag: "key-reload-interval", def: "10s", help: "how often each replica reloads keys", cmds: withKeys,
 			parse: duration(&c.KeyReloadInterval, 100*time.Millisecond, 0)},
-		{env: "SIGNET_CLOCK_LEEWAY", flag: "clock-leeway", def: "30s", help: "clock skew verifiers allow", cmds: withKeys,
+		{env: "SIGNET_CLOCK_LEEWAY", flag: "clock-leeway", def: "30s", help: "clock skew verifiers allow", cmds: withTokenLifetime,
 			parse: duration(&c.ClockLeeway, 0, 0)},
 		{env: "SIGNET_SIGNUP_LIMIT", flag: "signup-limit", def: "20/1m", help: "sign-ups per client address: N/duration, or off", cmds: serveOnly,
 			parse: rateLimit(&c.SignupLimit)},

@@ -154,7 +154,7 @@ var commandArgs = map[string]map[string][]string{
 	"serve":        nil,
 	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
 	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
-	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}, "roles": {"list|add|remove", "EMAIL|ID", "[ROLE]"}},
+	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}, "disable": {"EMAIL|ID"}, "enable": {"EMAIL|ID"}, "roles": {"list|add|remove", "EMAIL|ID", "[ROLE]"}},
 	"check-emails": nil,
 	"kek":          {"rotate": nil},
 	"sessions":     {"list": {"USER"}, "revoke": {"SESSION_ID"}, "revoke-all": {"USER"}},

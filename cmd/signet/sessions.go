@@ -21,7 +21,11 @@ access tokens within a long-poll round trip.
 
   list EMAIL|ID           a user's sessions, oldest first (--json)
   revoke SESSION_ID       end one session
-  revoke-all EMAIL|ID     end every session of a user`
+  revoke-all EMAIL|ID     end every session of a user
+
+The events live the access-token lifetime plus the clock leeway: give the
+command the SIGNET_ACCESS_TOKEN_TTL and SIGNET_CLOCK_LEEWAY the issuer
+runs with.`
 
 func runSessions(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sessions", flag.ContinueOnError)

@@ -41,6 +41,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Keys", testKeys},
 		{"AuditEvents", testAuditEvents},
 		{"MailRecipientCount", testMailRecipientCount},
+		{"DisabledUsers", testDisabledUsers},
+		{"DisableRace", testDisableRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}

@@ -52,12 +52,19 @@ var errorTable = map[issuer.Kind]answer{
 	issuer.KindEmailNotVerified: {http.StatusForbidden, http.StatusBadRequest, "email_not_verified"},
 	issuer.KindSignupClosed:     {http.StatusForbidden, http.StatusForbidden, "signup_closed"},
 	issuer.KindBadLink:          {http.StatusBadRequest, http.StatusBadRequest, "invalid_grant"},
+	issuer.KindAccountDisabled:  {http.StatusForbidden, http.StatusBadRequest, "account_disabled"},
 
 	// The registry (RFC 6749 §5.2, RFC 8707 §2).
 	issuer.KindInvalidScope:       {http.StatusBadRequest, http.StatusBadRequest, "invalid_scope"},
 	issuer.KindInvalidTarget:      {http.StatusBadRequest, http.StatusBadRequest, "invalid_target"},
 	issuer.KindInvalidClient:      {http.StatusUnauthorized, http.StatusUnauthorized, "invalid_client"},
 	issuer.KindUnauthorizedClient: {http.StatusBadRequest, http.StatusBadRequest, "unauthorized_client"},
+}
+
+// oauthCodes are the body codes the OAuth endpoints use instead of the
+// table's, where RFC 6749 §5.2 has no code of that name.
+var oauthCodes = map[issuer.Kind]string{
+	issuer.KindAccountDisabled: "invalid_grant",
 }
 
 func apiError(k issuer.Kind, format string, args ...any) *issuer.Error {
@@ -95,9 +102,12 @@ func writeError(c *gin.Context, err error, oauth bool) {
 		logger(c).ErrorContext(ctx, "error kind missing from the table", "kind", string(e.Kind))
 		a = errorTable[issuer.KindInternal]
 	}
-	status := a.status
+	status, code := a.status, a.code
 	if oauth {
 		status = a.oauthStatus
+		if oc, ok := oauthCodes[e.Kind]; ok {
+			code = oc
+		}
 	}
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
@@ -105,5 +115,5 @@ func writeError(c *gin.Context, err error, oauth bool) {
 	if e.Kind == issuer.KindInvalidToken && c.Writer.Header().Get("WWW-Authenticate") == "" {
 		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
 	}
-	c.AbortWithStatusJSON(status, errBody{Error: a.code, Description: e.Description})
+	c.AbortWithStatusJSON(status, errBody{Error: code, Description: e.Description})
 }

@@ -47,7 +47,12 @@ func (r sessionRow) session() issuer.Session {
 const sessionColumns = `s.id, s.user_id, s.refresh_secret, s.refresh_counter, s.rotated_at, s.created_at,
 	s.idle_expires_at, s.absolute_expires_at, s.revoked_at, s.revoked_reason, s.user_agent, s.ip, s.reissued_counter`
 
-// CreateSession inserts a session.
+// CreateSession inserts a session if its user exists and is not
+// disabled (issuer.ErrUserDisabled otherwise), in one statement. On
+// Postgres it reads the user row FOR SHARE: a disabling that is
+// committing holds that row, so the insert waits for it and then sees the
+// user disabled; a disabling that comes later waits for the insert and
+// then revokes the new session with the others.
 func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
 	ctx, cancel := d.callContext(ctx)
 	defer cancel()
@@ -58,15 +63,33 @@ func (d *DB) CreateSession(ctx context.Context, s issuer.Session) error {
 	if secret == nil {
 		secret = []byte{} // no per-session secret (the column predates that)
 	}
-	_, err := d.db.ExecContext(ctx, d.db.Rebind(`INSERT INTO sessions
-		(id, user_id, refresh_secret, refresh_counter, rotated_at, created_at, idle_expires_at, absolute_expires_at, user_agent, ip)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	res, err := d.db.ExecContext(ctx, createSessionSQL[d.dialect],
 		s.ID, s.UserID, secret, int64(s.RefreshCounter), ms(s.RotatedAt), ms(s.CreatedAt),
 		ms(s.IdleExpiresAt), ms(s.AbsoluteExpiresAt), s.UserAgent, s.IP)
 	if err != nil {
 		return storeErr("create session", err)
 	}
+	if n, err := res.RowsAffected(); err != nil {
+		return storeErr("create session", err)
+	} else if n == 0 {
+		return issuer.ErrUserDisabled
+	}
 	return nil
+}
+
+// createSessionSQL is CreateSession's statement per dialect. Postgres
+// types the parameters of a SELECT list as text unless told, hence the
+// casts. SQLite has one writer at a time, so its check and insert cannot
+// interleave with a disabling.
+var createSessionSQL = map[string]string{
+	Postgres: `INSERT INTO sessions
+		(id, user_id, refresh_secret, refresh_counter, rotated_at, created_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+		SELECT $1::text, u.id, $3::bytea, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::text, $10::text
+		FROM users AS u WHERE u.id = $2::text AND u.disabled_at IS NULL FOR SHARE`,
+	SQLite: `INSERT INTO sessions
+		(id, user_id, refresh_secret, refresh_counter, rotated_at, created_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+		SELECT ?1, u.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+		FROM users AS u WHERE u.id = ?2 AND u.disabled_at IS NULL`,
 }
 
 // SessionWithUser returns a session and its user in one query.
@@ -75,14 +98,15 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 	defer cancel()
 	var r struct {
 		sessionRow
-		UEmail     string `db:"u_email"`
-		UHash      string `db:"u_password_hash"`
-		UCreatedAt int64  `db:"u_created_at"`
-		UVerified  bool   `db:"u_email_verified"`
+		UEmail     string        `db:"u_email"`
+		UHash      string        `db:"u_password_hash"`
+		UCreatedAt int64         `db:"u_created_at"`
+		UVerified  bool          `db:"u_email_verified"`
+		UDisabled  sql.NullInt64 `db:"u_disabled_at"`
 	}
 	err := d.db.GetContext(ctx, &r, d.db.Rebind(`SELECT `+sessionColumns+`,
 		u.email AS u_email, u.password_hash AS u_password_hash, u.created_at AS u_created_at,
-		u.email_verified_at IS NOT NULL AS u_email_verified
+		u.email_verified_at IS NOT NULL AS u_email_verified, u.disabled_at AS u_disabled_at
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`), id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return issuer.Session{}, issuer.User{}, issuer.ErrNotFound
@@ -90,7 +114,8 @@ func (d *DB) SessionWithUser(ctx context.Context, id string) (issuer.Session, is
 	if err != nil {
 		return issuer.Session{}, issuer.User{}, storeErr("get session", err)
 	}
-	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt), EmailVerified: r.UVerified}
+	u := issuer.User{ID: r.UserID, Email: r.UEmail, PasswordHash: r.UHash, CreatedAt: fromMS(r.UCreatedAt), EmailVerified: r.UVerified,
+		DisabledAt: fromMS(r.UDisabled.Int64)}
 	return r.session(), u, nil
 }
 
@@ -247,7 +272,8 @@ const (
 // counter is still `from`, it moves the counter to from+1, sets rotated_at
 // to `at` and the idle expiry to idleExpiresAt (never past the absolute
 // expiry), and returns the session as updated (without its sealed secret)
-// with its user and the user's roles, sorted. false when any condition
+// with its user and the user's roles, sorted. A session whose user is
+// disabled is not spent. false when any condition
 // fails: the caller then reads the session to find out why. The statement
 // is prepared (see prepared), and its row is scanned into plain variables
 // (no reflection: this is the hot path).
@@ -307,7 +333,7 @@ var spendRefreshSQL = map[string]string{
 		SET refresh_counter = s.refresh_counter + 1, rotated_at = $3, idle_expires_at = LEAST($4, s.absolute_expires_at)
 		FROM users AS u
 		WHERE s.id = $1 AND s.refresh_counter = $2 AND s.revoked_at IS NULL
-		  AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3 AND u.id = s.user_id
+		  AND s.idle_expires_at > $3 AND s.absolute_expires_at > $3 AND u.id = s.user_id AND u.disabled_at IS NULL
 		RETURNING s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
 		  s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
 		  u.email, u.created_at, u.email_verified_at IS NOT NULL,
@@ -316,6 +342,7 @@ var spendRefreshSQL = map[string]string{
 		SET refresh_counter = refresh_counter + 1, rotated_at = ?3, idle_expires_at = MIN(?4, absolute_expires_at)
 		WHERE id = ?1 AND refresh_counter = ?2 AND revoked_at IS NULL
 		  AND idle_expires_at > ?3 AND absolute_expires_at > ?3
+		  AND NOT EXISTS (SELECT 1 FROM users AS u WHERE u.id = sessions.user_id AND u.disabled_at IS NOT NULL)
 		RETURNING user_id, refresh_counter, rotated_at, created_at, idle_expires_at,
 		  absolute_expires_at, user_agent, ip, reissued_counter,
 		  (SELECT u.email FROM users AS u WHERE u.id = sessions.user_id),

@@ -206,7 +206,7 @@ func (d *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]iss
 	var err error
 	if after == "" {
 		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
-			`SELECT id, email, password_hash, created_at FROM users ORDER BY created_at, id LIMIT ?`), limit+1)
+			`SELECT `+userColumns+` FROM users ORDER BY created_at, id LIMIT ?`), limit+1)
 	} else {
 		var from int64
 		if err := d.db.GetContext(ctx, &from, d.db.Rebind(`SELECT created_at FROM users WHERE id = ?`), after); errors.Is(err, sql.ErrNoRows) {
@@ -215,7 +215,7 @@ func (d *DB) ListUsersAfter(ctx context.Context, after string, limit int) ([]iss
 			return nil, false, fmt.Errorf("store: list users: %w", err)
 		}
 		err = d.db.SelectContext(ctx, &rows, d.db.Rebind(
-			`SELECT id, email, password_hash, created_at FROM users
+			`SELECT `+userColumns+` FROM users
 			 WHERE created_at > ? OR (created_at = ? AND id > ?)
 			 ORDER BY created_at, id LIMIT ?`), from, from, after, limit+1)
 	}

@@ -223,6 +223,43 @@ func (t accountTx) RevokeUserSessions(ctx context.Context, userID, except string
 	return n, err
 }
 
+// SetUserDisabled disables (disabled) or enables a user at `at`; false
+// when it already was so. ErrNotFound when there is no such user.
+func (t accountTx) SetUserDisabled(ctx context.Context, userID string, disabled bool, at time.Time) (bool, error) {
+	q := `UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ? AND disabled_at IS NULL`
+	args := []any{ms(at), ms(at), userID}
+	if !disabled {
+		q = `UPDATE users SET disabled_at = NULL, updated_at = ? WHERE id = ? AND disabled_at IS NOT NULL`
+		args = []any{ms(at), userID}
+	}
+	res, err := t.exec(ctx, "set user disabled", q, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	var one int
+	err = t.tx.GetContext(ctx, &one, t.tx.Rebind(`SELECT 1 FROM users WHERE id = ?`), userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, issuer.ErrNotFound
+	}
+	if err != nil {
+		return false, storeErr("set user disabled", err)
+	}
+	return false, nil
+}
+
+// RevokeSubject records a subject revocation event for the user: every
+// access token issued to them until `at` is refused by the verifiers.
+func (t accountTx) RevokeSubject(ctx context.Context, userID string, at time.Time) error {
+	if err := t.d.recordRevocations(ctx, t.tx, issuer.RevokedSubject, []string{userID}, at); err != nil {
+		return err
+	}
+	*t.revoked = true
+	return nil
+}
+
 func (t accountTx) EnqueueMail(ctx context.Context, m issuer.OutboxMail) error {
 	_, err := t.exec(ctx, "enqueue mail", `INSERT INTO mail_outbox
 		(id, user_id, kind, recipient, body, created_at, expires_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -19,14 +19,17 @@ type userRow struct {
 	CreatedAt    int64  `db:"created_at"`
 	// VerifiedAt is NULL until the address is confirmed.
 	VerifiedAt sql.NullInt64 `db:"email_verified_at"`
+	// DisabledAt is NULL while the account is enabled.
+	DisabledAt sql.NullInt64 `db:"disabled_at"`
 }
 
 func (r userRow) user() issuer.User {
-	return issuer.User{ID: r.ID, Email: r.Email, PasswordHash: r.PasswordHash, CreatedAt: fromMS(r.CreatedAt), EmailVerified: r.VerifiedAt.Valid}
+	return issuer.User{ID: r.ID, Email: r.Email, PasswordHash: r.PasswordHash, CreatedAt: fromMS(r.CreatedAt),
+		EmailVerified: r.VerifiedAt.Valid, DisabledAt: fromMS(r.DisabledAt.Int64)}
 }
 
 // userColumns are the columns userRow reads.
-const userColumns = `id, email, password_hash, created_at, email_verified_at`
+const userColumns = `id, email, password_hash, created_at, email_verified_at, disabled_at`
 
 // verifiedAt is the stored confirmation time of a new user: its creation
 // when it is created confirmed.
