@@ -36,6 +36,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"RotateRefreshRace", testRotateRefreshRace},
 		{"Keys", testKeys},
 		{"AuditEvents", testAuditEvents},
+		{"AuthorizationCodes", testAuthCodes},
+		{"BrowserSessions", testBrowserSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
