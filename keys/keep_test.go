@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"strings"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 

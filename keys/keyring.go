@@ -2,12 +2,12 @@ package keys
 
 import (
 	"context"
-	"slices"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,7 +157,7 @@ func (r *Keyring) Reload(ctx context.Context) error {
 
 	var health error
 	if len(failed) > 0 {
-		health = fmt.Errorf("%w (%d key(s) cannot be opened)", errors.Join(failed...), len(failed))
+		health = fmt.Errorf("%w (%d key(s) cannot be opened)", keyFailures(failed), len(failed))
 		r.failures.Add(1)
 	}
 	r.mu.Lock()
@@ -395,3 +395,20 @@ func (r *Keyring) Published() int {
 
 // Policy is the key policy the keyring was made with.
 func (r *Keyring) Policy() Policy { return r.policy }
+
+// keyFailures are the keys a reload could not open: one message, the
+// package's prefix once, each failure still matched by errors.Is.
+type keyFailures []error
+
+func (f keyFailures) Error() string {
+	parts := make([]string, len(f))
+	for i, err := range f {
+		parts[i] = err.Error()
+		if i > 0 {
+			parts[i] = strings.TrimPrefix(parts[i], "keys: ")
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (f keyFailures) Unwrap() []error { return f }

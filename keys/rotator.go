@@ -3,9 +3,9 @@ package keys
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 )

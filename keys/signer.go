@@ -107,7 +107,7 @@ type signingKey struct {
 	// jwtHeader is the same with typ JWT, for ID tokens: a token signed
 	// with it is never taken for an access token.
 	jwtHeader string
-	size   int    // the signature's length, from the published key
+	size      int // the signature's length, from the published key
 	// until, when set, is when the keyring stops signing with this key:
 	// set when it stands in for an active key that could not be opened.
 	until time.Time
