@@ -59,7 +59,9 @@ func newOIDCEnv(t *testing.T, db *store.DB, opts ...func(*settings, *keys.Policy
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.signup("ann@example.com", testPassword)
+	if _, err := e.iss.Lifecycle.CreateUser(ctx, issuer.Caller{}, "ann@example.com", testPassword); err != nil {
+		t.Fatal(err)
+	}
 	return e, secret
 }
 
