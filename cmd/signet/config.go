@@ -178,7 +178,7 @@ type config struct {
 	RefreshLimit      issuer.RateLimit
 	CORSOrigins       []string
 	PageTemplates     string // a directory; "" for the embedded pages
-	MaxConnsPerIP     int // 0: no limit
+	MaxConnsPerIP     int    // 0: no limit
 	IPv6Prefix        int
 	ShutdownDrain     time.Duration
 	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
