@@ -12,13 +12,6 @@ import (
 	"github.com/signet-auth/signet/issuer"
 )
 
-// authorizeParamNames are the parameters of an authorization request
-// that are read (others are ignored, RFC 6749 §3.1).
-var authorizeParamNames = []string{
-	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint", "resource", "request", "request_uri",
-}
-
 // authorizeRequest is a parsed authorization request: its parameters,
 // the ones that were repeated, and the request re-encoded for the pages
 // to carry.

@@ -77,11 +77,11 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if tk.TokenType != "Bearer" || tk.RefreshToken != "" || tk.Scope != "email openid" || tk.ExpiresIn != 900 {
 			t.Fatalf("token response %+v", tk)
 		}
-		h, c := jwtParts(t, tk.IDToken)
+		h, _ := jwtParts(t, tk.IDToken)
 		if h["typ"] != "JWT" || h["alg"] != "RS256" {
 			t.Fatalf("ID token header %v", h)
 		}
-		c = verifyIDToken(t, e, tk.IDToken)
+		c := verifyIDToken(t, e, tk.IDToken)
 		at := accessClaims(t, tk.AccessToken)
 		sum := sha256.Sum256([]byte(tk.AccessToken))
 		now := float64(e.clock.Now().Unix())
@@ -214,6 +214,16 @@ func TestAuthorizeRefusals(t *testing.T) {
 			GrantTypes: []string{issuer.GrantPassword}, RedirectURIs: []string{appRedirect}}); err != nil {
 			t.Fatal(err)
 		}
+		// Registration refuses what the flow could not use safely.
+		for _, c := range []issuer.Client{
+			{ID: "c1", Type: issuer.ClientPublic, GrantTypes: []string{issuer.GrantAuthorizationCode}},
+			{ID: "c2", Type: issuer.ClientPublic, GrantTypes: []string{issuer.GrantAuthorizationCode}, RedirectURIs: []string{"http://app.example/cb"}},
+			{ID: "c3", Type: issuer.ClientPublic, GrantTypes: []string{issuer.GrantAuthorizationCode}, RedirectURIs: []string{appRedirect}, PostLogoutRedirectURIs: []string{"https://app.example/#x"}},
+		} {
+			if _, _, err := e.iss.Registry.CreateClient(ctx, issuer.Caller{}, c); issuer.KindOf(err) != issuer.KindInvalid {
+				t.Errorf("client %s registered: %v", c.ID, err)
+			}
+		}
 		resp, body := b.get(authorizePath("client_id", "pw"))
 		if q := redirected(t, resp, body, appRedirect); q.Get("error") != "unauthorized_client" {
 			t.Errorf("client without the code grant: %v", q)
@@ -339,9 +349,9 @@ func TestCodeRedemptionRefusals(t *testing.T) {
 // sign-out.
 func TestSingleSignOn(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
-		e, secret := newOIDCEnv(t, db)
+		e, _ := newOIDCEnv(t, db)
 		b := newBrowser(t, e)
-		code := b.login(authorizePath())
+		b.login(authorizePath())
 		t0 := e.clock.Now()
 
 		e.clock.Advance(10 * time.Second)
@@ -383,8 +393,6 @@ func TestSingleSignOn(t *testing.T) {
 		if _, c := jwtParts(t, tk.IDToken); c["auth_time"] != float64(e.clock.Now().Unix()) {
 			t.Fatalf("auth_time after prompt=login: %v", c["auth_time"])
 		}
-		_ = code
-		_ = secret
 
 		// Global sign-out ends the browser session.
 		resp, bodyb := e.do("POST", "/v1/signout?scope=global", nil, "Authorization", "Bearer "+tk.AccessToken)
