@@ -70,8 +70,13 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if q.Get("state") != "st-1" || len(q.Get("code")) < 43 {
 			t.Fatalf("authorization response %v", q)
 		}
-		if !strings.Contains(e.logs.String(), `"authorization_code_issued"`) {
-			t.Error("no audit event for the code")
+		for _, ev := range []string{`"authorization_code_issued"`, `"via":"page"`} {
+			if !strings.Contains(e.logs.String(), ev) {
+				t.Errorf("no audit event %s", ev)
+			}
+		}
+		if metricValue(t, e, `signet_authorizations_total{outcome="login"}`) != 1 || metricValue(t, e, `signet_authorizations_total{outcome="code"}`) != 1 {
+			t.Error("authorization metrics do not count the page and the code")
 		}
 		tk := e.redeemOK(q.Get("code"))
 		if tk.TokenType != "Bearer" || tk.RefreshToken != "" || tk.Scope != "email openid" || tk.ExpiresIn != 900 {
@@ -533,6 +538,11 @@ func TestLogout(t *testing.T) {
 		}
 		if !strings.Contains(e.logs.String(), `"logout"`) {
 			t.Error("no logout audit event")
+		}
+		for outcome, want := range map[string]float64{"confirm": 1, "ended": 2} {
+			if got := metricValue(t, e, `signet_logouts_total{outcome="`+outcome+`"}`); got != want {
+				t.Errorf("logouts %s = %v, want %v", outcome, got, want)
+			}
 		}
 		// A hint that is no ID token of this issuer: the error page.
 		resp, _ = b.get("/oauth/logout?" + url.Values{"id_token_hint": {tk.AccessToken}}.Encode())
