@@ -451,6 +451,9 @@ func (i *Issuer) redeemCode(ctx context.Context, caller Caller, cc ClientCredent
 	if slices.Contains(scopes, ScopeOpenID) {
 		ts.IDToken, err = i.signIDToken(ctx, c, u, ts.SessionID, code.AuthTime, code.Nonce, ts.AccessToken, scopes)
 		if err != nil {
+			// No key of the algorithm signs yet: the tokens are not handed
+			// out, so their session must not stay live.
+			_, _ = i.store.RevokeSession(context.WithoutCancel(ctx), ts.SessionID, i.cfg.Now(), "id_token_unsigned")
 			return TokenSet{}, err
 		}
 	}
