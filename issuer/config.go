@@ -65,6 +65,10 @@ type Config struct {
 	// IntrospectionToken is the bearer credential of POST /oauth/introspect
 	// (RFC 7662 §2.1); empty turns introspection off.
 	IntrospectionToken string
+	// BrowserSessionTTL is how long a sign-in at the issuer's pages
+	// serves later authorization requests (single sign-on); zero means
+	// DefaultBrowserSessionTTL.
+	BrowserSessionTTL time.Duration
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -103,6 +107,9 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("issuer: session lifetimes and the reuse grace must not be negative")
 	case c.RefreshTokenTTL > c.SessionMaxAge:
 		return c, errors.New("issuer: the refresh-token lifetime is longer than the session's")
+	}
+	if c.BrowserSessionTTL <= 0 {
+		c.BrowserSessionTTL = DefaultBrowserSessionTTL
 	}
 	if c.BcryptConcurrency <= 0 {
 		c.BcryptConcurrency = 2 * runtime.GOMAXPROCS(0)

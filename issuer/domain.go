@@ -75,6 +75,7 @@ type Store interface {
 	RegistryStore
 	RoleStore
 	AssertionStore
+	OIDCStore
 }
 
 // Pinger reports whether the database answers.

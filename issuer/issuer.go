@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/signet-auth/signet/keys"
@@ -37,11 +38,15 @@ type Issuer struct {
 	// Registry is the resources and clients tokens are issued for.
 	Registry *Registry
 
-	cfg   Config
-	store Store
-	keys  *keys.Keyring
+	cfg    Config
+	store  Store
+	keys   *keys.Keyring
+	sealer *keys.Sealer
 	// clientKeyCache holds the key sets of clients' jwks_uri.
 	clientKeyCache clientKeyCache
+
+	pageKeyMu sync.Mutex
+	pageKey   []byte
 }
 
 // New builds the services. keyring must be loaded (keys.Maintainer);
@@ -74,7 +79,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 	lifecycle := accounts.life
 	iss := &Issuer{
 		Accounts: accounts, Sessions: sessions, Throttle: throttle, Tokens: tokens, Audit: audit,
-		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring,
+		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring, sealer: sealer,
 		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
 		Registry: newRegistry(cfg, store, audit),
 	}
@@ -125,6 +130,36 @@ func (i *Issuer) SignIn(ctx context.Context, caller Caller, email, password stri
 	}
 	i.Metrics.signin(err)
 	return TokenSet{}, err
+}
+
+// pageKeyName names the key of the hosted pages' CSRF tokens among the
+// sealed secrets.
+const pageKeyName = "page-csrf-key"
+
+// PageKey returns the server-wide key the hosted pages MAC their CSRF
+// tokens with: made by the first replica that needs it, stored sealed,
+// the same for every replica, so a form served by one is accepted by
+// another.
+func (i *Issuer) PageKey(ctx context.Context) ([]byte, error) {
+	i.pageKeyMu.Lock()
+	defer i.pageKeyMu.Unlock()
+	if i.pageKey != nil {
+		return i.pageKey, nil
+	}
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("issuer: crypto/rand: %w", err)
+	}
+	sealed, err := i.store.SealedSecret(ctx, pageKeyName, i.sealer.Seal(pageKeyName, fresh), i.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	key, err := i.sealer.Open(pageKeyName, sealed)
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("issuer: open the page key (sealed under another key-encryption key?): %v", err)
+	}
+	i.pageKey = key
+	return key, nil
 }
 
 // randomID returns 128 random bits, base64url encoded.

@@ -41,7 +41,7 @@ type Metrics struct {
 	// session was revoked), invalid (any other rejection), error, or
 	// retry_replay (a retry after the grace whose successor was unused).
 	Refreshes *prometheus.CounterVec
-	// TokensIssued counts tokens handed out, by type (access, refresh).
+	// TokensIssued counts tokens handed out, by type (access, refresh, id).
 	TokensIssued *prometheus.CounterVec
 
 	// The hot path's counters, resolved once (a label lookup hashes the
@@ -75,6 +75,17 @@ type Metrics struct {
 	// ClientAuth counts client authentications at the token endpoint by
 	// method and outcome (success, failure).
 	ClientAuth *prometheus.CounterVec
+	// Authorizations counts authorization requests (GET /oauth/authorize
+	// and the sign-in page behind it) by outcome: code (a code was
+	// issued), login (the sign-in page was shown), error_page (client or
+	// redirect URI invalid), error_redirect (an error sent to the client).
+	Authorizations *prometheus.CounterVec
+	// CodeGrants counts authorization-code redemptions by outcome (ok,
+	// invalid, replayed, error).
+	CodeGrants *prometheus.CounterVec
+	// Logouts counts RP-initiated logouts by outcome (ended, confirm, no
+	// session).
+	Logouts *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with the Go runtime and process
@@ -148,6 +159,27 @@ func NewMetrics() *Metrics {
 			Name: "signet_client_authentications_total",
 			Help: "Client authentications at the token endpoint by method (private_key_jwt, client_secret_basic, none, multiple) and outcome (success, failure).",
 		}, []string{"method", "outcome"}),
+		Authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_authorizations_total",
+			Help: "Authorization requests by outcome: code, login, error_page, error_redirect.",
+		}, []string{"outcome"}),
+		CodeGrants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_authorization_code_grants_total",
+			Help: "Authorization-code redemptions at the token endpoint by outcome: ok, invalid, replayed, error.",
+		}, []string{"outcome"}),
+		Logouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_logouts_total",
+			Help: "RP-initiated logouts by outcome: ended, confirm, no_session.",
+		}, []string{"outcome"}),
+	}
+	for _, o := range []string{"code", "login", "error_page", "error_redirect"} {
+		m.Authorizations.WithLabelValues(o)
+	}
+	for _, o := range []string{"ok", "invalid", "replayed", "error"} {
+		m.CodeGrants.WithLabelValues(o)
+	}
+	for _, o := range []string{"ended", "confirm", "no_session"} {
+		m.Logouts.WithLabelValues(o)
 	}
 	// Outcomes that exist from the start, so that rates are defined before
 	// the first event.
@@ -160,6 +192,7 @@ func NewMetrics() *Metrics {
 	m.rotated = m.Refreshes.WithLabelValues("rotated")
 	m.accessIssued = m.TokensIssued.WithLabelValues("access")
 	m.refreshIssued = m.TokensIssued.WithLabelValues("refresh")
+	m.TokensIssued.WithLabelValues("id")
 	for _, k := range []string{"account", "ip", "device"} {
 		m.SigninBlocks.WithLabelValues(k)
 		m.SigninRefusals.WithLabelValues(k)
@@ -172,6 +205,7 @@ func NewMetrics() *Metrics {
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
 		m.AccountActions, m.MailDeliveries, m.ClientAuth,
 		m.RevocationFeedWaiting, m.RevocationFeedEvents,
+		m.Authorizations, m.CodeGrants, m.Logouts,
 	)
 	m.Registry.MustRegister(m.SigninRefusals)
 	for _, o := range []string{"sent", "retry", "abandoned"} {

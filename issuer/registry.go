@@ -467,12 +467,16 @@ func (g *Registry) checkClient(ctx context.Context, c *Client) error {
 		}
 		*list = sortedUnique(*list)
 	}
-	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
-		for _, r := range list {
-			if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
-				return Errorf(KindInvalid, "redirect URI %q: must be absolute, without a fragment", r)
+	for _, list := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs} {
+		for _, r := range *list {
+			if err := CheckRedirectURI(r); err != nil {
+				return err
 			}
 		}
+		*list = sortedUnique(*list)
+	}
+	if c.Allows(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return Errorf(KindInvalid, "client %s: the authorization_code grant needs at least one redirect URI", c.ID)
 	}
 	switch c.IDTokenSignedResponseAlg {
 	case "", "EdDSA", "RS256":

@@ -114,6 +114,10 @@ func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req To
 			uri = g.audience[0]
 		case len(c.Resources) == 1:
 			uri = c.Resources[0]
+		case len(c.Resources) == 0 && signsIn(c, grant):
+			// A client that only signs users in: its access token is for
+			// the default resource (the UserInfo endpoint takes it).
+			uri = g.audience[0]
 		default:
 			return Target{}, Errorf(KindInvalidTarget, "resource is required: the client may ask for several")
 		}
@@ -130,7 +134,8 @@ func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req To
 	if err != nil {
 		return Target{}, err
 	}
-	if !c.FirstParty && !slices.Contains(c.Resources, r.URI) && !(r.Default && slices.ContainsFunc(c.Resources, g.isBuiltinResource)) {
+	signInOnly := signsIn(c, grant) && len(c.Resources) == 0 && req.Resource == ""
+	if !c.FirstParty && !signInOnly && !slices.Contains(c.Resources, r.URI) && !(r.Default && slices.ContainsFunc(c.Resources, g.isBuiltinResource)) {
 		return Target{}, Errorf(KindInvalidTarget, "the client may not ask for this resource")
 	}
 	t := Target{Client: c, Resource: r, aud: []string{r.URI}}
@@ -146,6 +151,14 @@ func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req To
 		if !validScope(s) {
 			return Target{}, Errorf(KindInvalidScope, "scope is malformed")
 		}
+		if isOIDCScope(s) && c.Allows(GrantAuthorizationCode) {
+			// OpenID Connect scopes belong to no resource: any client of
+			// the code flow may ask them, on any grant.
+			if !slices.Contains(t.asked, s) {
+				t.asked = append(t.asked, s)
+			}
+			continue
+		}
 		if r.Default {
 			continue
 		}
@@ -158,6 +171,12 @@ func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req To
 	}
 	slices.Sort(t.asked)
 	return t, nil
+}
+
+// signsIn reports whether a grant is the code flow's: the code grant, or
+// the refresh of its sessions.
+func signsIn(c Client, grant string) bool {
+	return grant == GrantAuthorizationCode || grant == GrantRefreshToken && c.Allows(GrantAuthorizationCode)
 }
 
 // ForUser is the grant for a user with roles: the scopes asked that the

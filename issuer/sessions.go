@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/signet-auth/signet/verifier"
 )
 
 const maxUserAgentBytes = 256
@@ -357,27 +359,41 @@ func sessionUnusable(sess Session, u User, now time.Time) Reason {
 // its session is still live, so that sign-out takes effect at once on the
 // issuer's own endpoints. A refusal is KindInvalidToken.
 func (s *Sessions) Authenticate(ctx context.Context, raw string) (Session, User, error) {
-	claims, err := s.tokens.Verify(ctx, raw)
+	_, sess, u, err := s.authenticate(ctx, raw, "")
+	return sess, u, err
+}
+
+// authenticate is Authenticate returning the token's claims too; aud,
+// when set, is the registered resource the token must be for instead of
+// the default one.
+func (s *Sessions) authenticate(ctx context.Context, raw, aud string) (*verifier.Claims, Session, User, error) {
+	var claims *verifier.Claims
+	var err error
+	if aud == "" {
+		claims, err = s.tokens.Verify(ctx, raw)
+	} else {
+		claims, err = s.tokens.VerifyFor(ctx, raw, aud)
+	}
 	if err != nil {
 		s.log.InfoContext(ctx, "access token rejected", "reason", errors.Unwrap(err).Error())
-		return Session{}, User{}, err
+		return nil, Session{}, User{}, err
 	}
 	sess, u, err := s.store.SessionWithUser(ctx, claims.SessionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.log.InfoContext(ctx, "access token rejected", "reason", string(ReasonUnknownSession), "session_id", claims.SessionID)
-		return Session{}, User{}, invalidToken(nil)
+		return nil, Session{}, User{}, invalidToken(nil)
 	case err != nil:
-		return Session{}, User{}, err
+		return nil, Session{}, User{}, err
 	}
 	if reason := sessionUnusable(sess, u, s.now()); reason != "" || sess.UserID != claims.Subject {
 		if reason == "" {
 			reason = ReasonOtherUser
 		}
 		s.log.InfoContext(ctx, "access token rejected", "reason", string(reason), "session_id", sess.ID)
-		return Session{}, User{}, invalidToken(nil)
+		return nil, Session{}, User{}, invalidToken(nil)
 	}
-	return sess, u, nil
+	return claims, sess, u, nil
 }
 
 // SignOutScope is which sessions a sign-out ends.

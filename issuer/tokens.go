@@ -24,6 +24,9 @@ type TokenSet struct {
 	SessionID        string
 	// Scope is the access token's scope.
 	Scope string
+	// IDToken is the OpenID Connect ID token, from the authorization
+	// code grant with the openid scope.
+	IDToken string
 }
 
 // Tokens signs access tokens with the keyring's active key, and checks
@@ -133,6 +136,25 @@ func (t *Tokens) Verify(ctx context.Context, raw string) (*verifier.Claims, erro
 	vf := t.current.Load()
 	if vf == nil {
 		return nil, invalidToken(fmt.Errorf("%w: no published key", errTokenRejected))
+	}
+	c, err := vf.Verify(ctx, raw)
+	if err != nil {
+		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
+	}
+	if c.SessionID == "" {
+		return nil, invalidToken(fmt.Errorf("%w: no sid", errTokenRejected))
+	}
+	return c, nil
+}
+
+// VerifyFor is Verify for a token meant for the registered resource aud
+// rather than the default one.
+func (t *Tokens) VerifyFor(ctx context.Context, raw, aud string) (*verifier.Claims, error) {
+	vf, err := verifier.New(ctx, verifier.Config{
+		Issuer: t.issuer, Audience: aud, StaticJWKS: t.ring.JWKS().Body, Now: t.now, MaxTokenLifetime: t.maxLife,
+	})
+	if err != nil {
+		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
 	}
 	c, err := vf.Verify(ctx, raw)
 	if err != nil {

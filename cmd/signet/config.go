@@ -124,6 +124,14 @@ func (c *config) settings() []setting {
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
 			parse: list(&c.CORSOrigins, "", origin)},
+		{env: "SIGNET_PAGE_TEMPLATES", flag: "page-templates", help: "directory of templates (base.html, signin.html, signup.html, forgot.html, message.html, logout.html, error.html, style.css) that replace the embedded sign-in pages, file by file", cmds: serveOnly,
+			parse: func(v string) error {
+				if fi, err := os.Stat(v); err != nil || !fi.IsDir() {
+					return fmt.Errorf("%q is not a directory", v)
+				}
+				c.PageTemplates = v
+				return nil
+			}},
 		{env: "SIGNET_MAX_CONNS_PER_IP", flag: "max-conns-per-ip", def: "256", help: "open connections per client address (IPv6: per /64), or off", cmds: serveOnly,
 			parse: connLimit(&c.MaxConnsPerIP)},
 		{env: "SIGNET_SHUTDOWN_DRAIN", flag: "shutdown-drain", def: "5s", help: "on SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes", cmds: serveOnly,
@@ -176,7 +184,8 @@ type config struct {
 	SignupLimit              issuer.RateLimit
 	RefreshLimit             issuer.RateLimit
 	CORSOrigins              []string
-	MaxConnsPerIP            int // 0: no limit
+	PageTemplates            string // a directory; "" for the embedded pages
+	MaxConnsPerIP            int    // 0: no limit
 	IPv6Prefix               int
 	ShutdownDrain            time.Duration
 	// DBStatementTimeout bounds each database statement (store.StatementTimeout).
@@ -325,7 +334,9 @@ func timingError(c *config, src *source, err error) error {
 
 func (c *config) policy() keys.Policy {
 	return keys.Policy{
-		Alg: c.SigningAlg, RSABits: c.RSABits, RotationPeriod: c.RotationPeriod,
+		// ID tokens are signed with RS256 (which OpenID Connect requires)
+		// or EdDSA, whichever signs access tokens: both are kept.
+		Alg: c.SigningAlg, Keep: []string{keys.RS256, keys.EdDSA}, RSABits: c.RSABits, RotationPeriod: c.RotationPeriod,
 		JWKSMaxAge: c.JWKSMaxAge, ReloadInterval: c.KeyReloadInterval,
 		AccessTokenTTL: c.AccessTokenTTL, Leeway: c.ClockLeeway,
 	}

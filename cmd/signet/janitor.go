@@ -19,6 +19,7 @@ type janitorStore interface {
 	DeleteOldMail(ctx context.Context, before time.Time) (int64, error)
 	DeleteExpiredAccountTokens(ctx context.Context, now time.Time) (int64, error)
 	DeleteExpiredRevocations(ctx context.Context, before time.Time) (int64, error)
+	DeleteExpiredOIDC(ctx context.Context, codesBefore, now time.Time) (int64, error)
 	// CheckpointWAL moves SQLite's write-ahead log into the database and
 	// truncates it (nothing on Postgres).
 	CheckpointWAL(ctx context.Context) error
@@ -78,11 +79,17 @@ func sweep(ctx context.Context, db janitorStore, log *slog.Logger, now time.Time
 	if err != nil {
 		log.Warn("janitor: deleting expired revocation events failed", "error", err)
 	}
+	// Codes are kept a day past their expiry, so that a late replay still
+	// revokes what the code issued.
+	oidc, err := db.DeleteExpiredOIDC(ctx, now.Add(-24*time.Hour), now)
+	if err != nil {
+		log.Warn("janitor: deleting expired authorization codes and browser sessions failed", "error", err)
+	}
 	if err := db.CheckpointWAL(ctx); err != nil {
 		log.Warn("janitor: WAL checkpoint failed", "error", err)
 	}
-	if sessions+failures+mail+tokens+revocations > 0 {
+	if sessions+failures+mail+tokens+revocations+oidc > 0 {
 		log.Info("janitor", "sessions_deleted", sessions, "signin_failures_deleted", failures, "mail_deleted", mail, "account_tokens_deleted", tokens,
-			"revocation_events_deleted", revocations)
+			"revocation_events_deleted", revocations, "codes_and_browser_sessions_deleted", oidc)
 	}
 }

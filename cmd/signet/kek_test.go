@@ -269,7 +269,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 				if err != nil {
 					t.Fatalf("kek rotate: %v\n%s", err, errOut)
 				}
-				for _, want := range []string{"re-sealed under key-encryption key " + fpB + ":", "signing_keys: 1 re-sealed, 0 already",
+				for _, want := range []string{"re-sealed under key-encryption key " + fpB + ":", "signing_keys: 2 re-sealed, 0 already",
 					// Sessions keep no secret of their own; the refresh MAC
 					// key, sealed under A, is what their tokens need.
 					"sessions: 0 re-sealed, 0 already", "refresh_mac_keys: 1 re-sealed, 0 already"} {
@@ -300,7 +300,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 			}
 
 			out, _, err := signetArgs(t, envA, "kek", "rotate", "--new-key-file", newFile)
-			if err != nil || !strings.Contains(out, "signing_keys: 0 re-sealed, 1 already") || !strings.Contains(out, "refresh_mac_keys: 0 re-sealed, 1 already") {
+			if err != nil || !strings.Contains(out, "signing_keys: 0 re-sealed, 2 already") || !strings.Contains(out, "refresh_mac_keys: 0 re-sealed, 1 already") {
 				t.Fatalf("second run: %v %s", err, out)
 			}
 
@@ -315,7 +315,7 @@ func TestKEKRotateWhileServing(t *testing.T) {
 			}
 			var d map[string]string
 			_ = json.Unmarshal([]byte(rows[0].Detail), &d)
-			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["signing_keys_resealed"] != "1" || d["refresh_mac_keys_resealed"] != "1" || d["actor"] != "alice" {
+			if d["result"] != "ok" || d["from"] != fpA || d["to"] != fpB || d["signing_keys_resealed"] != "2" || d["refresh_mac_keys_resealed"] != "1" || d["actor"] != "alice" {
 				t.Fatalf("audit detail: %v", d)
 			}
 		})

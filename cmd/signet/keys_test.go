@@ -100,23 +100,28 @@ func TestKeysCommandsAgainstRunningServer(t *testing.T) {
 				err := run(ctx, append([]string{"keys"}, args...), getenv, &out, &errOut)
 				return out.String(), err
 			}
-			jwks := func() []string {
+			// The keys of one algorithm in the JWKS: the EdDSA keys sign the
+			// access tokens; RS256 keys (ID tokens) are kept beside them.
+			jwksAlg := func(alg string) []string {
 				resp, err := http.Get(base + "/.well-known/jwks.json")
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer resp.Body.Close()
-				var set struct{ Keys []struct{ KID string } }
+				var set struct{ Keys []struct{ KID, Alg string } }
 				if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 					t.Fatal(err)
 				}
 				var out []string
 				for _, k := range set.Keys {
-					out = append(out, k.KID)
+					if k.Alg == alg {
+						out = append(out, k.KID)
+					}
 				}
 				sort.Strings(out)
 				return out
 			}
+			jwks := func() []string { return jwksAlg(keys.EdDSA) }
 			served := func(want ...string) {
 				t.Helper()
 				sort.Strings(want)
@@ -140,9 +145,15 @@ func TestKeysCommandsAgainstRunningServer(t *testing.T) {
 				}
 				m := map[keys.State][]keys.Key{}
 				for _, k := range ks {
-					m[k.State] = append(m[k.State], k)
+					if k.Alg == keys.EdDSA || k.State == keys.StateNext {
+						m[k.State] = append(m[k.State], k)
+					}
 				}
 				return m
+			}
+			rsActive := jwksAlg(keys.RS256)
+			if len(rsActive) != 1 {
+				t.Fatalf("RS256 keys published at start: %v, want the ID-token key", rsActive)
 			}
 
 			a := list()[keys.StateActive][0].KID
@@ -190,7 +201,12 @@ func TestKeysCommandsAgainstRunningServer(t *testing.T) {
 			if rs.Alg != keys.RS256 {
 				t.Fatalf("generated %+v", rs)
 			}
-			served(c, rs.KID)
+			served(c)
+			for deadline := time.Now().Add(5 * time.Second); !slices.Equal(jwksAlg(keys.RS256), sorted(append(rsActive, rs.KID)...)); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("RS256 keys published: %v, want %v and %s", jwksAlg(keys.RS256), rsActive, rs.KID)
+				}
+			}
 
 			out, err = keysCmd("list")
 			if err != nil || !strings.Contains(out, "KID  ") || !strings.Contains(out, "REMOVED AT") || strings.Count(out, "revoked") != 2 {
@@ -323,4 +339,10 @@ func TestKeysRotateRefresh(t *testing.T) {
 			}
 		})
 	}
+}
+
+func sorted(s ...string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
 }

@@ -136,6 +136,7 @@ func TestLifecycleConfigErrors(t *testing.T) {
 		{map[string]string{"SIGNET_MAIL_FROM": "not an address"}, []string{"SIGNET_MAIL_FROM"}},
 		{map[string]string{"SIGNET_SITE_URL": "app.example"}, []string{"SIGNET_SITE_URL"}},
 		{map[string]string{"SIGNET_MAIL_TEMPLATES": "/nonexistent"}, []string{"SIGNET_MAIL_TEMPLATES"}},
+		{map[string]string{"SIGNET_PAGE_TEMPLATES": "/nonexistent"}, []string{"SIGNET_PAGE_TEMPLATES", "not a directory"}},
 		{map[string]string{"SIGNET_MAIL_RECIPIENT_LIMIT": "lots"}, []string{"SIGNET_MAIL_RECIPIENT_LIMIT", "N/duration"}},
 	} {
 		env := map[string]string{"SIGNET_DATA_DIR": t.TempDir()}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -86,7 +87,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := applyRegistryFile(ctx, cfg, iss, log); err != nil {
 		return err
 	}
-	srv, err := httpapi.NewServer(iss, httpapi.Config{CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies})
+	hcfg := httpapi.Config{CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies}
+	if cfg.PageTemplates != "" {
+		hcfg.PageTemplates = os.DirFS(cfg.PageTemplates)
+	}
+	srv, err := httpapi.NewServer(iss, hcfg)
 	if err != nil {
 		return err
 	}

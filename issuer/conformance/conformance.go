@@ -43,6 +43,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"MailRecipientCount", testMailRecipientCount},
 		{"DisabledUsers", testDisabledUsers},
 		{"DisableRace", testDisableRace},
+		{"AuthorizationCodes", testAuthCodes},
+		{"BrowserSessions", testBrowserSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}

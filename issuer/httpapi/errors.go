@@ -59,6 +59,9 @@ var errorTable = map[issuer.Kind]answer{
 	issuer.KindInvalidTarget:      {http.StatusBadRequest, http.StatusBadRequest, "invalid_target"},
 	issuer.KindInvalidClient:      {http.StatusUnauthorized, http.StatusUnauthorized, "invalid_client"},
 	issuer.KindUnauthorizedClient: {http.StatusBadRequest, http.StatusBadRequest, "unauthorized_client"},
+
+	// OpenID Connect (RFC 6750 §3.1).
+	issuer.KindInsufficientScope: {http.StatusForbidden, http.StatusForbidden, "insufficient_scope"},
 }
 
 // oauthCodes are the body codes the OAuth endpoints use instead of the
@@ -112,8 +115,8 @@ func writeError(c *gin.Context, err error, oauth bool) {
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
-	if e.Kind == issuer.KindInvalidToken && c.Writer.Header().Get("WWW-Authenticate") == "" {
-		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, e.Description))
+	if (e.Kind == issuer.KindInvalidToken || e.Kind == issuer.KindInsufficientScope) && c.Writer.Header().Get("WWW-Authenticate") == "" {
+		c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer error=%q, error_description=%q`, a.code, e.Description))
 	}
 	c.AbortWithStatusJSON(status, errBody{Error: code, Description: e.Description})
 }

@@ -16,7 +16,11 @@ func (passwordGrant) exchange(s *Server, c *gin.Context, form map[string]string)
 	case form["password"] == "":
 		return issuer.TokenSet{}, apiError(issuer.KindInvalid, "password is required")
 	}
-	ts, err := s.iss.SignInFor(requestContext(c), caller(c), form["username"], form["password"], issuer.GrantPassword, oauthTokenRequest(form))
+	req, err := s.userTokenRequest(c, form)
+	if err != nil {
+		return issuer.TokenSet{}, err
+	}
+	ts, err := s.iss.SignInFor(requestContext(c), caller(c), form["username"], form["password"], issuer.GrantPassword, req)
 	if issuer.KindOf(err) == issuer.KindBadCredentials {
 		err = apiError(issuer.KindBadCredentials, "invalid username or password")
 	}

@@ -14,5 +14,9 @@ func (refreshGrant) exchange(s *Server, c *gin.Context, form map[string]string) 
 	if form["refresh_token"] == "" {
 		return issuer.TokenSet{}, apiError(issuer.KindInvalid, "refresh_token is required")
 	}
-	return s.iss.RefreshFor(requestContext(c), caller(c), form["refresh_token"], oauthTokenRequest(form))
+	req, err := s.userTokenRequest(c, form)
+	if err != nil {
+		return issuer.TokenSet{}, err
+	}
+	return s.iss.RefreshFor(requestContext(c), caller(c), form["refresh_token"], req)
 }

@@ -67,7 +67,28 @@ var grants = map[string]grant{
 	"password":                passwordGrant{},
 	"refresh_token":           refreshGrant{},
 	"client_credentials":      clientCredentialsGrant{},
+	"authorization_code":      authorizationCodeGrant{},
 	issuer.GrantTokenExchange: tokenExchangeGrant{},
+}
+
+// userTokenRequest reads the parameters of a grant for a user (password,
+// refresh token): a client that sends authentication must pass it, and
+// a confidential client must send it (Registry.Target refuses it
+// otherwise, 401 invalid_client).
+func (s *Server) userTokenRequest(c *gin.Context, form map[string]string) (issuer.TokenRequest, error) {
+	req := oauthTokenRequest(form)
+	cc, err := s.clientCredentials(c, form)
+	if err != nil {
+		return req, err
+	}
+	if cc.Present() {
+		cl, err := s.iss.AuthenticateClient(requestContext(c), caller(c), cc)
+		if err != nil {
+			return req, err
+		}
+		req.ClientID, req.ClientAuthenticated = cl.ID, true
+	}
+	return req, nil
 }
 
 // oauthTokenRequest reads the parameters every grant shares.
@@ -101,6 +122,9 @@ type oauthTokenResponse struct {
 	Scope            *string `json:"scope,omitempty"`
 	// IssuedTokenType is RFC 8693 §2.2.1, on token exchange only.
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken is OpenID Connect Core §3.1.3.3, on the code grant with
+	// the openid scope.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // handleOAuthToken is the RFC 6749 token endpoint. client_id names a
@@ -137,7 +161,7 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		resp := newTokenResponse(ts)
 		out := oauthTokenResponse{
 			AccessToken: resp.AccessToken, TokenType: resp.TokenType, ExpiresIn: resp.ExpiresIn,
-			RefreshToken: resp.RefreshToken,
+			RefreshToken: resp.RefreshToken, IDToken: ts.IDToken,
 		}
 		if ts.RefreshToken != "" {
 			out.RefreshExpiresIn = &resp.RefreshExpiresIn
@@ -145,7 +169,7 @@ func (s *Server) handleOAuthToken() gin.HandlerFunc {
 		if name == issuer.GrantTokenExchange {
 			out.IssuedTokenType = issuer.TokenTypeAccessToken
 		}
-		if _, asked := form["scope"]; asked || ts.Scope != "" {
+		if _, asked := form["scope"]; asked || ts.Scope != "" || name == issuer.GrantAuthorizationCode {
 			out.Scope = &ts.Scope
 		}
 		c.JSON(http.StatusOK, out)

@@ -45,6 +45,22 @@ func (s *Server) routes() {
 	oauth.POST("/token", s.handleOAuthToken())
 	oauth.POST("/revoke", s.handleOAuthRevoke())
 	oauth.POST("/introspect", s.handleIntrospect())
+
+	// The OpenID Provider: the authorization endpoint and the issuer's own
+	// pages behind it, UserInfo and RP-initiated logout.
+	oauth.GET("/authorize", s.handleAuthorize())
+	oauth.POST("/authorize", s.handleAuthorize())
+	oauth.GET("/userinfo", s.handleUserInfo())
+	oauth.POST("/userinfo", s.handleUserInfo())
+	oauth.GET("/logout", s.handleLogout())
+	oauth.POST("/logout", s.handleLogout())
+	ui := r.Group("/ui")
+	ui.GET("/style.css", s.handleStyle())
+	ui.POST("/signin", s.handleSigninPage())
+	ui.GET("/signup", s.handleSignupPage())
+	ui.POST("/signup", s.handleSignupPage())
+	ui.GET("/forgot", s.handleForgotPage())
+	ui.POST("/forgot", s.handleForgotPage())
 }
 
 // getHead serves h for GET and HEAD; net/http drops the body of a HEAD

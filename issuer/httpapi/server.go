@@ -7,9 +7,12 @@ package httpapi
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,6 +28,12 @@ type Config struct {
 	// for the client address. None (the default) means the address of the
 	// connection is used and forwarding headers are ignored.
 	TrustedProxies []netip.Prefix
+	// PageTemplates replaces the embedded templates of the sign-in,
+	// sign-up, forgot-password, logout and error pages (and style.css),
+	// file by file; nil uses the embedded ones.
+	PageTemplates fs.FS
+	// SiteName is the name the pages show; empty means "Signet".
+	SiteName string
 }
 
 // Server serves the issuer's HTTP API.
@@ -33,11 +42,25 @@ type Server struct {
 	log    *slog.Logger
 	engine *gin.Engine
 	cors   *corsPolicy
+	pages  *pages
+	// siteName is shown on the pages; basePath is the issuer URL's path,
+	// which the pages' links start with.
+	siteName, basePath string
 }
 
 // NewServer builds the HTTP API over the services.
 func NewServer(iss *issuer.Issuer, cfg Config) (*Server, error) {
-	s := &Server{iss: iss, log: iss.Logger(), cors: newCORSPolicy(cfg.CORSOrigins)}
+	s := &Server{iss: iss, log: iss.Logger(), cors: newCORSPolicy(cfg.CORSOrigins), siteName: cfg.SiteName}
+	if s.siteName == "" {
+		s.siteName = "Signet"
+	}
+	if u, err := url.Parse(iss.Config().IssuerURL); err == nil {
+		s.basePath = strings.TrimRight(u.EscapedPath(), "/")
+	}
+	var err error
+	if s.pages, err = loadPages(cfg.PageTemplates); err != nil {
+		return nil, err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s.engine = gin.New()
 	s.engine.HandleMethodNotAllowed = true

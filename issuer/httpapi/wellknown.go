@@ -48,17 +48,29 @@ func etagMatch(header, etag string) bool {
 
 type discovery struct {
 	Issuer                 string   `json:"issuer"`
-	JWKSURI                string   `json:"jwks_uri"`
+	AuthorizationEndpoint  string   `json:"authorization_endpoint"`
 	TokenEndpoint          string   `json:"token_endpoint"`
+	UserInfoEndpoint       string   `json:"userinfo_endpoint"`
+	JWKSURI                string   `json:"jwks_uri"`
+	EndSessionEndpoint     string   `json:"end_session_endpoint"`
 	RevocationEndpoint     string   `json:"revocation_endpoint"`
-	GrantTypes             []string `json:"grant_types_supported"`
+	ScopesSupported        []string `json:"scopes_supported"`
 	ResponseTypes          []string `json:"response_types_supported"`
+	ResponseModes          []string `json:"response_modes_supported"`
+	GrantTypes             []string `json:"grant_types_supported"`
+	CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
 	SubjectTypes           []string `json:"subject_types_supported"`
 	TokenAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
 	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
 	AccessTokenSigningAlgs []string `json:"access_token_signing_alg_values_supported"`
 	ClaimsSupported        []string `json:"claims_supported"`
+	PromptValues           []string `json:"prompt_values_supported"`
+	// AuthorizationResponseIss is RFC 9207: every authorization response
+	// carries iss.
+	AuthorizationResponseIss bool `json:"authorization_response_iss_parameter_supported"`
+	RequestParameter         bool `json:"request_parameter_supported"`
+	RequestURIParameter      bool `json:"request_uri_parameter_supported"`
 	// RevocationFeed is the revocation feed for verifiers (Signet's own
 	// metadata; absent when the store keeps no revocation events).
 	RevocationFeed string `json:"revocation_feed_endpoint,omitempty"`
@@ -69,24 +81,40 @@ type discovery struct {
 	TokenAuthSigningAlgs     []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
+// idTokenClaims are the claims of the ID tokens and of UserInfo.
+var idTokenClaims = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "at_hash", "email", "email_verified"}
+
 // handleDiscovery serves RFC 8414 / OpenID discovery metadata.
 func (s *Server) handleDiscovery() gin.HandlerFunc {
 	base := strings.TrimRight(s.iss.Config().IssuerURL, "/")
-	algs := []string{"EdDSA", "RS256"}
+	claims := issuedClaims()
+	for _, c := range idTokenClaims {
+		if !slices.Contains(claims, c) {
+			claims = append(claims, c)
+		}
+	}
 	doc := discovery{
-		Issuer:                 s.iss.Config().IssuerURL,
-		JWKSURI:                base + "/.well-known/jwks.json",
-		TokenEndpoint:          base + "/oauth/token",
-		RevocationEndpoint:     base + "/oauth/revoke",
-		GrantTypes:             grantTypes(),
-		ResponseTypes:          []string{"token"},
-		SubjectTypes:           []string{"public"},
-		TokenAuthMethods:       []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
-		RevocationAuthMethods:  []string{"none"},
-		SigningAlgs:            algs,
-		AccessTokenSigningAlgs: algs,
-		ClaimsSupported:        issuedClaims(),
-		TokenAuthSigningAlgs:   issuer.ClientAssertionAlgs(),
+		Issuer:                   s.iss.Config().IssuerURL,
+		AuthorizationEndpoint:    base + "/oauth/authorize",
+		TokenEndpoint:            base + "/oauth/token",
+		UserInfoEndpoint:         base + "/oauth/userinfo",
+		JWKSURI:                  base + "/.well-known/jwks.json",
+		EndSessionEndpoint:       base + "/oauth/logout",
+		RevocationEndpoint:       base + "/oauth/revoke",
+		ScopesSupported:          issuer.OIDCScopes(),
+		ResponseTypes:            []string{"code"},
+		ResponseModes:            []string{"query"},
+		GrantTypes:               grantTypes(),
+		CodeChallengeMethods:     []string{"S256"},
+		SubjectTypes:             []string{"public"},
+		TokenAuthMethods:         []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
+		RevocationAuthMethods:    []string{"none"},
+		SigningAlgs:              s.iss.IDTokenAlgs(),
+		AccessTokenSigningAlgs:   []string{"EdDSA", "RS256"},
+		ClaimsSupported:          claims,
+		PromptValues:             []string{"none", "login"},
+		AuthorizationResponseIss: true,
+		TokenAuthSigningAlgs:     issuer.ClientAssertionAlgs(),
 	}
 	if s.iss.Revocations != nil {
 		doc.RevocationFeed = base + revocationFeedPath

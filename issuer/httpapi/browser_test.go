@@ -1,0 +1,154 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/store"
+	"github.com/signet-auth/signet/issuer/store/storetest"
+	"github.com/signet-auth/signet/keys"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserSignInPages drives headless Chromium through the issuer's
+// pages: the sign-in form's POST is answered with a redirect to the
+// client on another origin, which Chromium follows only because the
+// page's CSP form-action names that origin (Chromium applies form-action
+// to redirects after a form POST); the browser session then signs the
+// next request in without the form; the logout confirmation's POST
+// redirects to the client's post-logout URI the same way.
+func TestBrowserSignInPages(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium is required under CI=true: %v", err)
+		}
+		t.Skipf("no Chromium at %s (apt-get install chromium); under CI=true this fails", chromiumPath)
+	}
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		// The client: a page on its own loopback origin that shows what it
+		// was sent.
+		rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><title>client</title><p id="path">%s</p><p id="code">%s</p><p id="state">%s</p>`,
+				r.URL.Path, r.URL.Query().Get("code"), r.URL.Query().Get("state"))
+		}))
+		t.Cleanup(rp.Close)
+
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// localhost: browsers keep Secure (__Host-) cookies on it over http.
+		issuerURL := "http://localhost:" + strings.Split(ln.Addr().String(), ":")[1]
+		e, _ := newOIDCEnv(t, db, func(s *settings, _ *keys.Policy) {
+			s.IssuerURL, s.Audience = issuerURL, []string{issuerURL}
+		})
+		srv := httptest.NewUnstartedServer(e.server.Handler())
+		srv.Listener.Close()
+		srv.Listener = ln
+		srv.Start()
+		t.Cleanup(srv.Close)
+		e.srv = srv
+		if _, _, err := e.iss.Registry.CreateClient(context.Background(), issuer.Caller{}, issuer.Client{
+			ID: "native", Type: issuer.ClientPublic, GrantTypes: []string{issuer.GrantAuthorizationCode},
+			RedirectURIs: []string{"http://127.0.0.1/cb"}, PostLogoutRedirectURIs: []string{rp.URL + "/bye"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		authorize := issuerURL + authorizePath("client_id", "native", "redirect_uri", rp.URL+"/cb", "state", "br-1")
+
+		ctx := newChromium(t)
+		var code, state, path string
+		text := func(sel string) string {
+			t.Helper()
+			v, err := chromedp.Run(ctx, chromedp.Text(sel))
+			if err != nil {
+				t.Fatalf("read %s: %v", sel, err)
+			}
+			return v
+		}
+		run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+			t.Helper()
+			c, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := chromedp.Do(c, actions...); err != nil {
+				loc, _ := chromedp.Run(ctx, chromedp.Location())
+				t.Fatalf("%s: %v (at %s)", step, err, loc)
+			}
+		}
+		run("sign in",
+			chromedp.Navigate(authorize),
+			chromedp.WaitVisible(`#email`),
+			chromedp.SendKeys(`#email`, "ann@example.com"),
+			chromedp.SendKeys(`#password`, testPassword),
+			chromedp.Submit(`#password`),
+			chromedp.WaitVisible(`#code`),
+		)
+		code, state = text(`#code`), text(`#state`)
+		if state != "br-1" || !strings.HasPrefix(code, "sgt_ac_") {
+			t.Fatalf("the client got code %q state %q", code, state)
+		}
+		tk := e.redeemOK(code, "client_id", "native", "redirect_uri", rp.URL+"/cb")
+		if tk.IDToken == "" {
+			t.Fatal("no ID token")
+		}
+
+		// Single sign-on: straight back to the client.
+		run("single sign-on",
+			chromedp.Navigate(issuerURL+authorizePath("client_id", "native", "redirect_uri", rp.URL+"/cb", "state", "br-2")),
+			chromedp.WaitVisible(`#code`),
+		)
+		code, state = text(`#code`), text(`#state`)
+		if state != "br-2" || code == "" {
+			t.Fatalf("SSO: code %q state %q", code, state)
+		}
+
+		// Logout without a hint asks; the confirmation's POST redirects.
+		run("logout",
+			chromedp.Navigate(issuerURL+"/oauth/logout?client_id=native&post_logout_redirect_uri="+rp.URL+"/bye&state=br-3"),
+			chromedp.WaitVisible(`button[type=submit]`),
+			chromedp.Click(`button[type=submit]`),
+			chromedp.WaitVisible(`#path`),
+		)
+		path, state = text(`#path`), text(`#state`)
+		if path != "/bye" || state != "br-3" {
+			t.Fatalf("after logout: path %q state %q", path, state)
+		}
+		run("signed out",
+			chromedp.Navigate(authorize),
+			chromedp.WaitVisible(`#password`),
+		)
+	})
+}
+
+func newChromium(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
