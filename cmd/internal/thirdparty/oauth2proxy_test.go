@@ -28,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/signet-auth/signet/cmd/internal/resource"
 	"github.com/signet-auth/signet/verifier"
 )
 
@@ -50,36 +51,13 @@ const (
 func TestOAuth2ProxySignsInWithSignet(t *testing.T) {
 	requireChromium(t)
 	proxyBin := requireOAuth2Proxy(t)
-	signet := buildSignet(t)
-
-	issuerURL := "http://" + freeAddr(t)
 	// oauth2-proxy's site (localhost) is not the issuer's (127.0.0.1), as
 	// a client's site and its provider's are not: the browser applies
 	// SameSite to the cookies of each.
 	proxyAddr := freeAddr(t)
 	proxyURL := "http://localhost:" + strings.TrimPrefix(proxyAddr, "127.0.0.1:")
-	dataDir := t.TempDir()
-	env := []string{
-		"SIGNET_ADDR=" + strings.TrimPrefix(issuerURL, "http://"), "SIGNET_ISSUER_URL=" + issuerURL,
-		"SIGNET_AUDIENCE=echo-upstream", "SIGNET_DATA_DIR=" + dataDir, "SIGNET_BCRYPT_COST=4",
-		"SIGNET_SIGNUP_MODE=open", "SIGNET_LOG_LEVEL=warn",
-	}
-
-	// The client, as an administrator registers it; the secret is shown
-	// once and handed to oauth2-proxy in its environment.
-	runCommand(t, signet, env, "migrate", "up")
-	out := runCommand(t, signet, env, "clients", "create", "oauth2-proxy", "--name", "oauth2-proxy",
-		"--auth-method", "client_secret_basic", "--grants", "authorization_code,refresh_token",
-		"--redirect-uris", proxyURL+"/oauth2/callback")
-	m := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("signet clients create printed no secret:\n%s", out)
-	}
-	clientSecret := m[1]
-
-	startProcess(t, "signet", signet, []string{"serve"}, env)
-	waitOK(t, issuerURL+"/readyz")
-	userID := signUpConfirmed(t, issuerURL, dataDir)
+	iss := startIssuer(t, "echo-upstream", proxyURL+"/oauth2/callback")
+	issuerURL, userID := iss.url, iss.userID
 
 	upstream := newEchoUpstream(t)
 	startProcess(t, "oauth2-proxy", proxyBin, []string{
@@ -101,7 +79,7 @@ func TestOAuth2ProxySignsInWithSignet(t *testing.T) {
 		"--cookie-secure=false",
 		"--pass-access-token",
 		"--request-logging=false",
-	}, []string{"OAUTH2_PROXY_CLIENT_SECRET=" + clientSecret, "OAUTH2_PROXY_COOKIE_SECRET=" + cookieSecret(t)})
+	}, []string{"OAUTH2_PROXY_CLIENT_SECRET=" + iss.clientSecret, "OAUTH2_PROXY_COOKIE_SECRET=" + cookieSecret(t)})
 	waitOK(t, "http://"+proxyAddr+"/ping")
 
 	ctx := newBrowser(t)
@@ -199,6 +177,144 @@ func TestOAuth2ProxySignsInWithSignet(t *testing.T) {
 	}
 }
 
+// alphaConfig is oauth2-proxy's configuration in front of shop-api, as
+// in a docker compose service: oauth2-proxy reaches the
+// issuer under its issuer URL, the browser under another name, so
+// discovery is skipped and the endpoints are named; the access token
+// goes upstream as a bearer token. Placeholders: the listen address,
+// shop-api's address, the client secret file, the issuer as the browser
+// reaches it, the issuer URL.
+const alphaConfig = `server:
+  bindAddress: %[1]s
+upstreamConfig:
+  upstreams:
+    - id: shop-api
+      path: /
+      uri: http://%[2]s/
+injectRequestHeaders:
+  - name: Authorization
+    values:
+      - claimSource:
+          claim: access_token
+          prefix: "Bearer "
+  - name: X-Forwarded-Email
+    values:
+      - claimSource:
+          claim: email
+providers:
+  - id: signet
+    provider: oidc
+    clientID: oauth2-proxy
+    clientSecretFile: %[3]s
+    code_challenge_method: S256
+    scope: openid email profile offline_access
+    loginURL: %[4]s/oauth/authorize
+    redeemURL: %[5]s/oauth/token
+    oidcConfig:
+      issuerURL: %[5]s
+      skipDiscovery: true
+      jwksURL: %[5]s/.well-known/jwks.json
+      insecureSkipNonce: false
+      emailClaim: email
+      audienceClaims: [aud]
+`
+
+// The docker compose layout: the browser reaches the issuer under one
+// name (localhost here, 127.0.0.1:8080 there) and oauth2-proxy under
+// another (127.0.0.1 here, issuer:8080 there); shop-api verifies the
+// access token oauth2-proxy forwards.
+func TestOAuth2ProxyInFrontOfShopAPI(t *testing.T) {
+	requireChromium(t)
+	proxyBin := requireOAuth2Proxy(t)
+	proxyAddr := freeAddr(t)
+	proxyURL := "http://" + proxyAddr
+	iss := startIssuer(t, "shop-api", proxyURL+"/oauth2/callback")
+	browserIssuer := strings.Replace(iss.url, "127.0.0.1", "localhost", 1)
+
+	shopAddr := freeAddr(t)
+	startProcess(t, "shop-api", build(t, "shop-api"), nil, []string{"ADDR=" + shopAddr, "ISSUER_URL=" + iss.url, "AUDIENCE=shop-api"})
+	waitOK(t, "http://"+shopAddr+"/healthz")
+
+	dir := t.TempDir()
+	secretFile, configFile := filepath.Join(dir, "client-secret"), filepath.Join(dir, "oauth2-proxy.yaml")
+	if err := os.WriteFile(secretFile, []byte(iss.clientSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(configFile, fmt.Appendf(nil, alphaConfig, proxyAddr, shopAddr, secretFile, browserIssuer, iss.url), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProcess(t, "oauth2-proxy", proxyBin, []string{
+		"--alpha-config=" + configFile,
+		"--redirect-url=" + proxyURL + "/oauth2/callback",
+		"--email-domain=*",
+		"--cookie-secure=false",
+		"--skip-provider-button",
+		"--request-logging=false",
+	}, []string{"OAUTH2_PROXY_COOKIE_SECRET=" + cookieSecret(t)})
+	waitOK(t, proxyURL+"/ping")
+
+	ctx := newBrowser(t)
+	mustRun(t, ctx, "open shop-api through oauth2-proxy",
+		chromedp.Navigate(proxyURL+"/api/me"),
+		chromedp.WaitVisible(`input[name="password"]`),
+	)
+	if loc := eval[string](t, ctx, `location.href`); !strings.HasPrefix(loc, browserIssuer+"/oauth/authorize?") {
+		t.Fatalf("shop-api through oauth2-proxy led to %s, want %s/oauth/authorize", loc, browserIssuer)
+	}
+	mustRun(t, ctx, "sign in",
+		chromedp.SendKeys(`input[name="email"]`, userEmail),
+		chromedp.SendKeys(`input[name="password"]`, userPassword),
+		chromedp.Submit(`input[name="password"]`),
+		chromedp.WaitVisible(`//pre[contains(., "shop-api")]`),
+	)
+	if loc := eval[string](t, ctx, `location.href`); loc != proxyURL+"/api/me" {
+		t.Fatalf("after sign-in the browser is at %s", loc)
+	}
+	var me resource.Identity
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `document.body.innerText`)), &me); err != nil {
+		t.Fatal(err)
+	}
+	if me.Service != "shop-api" || me.Subject != iss.userID || me.Email != userEmail {
+		t.Fatalf("shop-api answered %+v, want the user %s (%s)", me, iss.userID, userEmail)
+	}
+}
+
+// issuer is a running signet serve with a confirmed user and the
+// oauth2-proxy client.
+type issuer struct {
+	url, userID, clientSecret string
+}
+
+// startIssuer builds and starts signet on a loopback port, with audience
+// as SIGNET_AUDIENCE, registers oauth2-proxy as a confidential client
+// with client_secret_basic and the redirect URI, and signs a user up.
+func startIssuer(t *testing.T, audience, redirectURI string) issuer {
+	t.Helper()
+	signet := buildSignet(t)
+	addr := freeAddr(t)
+	iss := issuer{url: "http://" + addr}
+	dataDir := t.TempDir()
+	env := []string{
+		"SIGNET_ADDR=" + addr, "SIGNET_ISSUER_URL=" + iss.url, "SIGNET_AUDIENCE=" + audience,
+		"SIGNET_DATA_DIR=" + dataDir, "SIGNET_BCRYPT_COST=4", "SIGNET_SIGNUP_MODE=open", "SIGNET_LOG_LEVEL=warn",
+	}
+	// The client, as an administrator registers it; the secret is shown
+	// once.
+	runCommand(t, signet, env, "migrate", "up")
+	out := runCommand(t, signet, env, "clients", "create", "oauth2-proxy", "--name", "oauth2-proxy",
+		"--auth-method", "client_secret_basic", "--grants", "authorization_code,refresh_token",
+		"--redirect-uris", redirectURI)
+	m := regexp.MustCompile(`client secret \(shown once, store it now\): (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("signet clients create printed no secret:\n%s", out)
+	}
+	iss.clientSecret = m[1]
+	startProcess(t, "signet", signet, []string{"serve"}, env)
+	waitOK(t, iss.url+"/readyz")
+	iss.userID = signUpConfirmed(t, iss.url, dataDir)
+	return iss
+}
+
 // requireChromium skips without Chromium, or fails under CI=true.
 func requireChromium(t *testing.T) {
 	t.Helper()
@@ -238,13 +354,16 @@ func requireOAuth2Proxy(t *testing.T) string {
 	return ""
 }
 
-func buildSignet(t *testing.T) string {
+func buildSignet(t *testing.T) string { return build(t, "signet") }
+
+// build builds ./cmd/name of this module into a temporary directory.
+func build(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "signet")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/signet")
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	build.Dir = filepath.Join("..", "..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build signet: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }
