@@ -2,8 +2,8 @@
 # Checks that the Node library openid-client (v6, by panva) signs a user in
 # with Signet as its OpenID Provider: discovery, the authorization code flow
 # with PKCE S256, state and nonce, the ID token (RS256), UserInfo, refresh
-# with offline_access, single sign-on, a replayed code refused, and
-# RP-initiated logout; once for a public native-app client (a loopback
+# with offline_access, a replayed code refused, single sign-on, revocation
+# and RP-initiated logout; once for a public native-app client (a loopback
 # redirect URI on any port, RFC 8252 §7.3) and once for a confidential
 # client with client_secret_basic. The script plays the browser itself:
 # it reads Signet's sign-in form, keeps the cookies and follows redirects
@@ -283,6 +283,19 @@ async function flow(name, clientId, auth, redirectURI, postLogoutURI) {
   if (step.to) {
     const second = await redeem(b, step.to);
     check(second.claims().sub === claims.sub, 'the second sign-in is the same user');
+    // RFC 7009: the client revokes its refresh token, which then no
+    // longer refreshes.
+    if (offline && second.refresh_token) {
+      await attempt('revocation (RFC 7009)', async () => {
+        await client.tokenRevocation(config, second.refresh_token, { token_type_hint: 'refresh_token' });
+        try {
+          await client.refreshTokenGrant(config, second.refresh_token);
+          check(false, 'a revoked refresh token is refused');
+        } catch (e) {
+          check(e.error === 'invalid_grant', 'a revoked refresh token is refused (invalid_grant)', e.error ?? e.message);
+        }
+      });
+    }
   }
 
   // RP-initiated logout returns to the registered URI with the state.
