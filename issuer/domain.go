@@ -67,6 +67,7 @@ type Store interface {
 	RegistryStore
 	RoleStore
 	AssertionStore
+	OIDCStore
 }
 
 // Pinger reports whether the database answers.

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"slices"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -213,12 +214,14 @@ func (r *Keyring) nextChange(ks []Key) time.Time {
 			earliest(k.RemoveAt)
 		}
 	}
-	switch active, next := current(ks, r.policy.Alg); {
-	case next != nil:
-	case active != nil:
-		earliest(active.ActivatesAt.Add(r.policy.RotationPeriod - r.policy.PublishLead()))
-	default:
-		earliest(r.now())
+	for _, alg := range r.policy.Algs() {
+		switch active, next := current(ks, alg); {
+		case next != nil:
+		case active != nil:
+			earliest(active.ActivatesAt.Add(r.policy.RotationPeriod - r.policy.PublishLead()))
+		default:
+			earliest(r.now())
+		}
 	}
 	return t
 }
@@ -330,6 +333,19 @@ func (r *Keyring) SignPayload(ctx context.Context, payload []byte) (token, kid s
 	return tok, s.signer.KID(), err
 }
 
+// SignJWT signs payload, a JSON claims set, as a plain JWT (typ JWT, as
+// OpenID Connect ID tokens are) with alg's active key, which may be a kept
+// algorithm's (Policy.Keep), and returns the compact token.
+func (r *Keyring) SignJWT(ctx context.Context, alg string, payload []byte) (string, error) {
+	r.mu.RLock()
+	s := r.signers[alg]
+	r.mu.RUnlock()
+	if s == nil || !s.until.IsZero() && !r.now().Before(s.until) {
+		return "", fmt.Errorf("%w for %s", ErrNoActiveKey, alg)
+	}
+	return s.signAs(ctx, s.jwtHeader, payload)
+}
+
 // Signing describes an algorithm's active key as last loaded.
 type Signing struct {
 	Alg, KID string
@@ -352,7 +368,7 @@ func (r *Keyring) Signing() []Signing {
 			continue
 		}
 		s := Signing{Alg: k.Alg, KID: k.KID, ActiveSince: k.ActivatesAt}
-		if k.Alg == r.policy.Alg {
+		if slices.Contains(r.policy.Algs(), k.Alg) {
 			if _, next := current(r.keys, k.Alg); next != nil {
 				s.NextRotation = next.ActivatesAt
 			} else {

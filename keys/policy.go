@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -9,6 +10,11 @@ import (
 type Policy struct {
 	// Alg is the algorithm new tokens are signed with.
 	Alg string
+	// Keep are further algorithms whose keys go through the same lifecycle
+	// (published ahead, rotated, retired, revocable) without signing
+	// access tokens: ID tokens are signed with them (OpenID Connect
+	// requires RS256 to be available whatever Alg is).
+	Keep []string
 	// RSABits is the modulus size of generated RS256 keys.
 	RSABits int
 	// RotationPeriod is how long a key signs before the next takes over.
@@ -22,6 +28,20 @@ type Policy struct {
 	// Leeway is the clock skew verifiers allow.
 	Leeway time.Duration
 }
+
+// Algs is Alg followed by the kept algorithms, each once.
+func (p Policy) Algs() []string {
+	out := []string{p.Alg}
+	for _, a := range p.Keep {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// kept reports whether alg's keys are kept although it is not Alg.
+func (p Policy) kept(alg string) bool { return alg != p.Alg && slices.Contains(p.Keep, alg) }
 
 // PublishLead is how long a key is published before it may sign: long
 // enough for every replica to load it and for every cached JWK set to
@@ -38,10 +58,12 @@ func (p Policy) Retention() time.Duration {
 // Validate checks the policy's internal rules. The messages carry the
 // numbers so an operator can see what to change.
 func (p Policy) Validate() error {
-	if err := ValidAlg(p.Alg); err != nil {
-		return err
+	for _, a := range p.Algs() {
+		if err := ValidAlg(a); err != nil {
+			return err
+		}
 	}
-	if p.Alg == RS256 {
+	if slices.Contains(p.Algs(), RS256) {
 		if err := ValidRSABits(p.RSABits); err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package keys
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -105,20 +107,44 @@ type change struct {
 	destroyed *Key
 }
 
-// Pass brings the keys up to date with the policy at the current time: it
-// bootstraps an active key, publishes the next key ahead of its activation,
-// promotes it when due, retires the previous key and removes retired keys
-// whose retention has passed. It reports whether anything changed.
+// Pass brings the keys up to date with the policy at the current time: for
+// the signing algorithm and each kept one, it bootstraps an active key,
+// publishes the next key ahead of its activation, promotes it when due,
+// retires the previous key and removes retired keys whose retention has
+// passed. It reports whether anything changed.
 func (r *Rotator) Pass(ctx context.Context) (bool, error) {
-	spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return r.Policy.Alg, r.needsKey(ks, r.guessTime()) })
-	if err != nil {
-		return false, err
+	var spares []*Key
+	for _, alg := range r.Policy.Algs() {
+		spare, err := r.spareFor(ctx, func(ks []Key) (string, bool) { return alg, r.needsKey(ks, alg, r.guessTime()) })
+		if err != nil {
+			return false, err
+		}
+		if spare != nil {
+			spares = append(spares, spare)
+		}
 	}
 	var held error
 	changes, err := r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
-		cs, h, err := r.plan(ctx, tx, ks, now, spare)
-		held = h
-		return cs, err
+		held = nil
+		// A store with no active key at all has no verifier holding a
+		// token or a key set to lose: every algorithm's key signs at once.
+		fresh := len(activeOtherAlgs(ks, "")) == 0
+		var out []change
+		for i, alg := range r.Policy.Algs() {
+			if i > 0 {
+				var err error
+				if ks, err = tx.ListKeys(ctx); err != nil {
+					return nil, err
+				}
+			}
+			cs, h, err := r.plan(ctx, tx, ks, now, alg, &spares, fresh)
+			if err != nil {
+				return nil, err
+			}
+			held = errors.Join(held, h)
+			out = append(out, cs...)
+		}
+		return out, nil
 	})
 	if err == nil {
 		err = held
@@ -126,9 +152,9 @@ func (r *Rotator) Pass(ctx context.Context) (bool, error) {
 	return len(changes) > 0, err
 }
 
-// needsKey reports whether plan would create a key.
-func (r *Rotator) needsKey(ks []Key, now time.Time) bool {
-	active, next := current(ks, r.Policy.Alg)
+// needsKey reports whether plan would create a key of alg.
+func (r *Rotator) needsKey(ks []Key, alg string, now time.Time) bool {
+	active, next := current(ks, alg)
 	if next != nil {
 		return false
 	}
@@ -140,17 +166,18 @@ func (r *Rotator) nextCreation(active Key) time.Time {
 	return active.ActivatesAt.Add(r.Policy.RotationPeriod - r.Policy.PublishLead())
 }
 
-// plan decides the pass's changes. held reports a due next key that was
-// not promoted because this process cannot open it; the rest of the pass
-// goes ahead.
-func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, spare *Key) (out []change, held, err error) {
-	alg := r.Policy.Alg
-	// create stores a new key of alg (the spare, if one was generated).
+// plan decides the pass's changes for alg. held reports a due next key
+// that was not promoted because this process cannot open it; the rest of
+// the pass goes ahead. fresh says that no key of any algorithm was active
+// when the pass began.
+func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, alg string, spares *[]*Key, fresh bool) (out []change, held, err error) {
+	kept := r.Policy.kept(alg)
+	// create stores a new key of alg (a spare, if one was generated).
 	create := func(state State, activates time.Time, event string) (*Key, error) {
 		if err := r.checkSource(ctx, ks, ""); err != nil {
 			return nil, err
 		}
-		k, err := r.take(ctx, &spare, alg, state, now, activates)
+		k, err := r.take(ctx, spares, alg, state, now, activates)
 		if err != nil {
 			return nil, err
 		}
@@ -162,11 +189,14 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 	}
 	active, next := current(ks, alg)
 	otherActive := activeOtherAlgs(ks, alg)
+	// Nothing signs at all (a new store, or every key revoked): no
+	// verifier can hold a token to lose. A kept algorithm's key counts
+	// only its own: its tokens are not access tokens.
+	nothingSigns := active == nil && (len(otherActive) == 0 || kept && fresh)
 
 	switch {
-	case active == nil && next == nil && len(otherActive) == 0:
-		// Nothing signs at all (a new store, or every key revoked): no
-		// verifier can hold a token to lose, so the key signs at once.
+	case active == nil && next == nil && nothingSigns:
+		// The key signs at once.
 		k, err := create(StateActive, now, "key_created_active")
 		if err != nil {
 			return nil, nil, err
@@ -190,7 +220,6 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 
 	// A due next key is promoted; so is any next key when nothing signs at
 	// all, since then no verifier can hold a token to lose.
-	nothingSigns := active == nil && len(otherActive) == 0
 	// A key that cannot be opened here is held back, and the current key
 	// signs on: promoting it would leave every replica that shares this
 	// one's key-encryption key without a signing key.
@@ -206,13 +235,13 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 			active = &cs[len(cs)-1].key
 		}
 	}
-	if active != nil {
+	if active != nil && !kept {
 		// The signing algorithm changed and its key now signs: the old
 		// algorithm's keys stop signing (and its unused next key, which would
 		// otherwise stay published for good) and are removed after the
-		// retention like any retired key.
+		// retention like any retired key. Kept algorithms' keys stay.
 		for _, k := range ks {
-			if k.Alg != alg && (k.State == StateActive || k.State == StateNext && hasActive(otherActive, k.Alg)) {
+			if k.Alg != alg && !r.Policy.kept(k.Alg) && (k.State == StateActive || k.State == StateNext && hasActive(otherActive, k.Alg)) {
 				k, err := r.retire(ctx, tx, k, now)
 				if err != nil {
 					return nil, nil, err
@@ -222,6 +251,11 @@ func (r *Rotator) plan(ctx context.Context, tx KeyTx, ks []Key, now time.Time, s
 		}
 	}
 	for _, k := range ks {
+		// Each algorithm's pass removes its own keys; the signing
+		// algorithm's also removes those of algorithms no longer used.
+		if k.Alg != alg && (kept || slices.Contains(r.Policy.Algs(), k.Alg)) {
+			continue
+		}
 		if k.State == StateRetired && !k.RemoveAt.IsZero() && !now.Before(k.RemoveAt) {
 			before := k
 			k.State, k.RemovedAt, k.PrivateKey = StateRemoved, now, nil
@@ -309,6 +343,7 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 	if err != nil {
 		return Key{}, err
 	}
+	spares := []*Key{spare}
 	var result Key
 	_, err = r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
 		var out []change
@@ -317,7 +352,7 @@ func (r *Rotator) Rotate(ctx context.Context, alg string, immediate bool) (Key, 
 			if err := r.checkSource(ctx, ks, ""); err != nil {
 				return nil, err
 			}
-			k, err := r.take(ctx, &spare, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
+			k, err := r.take(ctx, &spares, alg, StateNext, now, now.Add(r.Policy.PublishLead()))
 			if err != nil {
 				return nil, err
 			}
@@ -364,14 +399,16 @@ func (r *Rotator) spareFor(ctx context.Context, needed func([]Key) (alg string, 
 	return &k, nil
 }
 
-// take returns *spare (clearing it) with its state and times set, or a
-// freshly generated key when there is no spare.
-func (r *Rotator) take(ctx context.Context, spare **Key, alg string, state State, now, activates time.Time) (Key, error) {
-	if *spare != nil && (*spare).Alg == alg {
-		k := **spare
-		*spare = nil
-		k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
-		return k, nil
+// take returns a spare of alg (removing it from spares) with its state and
+// times set, or a freshly generated key when there is none.
+func (r *Rotator) take(ctx context.Context, spares *[]*Key, alg string, state State, now, activates time.Time) (Key, error) {
+	for i, sp := range *spares {
+		if sp != nil && sp.Alg == alg {
+			k := *sp
+			*spares = slices.Delete(*spares, i, i+1)
+			k.State, k.CreatedAt, k.ActivatesAt = state, now, activates
+			return k, nil
+		}
 	}
 	return r.generate(ctx, alg, state, now, activates)
 }
@@ -401,6 +438,7 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 			return Key{}, nil, err
 		}
 	}
+	spares := []*Key{spare}
 	_, err = r.update(ctx, func(tx KeyTx, ks []Key, now time.Time) ([]change, error) {
 		var k *Key
 		for i := range ks {
@@ -430,7 +468,7 @@ func (r *Rotator) Revoke(ctx context.Context, kid string, promote bool) (revoked
 				if err := r.checkSource(ctx, ks, kid); err != nil {
 					return nil, err
 				}
-				g, err := r.take(ctx, &spare, k.Alg, StateNext, now, now)
+				g, err := r.take(ctx, &spares, k.Alg, StateNext, now, now)
 				if err != nil {
 					return nil, err
 				}

@@ -104,6 +104,9 @@ func (s *cryptoSigner) Sign(_ context.Context, in []byte) ([]byte, error) {
 type signingKey struct {
 	signer Signer
 	header string // base64url of {"alg":..,"kid":..,"typ":"at+jwt"}
+	// jwtHeader is the same with typ JWT, for ID tokens: a token signed
+	// with it is never taken for an access token.
+	jwtHeader string
 	size   int    // the signature's length, from the published key
 	// until, when set, is when the keyring stops signing with this key:
 	// set when it stands in for an active key that could not be opened.
@@ -119,15 +122,23 @@ func newSigningKey(k Key, s Signer) (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		KID string `json:"kid"`
-		Typ string `json:"typ"`
-	}{k.Alg, k.KID, "at+jwt"})
+	header := func(typ string) (string, error) {
+		h, err := json.Marshal(struct {
+			Alg string `json:"alg"`
+			KID string `json:"kid"`
+			Typ string `json:"typ"`
+		}{k.Alg, k.KID, typ})
+		return base64.RawURLEncoding.EncodeToString(h), err
+	}
+	at, err := header("at+jwt")
 	if err != nil {
 		return nil, err
 	}
-	return &signingKey{signer: s, header: base64.RawURLEncoding.EncodeToString(h), size: size}, nil
+	plain, err := header("JWT")
+	if err != nil {
+		return nil, err
+	}
+	return &signingKey{signer: s, header: at, jwtHeader: plain, size: size}, nil
 }
 
 // signatureSize is the length of k's signatures: 64 bytes for Ed25519, the
@@ -154,9 +165,14 @@ func signatureSize(k Key) (int, error) {
 
 // sign returns the compact JWS of payload (the JSON claims).
 func (s *signingKey) sign(ctx context.Context, payload []byte) (string, error) {
+	return s.signAs(ctx, s.header, payload)
+}
+
+// signAs returns the compact JWS of payload under the encoded header.
+func (s *signingKey) signAs(ctx context.Context, header string, payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(s.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
-	buf = append(buf, s.header...)
+	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(512))
+	buf = append(buf, header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	sig, err := s.signer.Sign(ctx, buf)

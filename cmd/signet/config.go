@@ -318,7 +318,9 @@ func timingError(c *config, src *source, err error) error {
 
 func (c *config) policy() keys.Policy {
 	return keys.Policy{
-		Alg: c.SigningAlg, RSABits: c.RSABits, RotationPeriod: c.RotationPeriod,
+		// ID tokens are signed with RS256 (which OpenID Connect requires)
+		// or EdDSA, whichever signs access tokens: both are kept.
+		Alg: c.SigningAlg, Keep: []string{keys.RS256, keys.EdDSA}, RSABits: c.RSABits, RotationPeriod: c.RotationPeriod,
 		JWKSMaxAge: c.JWKSMaxAge, ReloadInterval: c.KeyReloadInterval,
 		AccessTokenTTL: c.AccessTokenTTL, Leeway: c.ClockLeeway,
 	}

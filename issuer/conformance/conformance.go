@@ -38,6 +38,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Keys", testKeys},
 		{"AuditEvents", testAuditEvents},
 		{"MailRecipientCount", testMailRecipientCount},
+		{"AuthorizationCodes", testAuthCodes},
+		{"BrowserSessions", testBrowserSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStore(t)) })
 	}
