@@ -99,6 +99,27 @@ func (g *Registry) Target(ctx context.Context, grant string, req TokenRequest) (
 	return g.targetFor(ctx, c, grant, req)
 }
 
+// CheckRevoker checks the client of an RFC 7009 revocation request: a
+// confidential client must have authenticated (RFC 7009 §2.1). A request
+// that names no client, or a public or unknown one, may revoke any token
+// it holds, as before the registry existed.
+func (g *Registry) CheckRevoker(ctx context.Context, req TokenRequest) error {
+	if req.ClientID == "" || req.ClientAuthenticated {
+		return nil
+	}
+	c, err := g.Client(ctx, req.ClientID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.Type == ClientConfidential {
+		return &Error{Kind: KindInvalidClient, Description: "client authentication failed"}
+	}
+	return nil
+}
+
 // targetFor is Target once the client is known.
 func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req TokenRequest) (Target, error) {
 	if c.Type == ClientConfidential && !req.ClientAuthenticated {

@@ -325,7 +325,14 @@ async function flow(name, clientId, auth, redirectURI, postLogoutURI) {
       await client.refreshTokenGrant(wrong, tokens.refresh_token ?? 'x');
       check(false, 'a wrong client secret is refused');
     } catch (e) {
-      check(e.error === 'invalid_client' && e.status === 401, 'a wrong client secret is refused with 401 invalid_client', { status: e.status, error: e.error ?? e.message });
+      // RFC 6749 §5.2: a failed Basic authentication is a 401 with a Basic
+      // challenge, which openid-client raises as a challenge error; the
+      // body still says invalid_client.
+      const body = e.response ? await e.response.clone().json().catch(() => ({})) : {};
+      const challenge = Array.isArray(e.cause) ? e.cause.map((c) => c.scheme).join(',') : '';
+      const error = e.error ?? body.error;
+      check(error === 'invalid_client' && e.status === 401 && (e.error || challenge === 'basic'),
+        'a wrong client secret is refused with 401 invalid_client', { status: e.status, error: error ?? e.message, challenge });
     }
   }
 }

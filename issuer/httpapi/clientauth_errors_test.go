@@ -110,3 +110,42 @@ func TestRepeatedResource(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeAuthenticatesConfidentialClient: RFC 7009 §2.1 — revocation
+// checks a confidential client's credentials first. A wrong secret, or a
+// confidential client named without any, is refused with 401
+// invalid_client and revokes nothing; the right secret revokes.
+func TestRevokeAuthenticatesConfidentialClient(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		_, secret, err := e.iss.Registry.CreateClient(context.Background(), issuer.Caller{}, issuer.Client{ID: "web",
+			GrantTypes: []string{issuer.GrantRefreshToken}, AuthMethod: issuer.AuthClientSecretBasic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.signup("ann@example.com", "correct horse")
+		rt := e.signin("ann@example.com", "correct horse").RefreshToken
+		enc := func(id, secret string) string {
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+		}
+		revoke := func(form url.Values, auth ...string) (*http.Response, []byte) {
+			form.Set("token", rt)
+			return e.do("POST", "/oauth/revoke", form.Encode(), append([]string{"Content-Type", "application/x-www-form-urlencoded"}, auth...)...)
+		}
+		resp, body := revoke(url.Values{}, "Authorization", enc("web", secret+"x"))
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_client")
+		if got := resp.Header.Get("WWW-Authenticate"); got != `Basic realm="signet"` {
+			t.Fatalf("WWW-Authenticate %q", got)
+		}
+		resp, body = revoke(url.Values{"client_id": {"web"}})
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_client")
+		rt = e.mustRefresh(rt).RefreshToken // neither refusal revoked anything
+
+		resp, body = revoke(url.Values{}, "Authorization", enc("web", secret))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("revoke with the right secret: %d %s", resp.StatusCode, body)
+		}
+		resp, body = e.refresh(rt)
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+	})
+}

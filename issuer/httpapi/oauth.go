@@ -190,7 +190,19 @@ func (s *Server) handleOAuthRevoke() gin.HandlerFunc {
 			failOAuth(c, apiError(issuer.KindInvalid, "token is required"))
 			return
 		}
-		if err := s.iss.Sessions.RevokeToken(requestContext(c), caller(c), raw); err != nil {
+		// RFC 7009 §2.1: a client that authenticates, or that is
+		// confidential and so must, is checked first.
+		req, err := s.userTokenRequest(c, form)
+		if err == nil {
+			err = s.iss.Registry.CheckRevoker(requestContext(c), req)
+		}
+		if err == nil {
+			err = s.iss.Sessions.RevokeToken(requestContext(c), caller(c), raw)
+		}
+		if err != nil {
+			if issuer.KindOf(err) == issuer.KindInvalidClient && usedBasic(c) {
+				c.Header("WWW-Authenticate", `Basic realm="signet"`)
+			}
 			failOAuth(c, err)
 			return
 		}

@@ -108,7 +108,7 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		CodeChallengeMethods:     []string{"S256"},
 		SubjectTypes:             []string{"public"},
 		TokenAuthMethods:         []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
-		RevocationAuthMethods:    []string{"none"},
+		RevocationAuthMethods:    []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
 		SigningAlgs:              s.iss.IDTokenAlgs(),
 		AccessTokenSigningAlgs:   []string{"EdDSA", "RS256"},
 		ClaimsSupported:          claims,
