@@ -137,7 +137,7 @@ for i in 0 1; do
   PIDS[issuer$i]=$!
 done
 for port in "${ISSUER_PORTS[@]}"; do wait_ok "http://127.0.0.1:$port/readyz" 30; done
-ADDR="127.0.0.1:$SHOP_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE="${REACH_SHOP_AUDIENCE:-shop-api}" "$BIN/shop-api" >"$LOGS/shop-api.log" 2>&1 &
+ADDR="127.0.0.1:$SHOP_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE="${REACH_SHOP_AUDIENCE:-shop-api}" KEY_FILE="$WORK/shop-api.key" "$BIN/shop-api" >"$LOGS/shop-api.log" 2>&1 &
 PIDS[shop]=$!
 ADDR="127.0.0.1:$VIDEO_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE="${REACH_VIDEO_AUDIENCE:-video-api}" "$BIN/video-api" >"$LOGS/video-api.log" 2>&1 &
 PIDS[video]=$!

@@ -222,7 +222,7 @@ log "starting issuers on ${ISSUER_PORTS[*]} and resource servers on $SHOP_PORT, 
 start_issuer 0
 start_issuer 1
 for port in "${ISSUER_PORTS[@]}"; do wait_ok "http://127.0.0.1:$port/readyz" 30; done
-ADDR="127.0.0.1:$SHOP_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE=shop-api \
+ADDR="127.0.0.1:$SHOP_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE=shop-api KEY_FILE="$WORK/shop-api.key" \
   "$BIN/shop-api" >"$LOGS/shop-api.log" 2>&1 &
 PIDS[shop]=$!
 ADDR="127.0.0.1:$VIDEO_PORT" ISSUER_URL="$ISSUER_URL" AUDIENCE=video-api \

@@ -232,7 +232,8 @@ func TestOAuth2ProxyInFrontOfShopAPI(t *testing.T) {
 	browserIssuer := strings.Replace(iss.url, "127.0.0.1", "localhost", 1)
 
 	shopAddr := freeAddr(t)
-	startProcess(t, "shop-api", build(t, "shop-api"), nil, []string{"ADDR=" + shopAddr, "ISSUER_URL=" + iss.url, "AUDIENCE=shop-api"})
+	startProcess(t, "shop-api", build(t, "shop-api"), nil, []string{"ADDR=" + shopAddr, "ISSUER_URL=" + iss.url, "AUDIENCE=shop-api",
+		"KEY_FILE=" + filepath.Join(t.TempDir(), "shop-api.key")})
 	waitOK(t, "http://"+shopAddr+"/healthz")
 
 	dir := t.TempDir()
