@@ -204,7 +204,7 @@ func (w *claimWriter) value(claim, s string) {
 		w.fail(claim + " is not valid UTF-8")
 		return
 	}
-	w.buf = appendJSONString(w.buf, s)
+	w.buf = AppendJSONString(w.buf, s)
 }
 
 func (w *claimWriter) str(claim, s string) {
@@ -252,10 +252,12 @@ func (w *claimWriter) fail(msg string) {
 	}
 }
 
-// appendJSONString appends s, valid UTF-8, as a JSON string, escaped as
-// encoding/json does (HTML-safe <, >, &, and U+2028, U+2029), so that
-// tokens keep the bytes they had when the issuer used encoding/json.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, byte for byte what
+// encoding/json writes: HTML-safe (<, >, & escaped), U+2028 and U+2029
+// escaped, invalid UTF-8 as U+FFFD. The signer writes claims with it, so
+// tokens keep the bytes they had when the issuer used encoding/json; the
+// issuer writes its hot responses with it.
+func AppendJSONString(dst []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
@@ -288,7 +290,12 @@ func appendJSONString(dst []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			start = i + size
+		case r == '\u2028' || r == '\u2029':
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
 			start = i + size
