@@ -158,22 +158,32 @@ func (s *Server) signoutByCookie() gin.HandlerFunc {
 	}
 }
 
+// bearerToken reads the request's bearer token (RFC 6750 §2.1), or
+// answers the request with the RFC 6750 §3 challenge and reports false.
+func bearerToken(c *gin.Context) (string, bool) {
+	h := c.GetHeader("Authorization")
+	scheme, raw, _ := strings.Cut(h, " ")
+	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+		// §3.1: no error code when no credentials were sent; other
+		// schemes carry no bearer credentials (§3).
+		c.Header("WWW-Authenticate", "Bearer")
+		fail(c, apiError(issuer.KindInvalidToken, "an access token is required (Authorization: Bearer <token>)"))
+		return "", false
+	}
+	if raw == "" || strings.ContainsAny(raw, " \t") || len(c.Request.Header.Values("Authorization")) > 1 {
+		c.Header("WWW-Authenticate", `Bearer error="invalid_request"`)
+		fail(c, apiError(issuer.KindInvalid, "the Authorization header must be: Bearer <token>"))
+		return "", false
+	}
+	return raw, true
+}
+
 // requireAccessToken authenticates the request's bearer access token and
 // its live session.
 func (s *Server) requireAccessToken() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		scheme, raw, _ := strings.Cut(h, " ")
-		if h == "" || !strings.EqualFold(scheme, "Bearer") {
-			// RFC 6750 §3.1: no error code when no credentials were sent;
-			// other schemes carry no bearer credentials (§3).
-			c.Header("WWW-Authenticate", "Bearer")
-			fail(c, apiError(issuer.KindInvalidToken, "an access token is required (Authorization: Bearer <token>)"))
-			return
-		}
-		if raw == "" || strings.ContainsAny(raw, " \t") || len(c.Request.Header.Values("Authorization")) > 1 {
-			c.Header("WWW-Authenticate", `Bearer error="invalid_request"`)
-			fail(c, apiError(issuer.KindInvalid, "the Authorization header must be: Bearer <token>"))
+		raw, ok := bearerToken(c)
+		if !ok {
 			return
 		}
 		sess, u, err := s.iss.Sessions.Authenticate(requestContext(c), raw)
