@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/signet-auth/signet/issuer"
@@ -154,12 +155,14 @@ func TestLinkPages(t *testing.T) {
 				t.Fatalf("a refused password does not show the form again:\n%s", body)
 			}
 		}
-		e.signin(ann, pw) // nothing changed yet
+		old := e.signin(ann, pw) // nothing changed yet
 		f.Set("password", pw2)
 		b.postLink(issuer.PathResetPassword, f, http.StatusOK, "Your new password is set")
 		resp, body = e.do("POST", "/v1/signin", map[string]string{"email": ann, "password": pw})
 		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
-		a := e.signin(ann, pw2)
+		resp, body = e.do("POST", "/v1/token/refresh", map[string]string{"refresh_token": old.RefreshToken})
+		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
+		e.signin(ann, pw2)
 		used = b.postLink(issuer.PathResetPassword, f, http.StatusBadRequest, "The link is invalid, expired or already used.")
 		if !strings.Contains(used, `href="`+issuer.PathForgotPassword+`"`) {
 			t.Fatalf("a used reset link does not offer a new one:\n%s", used)
@@ -183,7 +186,7 @@ func TestLinkPages(t *testing.T) {
 		// Email change: confirmed from the new address, then undone from
 		// the old one, which signs every session out.
 		const ann2 = "ann@example.org"
-		a = e.signin(ann, pw2)
+		a := e.signin(ann, pw2)
 		resp, body = e.do("POST", "/v1/email", map[string]string{"email": ann2, "password": pw2}, bearer(a)...)
 		wantStatus(t, resp, body, http.StatusAccepted)
 		link, tok = pageLink(t, e.lastMail(mail, ann2, issuer.MailEmailChangeConfirm), issuer.PathConfirmEmail)
@@ -281,4 +284,20 @@ func TestLinksWithSiteURL(t *testing.T) {
 	b := newBrowser(t, e)
 	f := b.openLink(issuer.PathVerifyEmail+"?token="+tok, tok)
 	b.postLink(issuer.PathVerifyEmail, f, http.StatusOK, "is confirmed")
+}
+
+// TestLinkPageTemplates: the link pages are re-branded like the others,
+// file by file.
+func TestLinkPageTemplates(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite), func(s *settings, _ *keys.Policy) {
+		s.PageTemplates = fstest.MapFS{"link.html": {Data: []byte(`{{define "content"}}<form method="post" action="{{.Action}}" class="acme"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><input type="hidden" name="token" value="{{.Token}}"><button>{{.Button}}</button></form>{{end}}`)}}
+	})
+	b := newBrowser(t, e)
+	_, page := b.get(issuer.PathVerifyEmail + "?token=sgt_ev_x")
+	if !strings.Contains(page, `class="acme"`) || !strings.Contains(page, "Confirm my address") {
+		t.Fatalf("re-branded link page:\n%s", page)
+	}
+	if _, page := b.get(issuer.PathResetPassword + "?token=sgt_pr_x"); strings.Contains(page, "acme") || !strings.Contains(page, `autocomplete="new-password"`) {
+		t.Fatalf("the embedded reset page changed:\n%s", page)
+	}
 }
