@@ -58,7 +58,9 @@ type LifecycleConfig struct {
 	// less than 8 is refused.
 	PasswordMinBytes int
 	// SiteURL is the client app that the links in messages open (its
-	// path per flow: PathVerifyEmail...); zero means the issuer URL.
+	// path per flow: PathVerifyEmail...), the token in the fragment. Zero
+	// means the issuer's own pages at the same paths, the token in the
+	// query.
 	SiteURL string
 	// MailTemplates overrides the embedded templates, file by file
 	// (verify_email.txt.tmpl, verify_email.html.tmpl, ...); nil uses
@@ -95,6 +97,10 @@ type LifecycleConfig struct {
 	// RetryBase and RetryMax bound the delivery backoff: attempt n waits
 	// RetryBase·2^(n-1), at most RetryMax; 5s and 15m.
 	RetryBase, RetryMax time.Duration
+
+	// issuerPages is set by the defaults when SiteURL was zero: the links
+	// open the issuer's own pages.
+	issuerPages bool
 }
 
 func (c LifecycleConfig) withDefaults(issuerURL string) (LifecycleConfig, error) {
@@ -108,6 +114,7 @@ func (c LifecycleConfig) withDefaults(issuerURL string) (LifecycleConfig, error)
 	if c.PasswordMinBytes < MinPasswordBytes || c.PasswordMinBytes > MaxPasswordBytes {
 		return c, fmt.Errorf("issuer: the minimum password length must be %d to %d bytes", MinPasswordBytes, MaxPasswordBytes)
 	}
+	c.issuerPages = c.issuerPages || c.SiteURL == ""
 	c.SiteURL = strings.TrimRight(cmp.Or(c.SiteURL, issuerURL), "/")
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -158,7 +165,7 @@ func newLifecycle(cfg Config, store Store, sl sealer, accounts *Accounts, thrott
 	return &Lifecycle{
 		cfg: lc, store: store, accounts: accounts, throttle: throttle, audit: audit, metrics: cfg.Metrics,
 		log: cfg.Logger, now: cfg.Now, policy: PasswordPolicy{MinBytes: lc.PasswordMinBytes},
-		mail:          &outboxWriter{templates: tpl, sealer: sl, siteURL: lc.SiteURL, now: cfg.Now, noticeTTL: 7 * 24 * time.Hour},
+		mail:          &outboxWriter{templates: tpl, sealer: sl, siteURL: lc.SiteURL, tokenInQuery: lc.issuerPages, now: cfg.Now, noticeTTL: 7 * 24 * time.Hour},
 		mailRequests:  newLimiter(lc.MailRequestLimit, RateLimit{Burst: 10, Per: time.Minute}),
 		tokenFailures: newLimiter(lc.TokenFailureLimit, RateLimit{Burst: 30, Per: time.Minute}),
 		kick:          make(chan struct{}, 1),

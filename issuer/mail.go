@@ -54,8 +54,10 @@ type MailSender interface {
 //go:embed mailtemplates/*.tmpl
 var embeddedTemplates embed.FS
 
-// The link paths under the site URL, one per flow. The token goes in the
-// fragment, which browsers never send to a server or in a Referer.
+// The link paths under the site URL, one per flow. A client app's links
+// carry the token in the fragment, which browsers never send to a server
+// or in a Referer; the issuer's own pages (no site URL set) take it in
+// the query, since a page without script cannot read a fragment.
 const (
 	PathVerifyEmail       = "/verify-email"
 	PathResetPassword     = "/reset-password"
@@ -70,7 +72,8 @@ type mailData struct {
 	Email string
 	// NewEmail is the new address of an email change.
 	NewEmail string
-	// Link is SiteURL + the flow's path + "#token=" + Token (or no token).
+	// Link is SiteURL + the flow's path + "#token=" + Token ("?token="
+	// when the links open the issuer's own pages), or no token.
 	Link string
 	// SiteURL is the client app's base URL; Token the raw token, for
 	// templates that build links of their own.
@@ -152,17 +155,25 @@ type outboxWriter struct {
 	templates *mailTemplates
 	sealer    sealer
 	siteURL   string
-	now       func() time.Time
+	// tokenInQuery puts the token in the query: the links open the
+	// issuer's own pages.
+	tokenInQuery bool
+	now          func() time.Time
 	// noticeTTL is how long a message without a token is worth
 	// delivering.
 	noticeTTL time.Duration
 }
 
 // link is the site URL, a flow's path and, when there is one, the token
-// in the fragment.
+// in the fragment (or the query, for the issuer's pages). Tokens are
+// base64url with a prefix: nothing in them needs escaping.
 func (w *outboxWriter) link(path, token string) string {
 	l := strings.TrimRight(w.siteURL, "/") + path
-	if token != "" {
+	switch {
+	case token == "":
+	case w.tokenInQuery:
+		l += "?token=" + token
+	default:
 		l += "#token=" + token
 	}
 	return l

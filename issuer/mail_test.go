@@ -54,3 +54,35 @@ func TestMailTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestMailLinks: a site URL gets the token in the fragment; without one
+// the links open the issuer's own pages with the token in the query, and
+// the defaults keep saying so when applied again.
+func TestMailLinks(t *testing.T) {
+	app, err := LifecycleConfig{SiteURL: "https://app.example/"}.withDefaults("https://issuer.example/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := LifecycleConfig{}.withDefaults("https://issuer.example/base/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := own.withDefaults("https://issuer.example/base"); !again.issuerPages || app.issuerPages {
+		t.Fatalf("issuerPages: own %v, own again %v, app %v", own.issuerPages, again.issuerPages, app.issuerPages)
+	}
+	for _, c := range []struct {
+		cfg         LifecycleConfig
+		path, token string
+		want        string
+	}{
+		{app, PathResetPassword, "sgt_pr_x", "https://app.example/reset-password#token=sgt_pr_x"},
+		{app, PathForgotPassword, "", "https://app.example/forgot-password"},
+		{own, PathResetPassword, "sgt_pr_x", "https://issuer.example/base/reset-password?token=sgt_pr_x"},
+		{own, PathForgotPassword, "", "https://issuer.example/base/forgot-password"},
+	} {
+		w := &outboxWriter{siteURL: c.cfg.SiteURL, tokenInQuery: c.cfg.issuerPages}
+		if got := w.link(c.path, c.token); got != c.want {
+			t.Errorf("link(%s, %q) = %s, want %s", c.path, c.token, got, c.want)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func (c *config) settings() []setting {
 			parse: prefixes(&c.TrustedProxies)},
 		{env: "SIGNET_CORS_ORIGINS", flag: "cors-origins", help: "browser origins allowed to call the API, comma-separated", cmds: serveOnly,
 			parse: list(&c.CORSOrigins, "", origin)},
-		{env: "SIGNET_PAGE_TEMPLATES", flag: "page-templates", help: "directory of templates (base.html, signin.html, signup.html, forgot.html, message.html, logout.html, error.html, style.css) that replace the embedded sign-in pages, file by file", cmds: serveOnly,
+		{env: "SIGNET_PAGE_TEMPLATES", flag: "page-templates", help: "directory of templates (base.html, signin.html, signup.html, forgot.html, message.html, logout.html, error.html, link.html, reset.html, style.css) that replace the embedded pages, file by file", cmds: serveOnly,
 			parse: func(v string) error {
 				if fi, err := os.Stat(v); err != nil || !fi.IsDir() {
 					return fmt.Errorf("%q is not a directory", v)

@@ -35,7 +35,7 @@ func (c *config) lifecycleSettings() []setting {
 			parse: integer(&l.PasswordMinLength, between(issuer.MinPasswordBytes, issuer.MaxPasswordBytes))},
 		{env: "SIGNET_PASSWORD_RESET_TTL", flag: "password-reset-ttl", def: "30m", help: "life of a password-reset link", cmds: withMail,
 			parse: duration(&l.PasswordResetTTL, time.Minute, 24*time.Hour)},
-		{env: "SIGNET_SITE_URL", flag: "site-url", help: "base URL of the links in messages: the client app (default the issuer URL)", cmds: withMail,
+		{env: "SIGNET_SITE_URL", flag: "site-url", help: "base URL of the links in messages: the client app (default the issuer's own pages)", cmds: withMail,
 			parse: issuerURL(&l.SiteURL)},
 		{env: "SIGNET_SMTP_URL", help: "smtp://user:password@host:587 (STARTTLS required unless loopback) or smtps://...:465; unset: .eml files in the data dir's mail/ folder", cmds: withMail,
 			parse: func(v string) error {

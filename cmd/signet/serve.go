@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if cfg.Lifecycle.SiteURL == "" {
-		log.Warn("SIGNET_SITE_URL is not set: links in messages point at the issuer URL, which serves no pages; set it to the client app")
+		log.Warn("SIGNET_SITE_URL is not set: links in messages open the issuer's own pages, the token in the query string (keep it out of any proxy's access log); set it to send them to a client app instead")
 	}
 	iss, err := issuer.New(icfg, db, ring, sealer)
 	if err != nil {

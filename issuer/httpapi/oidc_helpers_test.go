@@ -124,7 +124,7 @@ func authorizePath(kv ...string) string {
 	return "/oauth/authorize?" + q.Encode()
 }
 
-var hiddenRE = regexp.MustCompile(`name="(csrf_token|authz|client_id|post_logout_redirect_uri|state)" value="([^"]*)"`)
+var hiddenRE = regexp.MustCompile(`name="(csrf_token|authz|client_id|post_logout_redirect_uri|state|token)" value="([^"]*)"`)
 
 // formFields reads a page's hidden fields.
 func formFields(t testing.TB, page string) url.Values {

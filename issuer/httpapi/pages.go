@@ -24,8 +24,8 @@ import (
 	"github.com/signet-auth/signet/issuer"
 )
 
-// The issuer's own pages (sign-in, sign-up, forgot password, logout and
-// errors): server-rendered html/template, embedded, no script. A
+// The issuer's own pages (sign-in, sign-up, forgot password, logout,
+// errors, and the pages of the links in messages): server-rendered html/template, embedded, no script. A
 // directory of files with the same names (SIGNET_PAGE_TEMPLATES) replaces
 // them file by file.
 
@@ -33,7 +33,7 @@ import (
 var embeddedPages embed.FS
 
 // pageNames are the page templates; each is rendered inside base.html.
-var pageNames = []string{"signin", "signup", "forgot", "message", "logout", "error"}
+var pageNames = []string{"signin", "signup", "forgot", "message", "logout", "error", "link", "reset"}
 
 type pages struct {
 	tpl map[string]*template.Template
@@ -100,8 +100,13 @@ type pageData struct {
 	PasswordMin  int
 	// The logout confirmation.
 	ClientID, PostLogoutRedirectURI, State, UserEmail string
-	// The error page.
+	// The error page; Detail is also the text of a link page and of a
+	// message.
 	Detail, Code string
+	// The pages of the links in messages: the form's action, the token
+	// it carries, its button; a message's links onward.
+	Action, Token, Button string
+	Links                 []pageLink
 }
 
 // pageCSP is the pages' Content-Security-Policy: nothing but the one

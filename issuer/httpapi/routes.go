@@ -61,6 +61,19 @@ func (s *Server) routes() {
 	ui.POST("/signup", s.handleSignupPage())
 	ui.GET("/forgot", s.handleForgotPage())
 	ui.POST("/forgot", s.handleForgotPage())
+
+	// The pages the links in messages open when SIGNET_SITE_URL does not
+	// send them to a client app: a GET shows a form, its POST spends the
+	// link's token. The paths are issuer.PathVerifyEmail and the others.
+	r.GET("/verify-email", s.handleLinkPage(verifyEmailFlow))
+	r.POST("/verify-email", s.handleLinkPage(verifyEmailFlow))
+	r.GET("/reset-password", s.handleLinkPage(resetPasswordFlow))
+	r.POST("/reset-password", s.handleLinkPage(resetPasswordFlow))
+	r.GET("/confirm-email", s.handleLinkPage(confirmEmailFlow))
+	r.POST("/confirm-email", s.handleLinkPage(confirmEmailFlow))
+	r.GET("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
+	r.POST("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
+	r.GET("/forgot-password", s.handleForgotPage())
 }
 
 // getHead serves h for GET and HEAD; net/http drops the body of a HEAD

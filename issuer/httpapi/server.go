@@ -29,7 +29,7 @@ type Config struct {
 	// connection is used and forwarding headers are ignored.
 	TrustedProxies []netip.Prefix
 	// PageTemplates replaces the embedded templates of the sign-in,
-	// sign-up, forgot-password, logout and error pages (and style.css),
+	// sign-up, forgot-password, logout, error and link pages (and style.css),
 	// file by file; nil uses the embedded ones.
 	PageTemplates fs.FS
 	// SiteName is the name the pages show; empty means "Signet".
