@@ -114,7 +114,8 @@ func (c LifecycleConfig) withDefaults(issuerURL string) (LifecycleConfig, error)
 	if c.PasswordMinBytes < MinPasswordBytes || c.PasswordMinBytes > MaxPasswordBytes {
 		return c, fmt.Errorf("issuer: the minimum password length must be %d to %d bytes", MinPasswordBytes, MaxPasswordBytes)
 	}
-	c.issuerPages = c.issuerPages || c.SiteURL == ""
+	// A site URL that is the issuer itself means the issuer's pages too.
+	c.issuerPages = c.issuerPages || c.SiteURL == "" || strings.TrimRight(c.SiteURL, "/") == strings.TrimRight(issuerURL, "/")
 	c.SiteURL = strings.TrimRight(cmp.Or(c.SiteURL, issuerURL), "/")
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

@@ -70,6 +70,10 @@ func TestMailLinks(t *testing.T) {
 	if again, _ := own.withDefaults("https://issuer.example/base"); !again.issuerPages || app.issuerPages {
 		t.Fatalf("issuerPages: own %v, own again %v, app %v", own.issuerPages, again.issuerPages, app.issuerPages)
 	}
+	// A site URL that names the issuer is the issuer's own pages.
+	if self, _ := (LifecycleConfig{SiteURL: "https://issuer.example/base/"}).withDefaults("https://issuer.example/base"); !self.issuerPages {
+		t.Fatal("SiteURL = the issuer URL: links do not open the issuer's pages")
+	}
 	for _, c := range []struct {
 		cfg         LifecycleConfig
 		path, token string
