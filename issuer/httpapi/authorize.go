@@ -212,13 +212,8 @@ func (s *Server) authorizeURL(encoded string) template.URL {
 // session and the code for the client.
 func (s *Server) handleSigninPage() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		form, err := pageForm(c)
-		if err != nil {
-			s.failPage(c, err)
-			return
-		}
-		if err := s.checkCSRF(c, form); err != nil {
-			s.failPage(c, err)
+		form, ok := s.postedForm(c)
+		if !ok {
 			return
 		}
 		a, r, ok := s.pageAuthorization(c, form["authz"])
@@ -266,13 +261,8 @@ func (s *Server) handleSignupPage() gin.HandlerFunc {
 		var authz, email string
 		var form map[string]string
 		if c.Request.Method == http.MethodPost {
-			var err error
-			if form, err = pageForm(c); err != nil {
-				s.failPage(c, err)
-				return
-			}
-			if err := s.checkCSRF(c, form); err != nil {
-				s.failPage(c, err)
+			var ok bool
+			if form, ok = s.postedForm(c); !ok {
 				return
 			}
 			authz, email = form["authz"], form["email"]
@@ -334,13 +324,8 @@ func (s *Server) handleForgotPage() gin.HandlerFunc {
 		var authz, email string
 		var form map[string]string
 		if c.Request.Method == http.MethodPost {
-			var err error
-			if form, err = pageForm(c); err != nil {
-				s.failPage(c, err)
-				return
-			}
-			if err := s.checkCSRF(c, form); err != nil {
-				s.failPage(c, err)
+			var ok bool
+			if form, ok = s.postedForm(c); !ok {
 				return
 			}
 			authz, email = form["authz"], form["email"]

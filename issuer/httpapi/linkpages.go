@@ -103,13 +103,8 @@ func (s *Server) handleLinkPage(f linkFlow) gin.HandlerFunc {
 		var token, password string
 		var posted bool
 		if c.Request.Method == http.MethodPost {
-			form, err := pageForm(c)
-			if err != nil {
-				s.failPage(c, err)
-				return
-			}
-			if err := s.checkCSRF(c, form); err != nil {
-				s.failPage(c, err)
+			form, ok := s.postedForm(c)
+			if !ok {
 				return
 			}
 			token, password, posted = form["token"], form["password"], true

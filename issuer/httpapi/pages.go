@@ -304,3 +304,17 @@ func browserCookie(c *gin.Context) string {
 func pageForm(c *gin.Context) (map[string]string, error) {
 	return decodeForm(c)
 }
+
+// postedForm reads a posted page form and checks its CSRF token; on
+// failure it answers with the error page and reports false.
+func (s *Server) postedForm(c *gin.Context) (map[string]string, bool) {
+	form, err := pageForm(c)
+	if err == nil {
+		err = s.checkCSRF(c, form)
+	}
+	if err != nil {
+		s.failPage(c, err)
+		return nil, false
+	}
+	return form, true
+}
