@@ -489,6 +489,11 @@ func (i *Issuer) IDTokenAlgs() []string {
 	return out
 }
 
+// AccessTokenAlgs lists the algorithm access tokens are signed with: the
+// configured one (SIGNET_SIGNING_ALG); a key kept for ID tokens signs no
+// access token.
+func (i *Issuer) AccessTokenAlgs() []string { return []string{i.keys.Policy().Alg} }
+
 // idTokenClaims are an ID token's claims (OpenID Connect Core §2).
 type idTokenClaims struct {
 	Issuer        string `json:"iss"`

@@ -619,6 +619,7 @@ func TestOIDCDiscoveryMatchesBehaviour(t *testing.T) {
 			Scopes                                                                                      []string `json:"scopes_supported"`
 			Subjects                                                                                    []string `json:"subject_types_supported"`
 			IDAlgs                                                                                      []string `json:"id_token_signing_alg_values_supported"`
+			AccessAlgs                                                                                  []string `json:"access_token_signing_alg_values_supported"`
 			AuthMethods                                                                                 []string `json:"token_endpoint_auth_methods_supported"`
 			Claims                                                                                      []string `json:"claims_supported"`
 			ISS                                                                                         bool     `json:"authorization_response_iss_parameter_supported"`
@@ -680,6 +681,13 @@ func TestOIDCDiscoveryMatchesBehaviour(t *testing.T) {
 		}
 		if !slices.Equal(algs, d.IDAlgs) {
 			t.Errorf("ID tokens signed with %v, advertised %v", algs, d.IDAlgs)
+		}
+		// Access tokens are signed with the one configured algorithm; the
+		// key kept for ID tokens signs none.
+		for _, at := range []string{tk.AccessToken, wt.AccessToken} {
+			if h, _ := jwtParts(t, at); !slices.Equal(d.AccessAlgs, []string{h["alg"].(string)}) {
+				t.Errorf("access token signed with %v, advertised %v", h["alg"], d.AccessAlgs)
+			}
 		}
 		// Every advertised auth method is one the token endpoint takes:
 		// none (app above), client_secret_basic (web above);

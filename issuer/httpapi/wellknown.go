@@ -110,7 +110,7 @@ func (s *Server) handleDiscovery() gin.HandlerFunc {
 		TokenAuthMethods:         []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
 		RevocationAuthMethods:    []string{issuer.AuthNone, issuer.AuthPrivateKeyJWT, issuer.AuthClientSecretBasic},
 		SigningAlgs:              s.iss.IDTokenAlgs(),
-		AccessTokenSigningAlgs:   []string{"EdDSA", "RS256"},
+		AccessTokenSigningAlgs:   s.iss.AccessTokenAlgs(),
 		ClaimsSupported:          claims,
 		PromptValues:             []string{"none", "login"},
 		AuthorizationResponseIss: true,
