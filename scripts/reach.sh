@@ -89,18 +89,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo $((t / 1000)); }
-http_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" 2>/dev/null || true; }
-wait_ok() {
-  local url="$1" deadline=$(($(now_ms) + $2 * 1000))
-  while (($(now_ms) < deadline)); do
-    [ "$(http_status "$url")" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "reach: $url did not answer 200 within $2 s" >&2
-  return 1
-}
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free
 # cpu_ticks PID: user + system CPU time in clock ticks (1/100 s).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }

@@ -80,11 +80,8 @@ mkdir -p "$BIN" "$LOGS"
 
 log() { printf '%s scenario: %s\n' "$(date +%T)" "$*" >&2; }
 
-# now_ms prints wall-clock milliseconds.
-now_ms() {
-  local t="${EPOCHREALTIME/[.,]/}"
-  echo $((t / 1000))
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free
 
 # ---------------------------------------------------------------- cleanup
 
@@ -129,26 +126,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
-
-# http_status URL prints the status code, or 000 when nothing answers.
-http_status() {
-  curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" 2>/dev/null || true
-}
-
-# wait_ok URL SECONDS waits until URL answers 200.
-wait_ok() {
-  local url="$1" deadline=$(($(now_ms) + $2 * 1000))
-  while (($(now_ms) < deadline)); do
-    [ "$(http_status "$url")" = 200 ] && return 0
-    sleep 0.1
-  done
-  echo "scenario: $url did not answer 200 within $2 s" >&2
-  return 1
-}
-
-port_free() {
-  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
 
 start_issuer() {
   local i="$1" port="${ISSUER_PORTS[$1]}"
