@@ -72,25 +72,10 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer db.Close()
 	cmd := "clients " + rest[0]
-	switch rest[0] {
-	case "list":
-		cs, err := reg.Clients(ctx)
-		if err != nil {
-			return err
-		}
-		return printClients(stdout, cs, *asJSON)
-	case "show":
-		c, err := reg.Client(ctx, rest[1])
-		if err != nil {
-			return registryError(cmd, "client "+rest[1], err)
-		}
-		return printJSON(stdout, c)
-	case "delete":
-		if err := reg.DeleteClient(ctx, issuer.Caller{}, rest[1]); err != nil {
-			return registryError(cmd, "client "+rest[1], err)
-		}
-		fmt.Fprintf(stdout, "client %s deleted\n", rest[1])
-		return nil
+	entries := registryEntries[issuer.Client]{noun: "client", list: reg.Clients, get: reg.Client,
+		del: reg.DeleteClient, print: printClients}
+	if done, err := entries.run(ctx, rest, *asJSON, stdout); done {
+		return err
 	}
 	create := rest[0] == "create"
 	c := issuer.Client{ID: rest[1]}

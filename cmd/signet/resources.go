@@ -134,25 +134,10 @@ func runResources(ctx context.Context, args []string, getenv func(string) string
 	}
 	defer db.Close()
 	cmd := "resources " + rest[0]
-	switch rest[0] {
-	case "list":
-		rs, err := reg.Resources(ctx)
-		if err != nil {
-			return err
-		}
-		return printResources(stdout, rs, *asJSON)
-	case "show":
-		r, err := reg.Resource(ctx, rest[1])
-		if err != nil {
-			return registryError(cmd, "resource "+rest[1], err)
-		}
-		return printJSON(stdout, r)
-	case "delete":
-		if err := reg.DeleteResource(ctx, issuer.Caller{}, rest[1]); err != nil {
-			return registryError(cmd, "resource "+rest[1], err)
-		}
-		fmt.Fprintf(stdout, "resource %s deleted\n", rest[1])
-		return nil
+	entries := registryEntries[issuer.Resource]{noun: "resource", list: reg.Resources, get: reg.Resource,
+		del: reg.DeleteResource, print: printResources}
+	if done, err := entries.run(ctx, rest, *asJSON, stdout); done {
+		return err
 	}
 	r := issuer.Resource{URI: rest[1]}
 	if rest[0] == "update" {
@@ -178,6 +163,44 @@ func runResources(ctx context.Context, args []string, getenv func(string) string
 		return registryError(cmd, "resource "+rest[1], err)
 	}
 	return printJSON(stdout, r)
+}
+
+// registryEntries is what `signet resources` and `signet clients` share:
+// list, show and delete of one kind of registry entry.
+type registryEntries[T any] struct {
+	noun  string // "resource", "client"
+	list  func(context.Context) ([]T, error)
+	get   func(context.Context, string) (T, error)
+	del   func(context.Context, issuer.Caller, string) error
+	print func(io.Writer, []T, bool) error
+}
+
+// run does list, show or delete (rest[0], the key in rest[1]) and
+// reports true; for any other subcommand it does nothing and reports
+// false.
+func (e registryEntries[T]) run(ctx context.Context, rest []string, asJSON bool, stdout io.Writer) (bool, error) {
+	cmd := e.noun + "s " + rest[0]
+	switch rest[0] {
+	case "list":
+		all, err := e.list(ctx)
+		if err != nil {
+			return true, err
+		}
+		return true, e.print(stdout, all, asJSON)
+	case "show":
+		v, err := e.get(ctx, rest[1])
+		if err != nil {
+			return true, registryError(cmd, e.noun+" "+rest[1], err)
+		}
+		return true, printJSON(stdout, v)
+	case "delete":
+		if err := e.del(ctx, issuer.Caller{}, rest[1]); err != nil {
+			return true, registryError(cmd, e.noun+" "+rest[1], err)
+		}
+		fmt.Fprintf(stdout, "%s %s deleted\n", e.noun, rest[1])
+		return true, nil
+	}
+	return false, nil
 }
 
 func printJSON(w io.Writer, v any) error {
