@@ -51,3 +51,25 @@ func TestRevocationEndsSingleSignOn(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthorizationResponseNotStored: every answer that carries a code
+// says Cache-Control: no-store, the sign-in form's redirect included
+// (it is served outside the /oauth group).
+func TestAuthorizationResponseNotStored(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e, _ := newOIDCEnv(t, db)
+		b := newBrowser(t, e)
+		_, page := b.get(authorizePath())
+		resp, body := b.signIn(page, "ann@example.com", testPassword)
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+			t.Fatalf("no code: %v", q)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("sign-in form's redirect with the code: Cache-Control %q, want no-store", cc)
+		}
+		resp, body = b.get(authorizePath())
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("single sign-on redirect: %v, Cache-Control %q", q, resp.Header.Get("Cache-Control"))
+		}
+	})
+}
