@@ -304,10 +304,16 @@ func secretHash(s string) []byte {
 }
 
 // IssueCode issues an authorization code for a checked request and a
-// user signed in at authTime. Only its hash is stored.
+// user signed in at authTime. Only its hash is stored. Past the per-user
+// CodeLimit it refuses with KindRateLimited.
 func (i *Issuer) IssueCode(ctx context.Context, caller Caller, a Authorization, u User, authTime time.Time) (string, error) {
-	code := randomSecret(codePrefix)
 	now := i.cfg.Now().UTC().Truncate(time.Millisecond)
+	// Single sign-on makes a code cost one request of a signed-in browser:
+	// bounded per user, so that no account can fill the table.
+	if wait := i.codes.take(u.ID, now); wait > 0 {
+		return "", tooManyRequests("too many authorization requests for this account; try again later", wait)
+	}
+	code := randomSecret(codePrefix)
 	err := i.store.CreateAuthCode(ctx, AuthCode{
 		Hash: secretHash(code), ClientID: a.Client.ID, UserID: u.ID, RedirectURI: a.RedirectURI,
 		CodeChallenge: a.Challenge, Scope: a.Scope, Resource: a.Resource, Nonce: a.Nonce,

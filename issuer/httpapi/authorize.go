@@ -117,6 +117,13 @@ func (s *Server) redirectToClient(c *gin.Context, a issuer.Authorization, params
 // to the client.
 func (s *Server) issueCode(c *gin.Context, a issuer.Authorization, u issuer.User, bs issuer.BrowserSession) {
 	code, err := s.iss.IssueCode(requestContext(c), caller(c), a, u, bs.AuthTime)
+	if issuer.KindOf(err) == issuer.KindRateLimited {
+		// The client and redirect URI are good: it is told (RFC 6749
+		// §4.1.2.1), so that a prompt=none request gets its answer too.
+		setRetryAfter(c, issuer.AsError(err))
+		s.authorizeFailed(c, a, &issuer.AuthorizeError{Code: "temporarily_unavailable", Description: issuer.AsError(err).Description, Redirect: true})
+		return
+	}
 	if err != nil {
 		s.iss.Metrics.Authorizations.WithLabelValues("error_page").Inc()
 		s.failPage(c, err)

@@ -1,9 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"
 )
@@ -70,6 +74,60 @@ func TestAuthorizationResponseNotStored(t *testing.T) {
 		resp, body = b.get(authorizePath())
 		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("single sign-on redirect: %v, Cache-Control %q", q, resp.Header.Get("Cache-Control"))
+		}
+	})
+}
+
+// TestCodeIssueLimit: a signed-in browser gets a code per request
+// without any password work, so codes (a database row kept a day and an
+// audit event each) are capped per user: by default 60 a minute, then
+// temporarily_unavailable to the client with Retry-After, nothing
+// stored. Another user is not affected, and the budget refills.
+func TestCodeIssueLimit(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e, _ := newOIDCEnv(t, db)
+		if _, err := e.iss.Lifecycle.CreateUser(context.Background(), issuer.Caller{}, "bob@example.com", testPassword); err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser(t, e)
+		b.login(authorizePath())
+		for i := 1; i < 60; i++ {
+			resp, body := b.get(authorizePath())
+			if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+				t.Fatalf("code %d of 60: %v", i+1, q)
+			}
+		}
+		events := func() int {
+			ev, err := db.Events(context.Background(), "authorization_code_issued")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(ev)
+		}
+		before := events()
+		resp, body := b.get(authorizePath("prompt", "none"))
+		q := redirected(t, resp, body, appRedirect)
+		if q.Get("error") != "temporarily_unavailable" || q.Get("code") != "" || q.Get("state") != "st-1" {
+			t.Fatalf("the 61st code in a minute: %v, want temporarily_unavailable", q)
+		}
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+		}
+		if got := events(); got != before {
+			t.Errorf("a refused code was recorded: %d events, want %d", got, before)
+		}
+
+		bob := newBrowser(t, e)
+		_, page := bob.get(authorizePath())
+		resp, body = bob.signIn(page, "bob@example.com", testPassword)
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+			t.Fatalf("another user: %v", q)
+		}
+
+		e.clock.Advance(2 * time.Second)
+		resp, body = b.get(authorizePath())
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+			t.Fatalf("after the budget refilled: %v", q)
 		}
 	})
 }
