@@ -252,10 +252,23 @@ func (s *Server) handleSigninPage() gin.HandlerFunc {
 			s.showSignin(c, status, a, r.encoded, form["email"], msg)
 			return
 		}
-		setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
+		s.replaceBrowserSession(c, cookie, bs)
 		setDeviceCookie(c, next)
 		s.issueCode(c, a, u, bs)
 	}
+}
+
+// replaceBrowserSession sets the cookie of a new sign-in at the pages and
+// ends the browser session the browser held before (another user's, or
+// one that prompt=login or max_age asked to renew), so that a copy of the
+// old cookie does not stay signed in.
+func (s *Server) replaceBrowserSession(c *gin.Context, cookie string, bs issuer.BrowserSession) {
+	if old := browserCookie(c); old != "" {
+		if _, err := s.iss.EndBrowserSession(requestContext(c), caller(c), old); err != nil {
+			logger(c).WarnContext(requestContext(c), "could not end the replaced browser session", "error", err)
+		}
+	}
+	setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
 }
 
 // handleSignupPage shows (GET) and handles (POST) the sign-up form, by
@@ -323,7 +336,7 @@ func (s *Server) handleSignupPage() gin.HandlerFunc {
 			s.failPage(c, err)
 			return
 		}
-		setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
+		s.replaceBrowserSession(c, cookie, bs)
 		s.issueCode(c, a, u, bs)
 	}
 }

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -128,6 +129,42 @@ func TestCodeIssueLimit(t *testing.T) {
 		resp, body = b.get(authorizePath())
 		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
 			t.Fatalf("after the budget refilled: %v", q)
+		}
+	})
+}
+
+// TestSignInReplacesBrowserSession: a new sign-in at the page ends the
+// browser session the browser held before; a copy of the old cookie
+// (taken before the user signed in again) gets no more codes.
+func TestSignInReplacesBrowserSession(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
+		e, _ := newOIDCEnv(t, db)
+		b := newBrowser(t, e)
+		b.login(authorizePath())
+		u, _ := url.Parse(e.srv.URL)
+		var old string
+		for _, ck := range b.http.Jar.Cookies(u) {
+			if ck.Name == "__Host-signet_session" {
+				old = ck.Value
+			}
+		}
+		if old == "" {
+			t.Fatal("no browser session cookie")
+		}
+		_, page := b.get(authorizePath("prompt", "login"))
+		resp, body := b.signIn(page, "ann@example.com", testPassword)
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+			t.Fatalf("sign-in again: %v", q)
+		}
+		copyOf := newBrowser(t, e)
+		copyOf.http.Jar.SetCookies(u, []*http.Cookie{{Name: "__Host-signet_session", Value: old, Path: "/"}})
+		resp, body = copyOf.get(authorizePath("prompt", "none"))
+		if q := redirected(t, resp, body, appRedirect); q.Get("error") != "login_required" {
+			t.Fatalf("the replaced browser session still gets codes: %v", q)
+		}
+		resp, body = b.get(authorizePath("prompt", "none"))
+		if q := redirected(t, resp, body, appRedirect); q.Get("code") == "" {
+			t.Fatalf("the new browser session: %v", q)
 		}
 	})
 }
