@@ -65,6 +65,10 @@ type Config struct {
 	// IntrospectionToken is the bearer credential of POST /oauth/introspect
 	// (RFC 7662 §2.1); empty turns introspection off.
 	IntrospectionToken string
+	// CodeLimit caps the authorization codes issued per user (each is a
+	// database row kept a day, and an audit event); default 60 a minute,
+	// far above what single sign-on across a user's clients asks.
+	CodeLimit RateLimit
 	// BrowserSessionTTL is how long a sign-in at the issuer's pages
 	// serves later authorization requests (single sign-on); zero means
 	// DefaultBrowserSessionTTL.

@@ -132,7 +132,8 @@ type SessionStore interface {
 	// RevokeSession revokes a live session; false if it was not live.
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) (bool, error)
 	// RevokeUserSessions revokes every live session of a user except
-	// `except` (none when empty) and returns how many it revoked.
+	// `except` (none when empty), ends all of the user's browser sessions,
+	// and returns how many sessions it revoked.
 	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int64, error)
 	// SpendRefresh moves the counter of a session that is live, neither
 	// idle nor past its maximum age at `at`, whose user is not disabled,

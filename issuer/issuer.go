@@ -45,6 +45,9 @@ type Issuer struct {
 	// clientKeyCache holds the key sets of clients' jwks_uri.
 	clientKeyCache clientKeyCache
 
+	// codes limits the authorization codes issued per user.
+	codes *limiter
+
 	pageKeyMu sync.Mutex
 	pageKey   []byte
 }
@@ -82,6 +85,7 @@ func New(cfg Config, store Store, keyring *keys.Keyring, sealer *keys.Sealer) (*
 		Metrics: cfg.Metrics, cfg: cfg, store: store, keys: keyring, sealer: sealer,
 		Lifecycle: lifecycle, Outbox: newOutbox(cfg, store, sealer, lifecycle),
 		Registry: newRegistry(cfg, store, audit),
+		codes:    newLimiter(cfg.CodeLimit, RateLimit{Burst: 60, Per: time.Minute}),
 	}
 	if fs, ok := store.(RevocationFeedStore); ok {
 		iss.Revocations = newRevocationFeed(cfg, fs, throttle)

@@ -158,7 +158,7 @@ func (i *Issuer) CheckAuthorization(ctx context.Context, p AuthorizeParams) (Aut
 		return a, authzRedirect("invalid_request", "code_challenge is required (PKCE with S256)")
 	case p.CodeChallengeMethod != "S256":
 		return a, authzRedirect("invalid_request", "code_challenge_method must be S256")
-	case !validPKCE(p.CodeChallenge) || len(p.CodeChallenge) != 43:
+	case !base64URL(p.CodeChallenge) || len(p.CodeChallenge) != 43:
 		return a, authzRedirect("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)")
 	case len(p.Nonce) > maxAuthParamBytes || len(p.LoginHint) > maxAuthParamBytes:
 		return a, authzRedirect("invalid_request", "nonce and login_hint must be at most %d bytes", maxAuthParamBytes)
@@ -202,6 +202,19 @@ func validPKCE(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// base64URL reports whether s uses only the base64url alphabet without
+// padding (RFC 4648 §5), which an S256 code challenge is written in
+// (RFC 7636 §4.2): a challenge with '.' or '~' could never be met.
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			return false
 		}
 	}
@@ -291,10 +304,16 @@ func secretHash(s string) []byte {
 }
 
 // IssueCode issues an authorization code for a checked request and a
-// user signed in at authTime. Only its hash is stored.
+// user signed in at authTime. Only its hash is stored. Past the per-user
+// CodeLimit it refuses with KindRateLimited.
 func (i *Issuer) IssueCode(ctx context.Context, caller Caller, a Authorization, u User, authTime time.Time) (string, error) {
-	code := randomSecret(codePrefix)
 	now := i.cfg.Now().UTC().Truncate(time.Millisecond)
+	// Single sign-on makes a code cost one request of a signed-in browser:
+	// bounded per user, so that no account can fill the table.
+	if wait := i.codes.take(u.ID, now); wait > 0 {
+		return "", tooManyRequests("too many authorization requests for this account; try again later", wait)
+	}
+	code := randomSecret(codePrefix)
 	err := i.store.CreateAuthCode(ctx, AuthCode{
 		Hash: secretHash(code), ClientID: a.Client.ID, UserID: u.ID, RedirectURI: a.RedirectURI,
 		CodeChallenge: a.Challenge, Scope: a.Scope, Resource: a.Resource, Nonce: a.Nonce,

@@ -101,8 +101,8 @@ func testAuthCodes(t *testing.T, s Store) {
 }
 
 // testBrowserSessions: found by hash until expiry, deleted once; revoking
-// every session of a user ends their browser sessions, revoking all but
-// one does not.
+// a user's sessions, every one or all but one, ends their browser
+// sessions.
 func testBrowserSessions(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := epoch.Truncate(time.Millisecond)
@@ -136,13 +136,17 @@ func testBrowserSessions(t *testing.T, s Store) {
 	if _, err := s.RevokeUserSessions(ctx, "u1", "keep-this", now, "signout_others"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BrowserSession(ctx, b1.Hash, now); err != nil {
-		t.Fatalf("revoking all but one session ended the browser session: %v", err)
+	if _, err := s.BrowserSession(ctx, b1.Hash, now); !errors.Is(err, issuer.ErrNotFound) {
+		t.Fatalf("after revoking all but one session: %v, want ErrNotFound (a browser session would start new ones)", err)
+	}
+	b4 := mk(4, "u1")
+	if err := s.CreateBrowserSession(ctx, b4); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.RevokeUserSessions(ctx, "u1", "", now, "signout_global"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BrowserSession(ctx, b1.Hash, now); !errors.Is(err, issuer.ErrNotFound) {
+	if _, err := s.BrowserSession(ctx, b4.Hash, now); !errors.Is(err, issuer.ErrNotFound) {
 		t.Fatalf("after revoking every session: %v, want ErrNotFound", err)
 	}
 	if _, err := s.BrowserSession(ctx, b3.Hash, now); err != nil {

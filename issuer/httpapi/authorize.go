@@ -105,6 +105,10 @@ func (s *Server) redirectToClient(c *gin.Context, a issuer.Authorization, params
 	if c.Request.Method == http.MethodPost {
 		status = http.StatusSeeOther
 	}
+	// The code is a credential: the answer of the sign-in and sign-up
+	// forms (outside the /oauth group) must not be stored either.
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
 	c.Redirect(status, u.String())
 	c.Abort()
 }
@@ -113,6 +117,13 @@ func (s *Server) redirectToClient(c *gin.Context, a issuer.Authorization, params
 // to the client.
 func (s *Server) issueCode(c *gin.Context, a issuer.Authorization, u issuer.User, bs issuer.BrowserSession) {
 	code, err := s.iss.IssueCode(requestContext(c), caller(c), a, u, bs.AuthTime)
+	if issuer.KindOf(err) == issuer.KindRateLimited {
+		// The client and redirect URI are good: it is told (RFC 6749
+		// §4.1.2.1), so that a prompt=none request gets its answer too.
+		setRetryAfter(c, issuer.AsError(err))
+		s.authorizeFailed(c, a, &issuer.AuthorizeError{Code: "temporarily_unavailable", Description: issuer.AsError(err).Description, Redirect: true})
+		return
+	}
 	if err != nil {
 		s.iss.Metrics.Authorizations.WithLabelValues("error_page").Inc()
 		s.failPage(c, err)
@@ -241,10 +252,23 @@ func (s *Server) handleSigninPage() gin.HandlerFunc {
 			s.showSignin(c, status, a, r.encoded, form["email"], msg)
 			return
 		}
-		setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
+		s.replaceBrowserSession(c, cookie, bs)
 		setDeviceCookie(c, next)
 		s.issueCode(c, a, u, bs)
 	}
+}
+
+// replaceBrowserSession sets the cookie of a new sign-in at the pages and
+// ends the browser session the browser held before (another user's, or
+// one that prompt=login or max_age asked to renew), so that a copy of the
+// old cookie does not stay signed in.
+func (s *Server) replaceBrowserSession(c *gin.Context, cookie string, bs issuer.BrowserSession) {
+	if old := browserCookie(c); old != "" {
+		if _, err := s.iss.EndBrowserSession(requestContext(c), caller(c), old); err != nil {
+			logger(c).WarnContext(requestContext(c), "could not end the replaced browser session", "error", err)
+		}
+	}
+	setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
 }
 
 // handleSignupPage shows (GET) and handles (POST) the sign-up form, by
@@ -312,7 +336,7 @@ func (s *Server) handleSignupPage() gin.HandlerFunc {
 			s.failPage(c, err)
 			return
 		}
-		setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
+		s.replaceBrowserSession(c, cookie, bs)
 		s.issueCode(c, a, u, bs)
 	}
 }

@@ -196,6 +196,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 			{"plain PKCE", authorizePath("code_challenge_method", "plain"), "invalid_request", "code_challenge_method must be S256"},
 			{"no PKCE method", authorizePath("code_challenge_method", ""), "invalid_request", "code_challenge_method must be S256"},
 			{"short challenge", authorizePath("code_challenge", "abc"), "invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"},
+			{"challenge outside base64url", authorizePath("code_challenge", strings.Repeat("~", 42)+"."), "invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier (43 characters)"},
 			{"implicit", authorizePath("response_type", "token"), "unsupported_response_type", "response_type must be code"},
 			{"hybrid", authorizePath("response_type", "code id_token"), "unsupported_response_type", "response_type must be code"},
 			{"fragment mode", authorizePath("response_mode", "fragment"), "invalid_request", "response_mode must be query"},

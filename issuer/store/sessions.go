@@ -218,11 +218,12 @@ func revokeUserSessions(ctx context.Context, d *DB, tx *sqlx.Tx, userID, except 
 	if err := d.recordRevocations(ctx, tx, issuer.RevokedSession, ids, at); err != nil {
 		return 0, err
 	}
-	if except == "" {
-		// Every session ends: the browser sessions of the issuer's pages too.
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM browser_sessions WHERE user_id = ?`), userID); err != nil {
-			return 0, storeErr("end browser sessions", err)
-		}
+	// The browser sessions of the issuer's pages end too, also when one
+	// session is kept (a password change, sign-out of the others): a
+	// browser session mints new sessions at /oauth/authorize, so one left
+	// alive would undo the revocation. None of them is the kept session.
+	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM browser_sessions WHERE user_id = ?`), userID); err != nil {
+		return 0, storeErr("end browser sessions", err)
 	}
 	return int64(len(ids)), nil
 }
