@@ -116,6 +116,10 @@ func (c *config) settings() []setting {
 			parse: rateLimit(&c.SignupLimit)},
 		{env: "SIGNET_REFRESH_FAILURE_LIMIT", flag: "refresh-failure-limit", def: "30/1m", help: "rejected refresh and revocation tokens per client address: N/duration, or off", cmds: serveOnly,
 			parse: rateLimit(&c.RefreshLimit)},
+		{env: "SIGNET_AUTHORIZATION_CODE_LIMIT", flag: "authorization-code-limit", def: "60/1m", help: "authorization codes issued per user: N/duration, or off", cmds: serveOnly,
+			parse: rateLimit(&c.CodeLimit)},
+		{env: "SIGNET_BROWSER_SESSION_TTL", flag: "browser-session-ttl", def: "12h", help: "how long a sign-in at the issuer's pages serves later authorization requests (single sign-on), 1m to 720h", cmds: serveOnly,
+			parse: duration(&c.BrowserSessionTTL, time.Minute, 720*time.Hour)},
 		{env: "SIGNET_IPV6_PREFIX", flag: "ipv6-prefix", def: "64", help: "IPv6 clients are counted per network of this prefix length by every per-address limit (1 to 128)", cmds: serveOnly,
 			parse: integer(&c.IPv6Prefix, between(1, 128))},
 		{env: "SIGNET_REGISTRY_FILE", flag: "registry-file", help: "JSON file declaring resources and clients, applied at start (idempotent; removes what it does not name only with \"prune\": true)", cmds: serveOnly,
@@ -183,6 +187,8 @@ type config struct {
 	TrustedProxies           []netip.Prefix
 	SignupLimit              issuer.RateLimit
 	RefreshLimit             issuer.RateLimit
+	CodeLimit                issuer.RateLimit
+	BrowserSessionTTL        time.Duration
 	CORSOrigins              []string
 	PageTemplates            string // a directory; "" for the embedded pages
 	MaxConnsPerIP            int    // 0: no limit

@@ -70,6 +70,28 @@ func TestIssuerSettings(t *testing.T) {
 	}
 }
 
+// TestOpenIDProviderSettings: the authorization-code limit and the
+// browser-session lifetime reach the issuer; bad values name the
+// variable.
+func TestOpenIDProviderSettings(t *testing.T) {
+	c, err := loadFor(t, "serve", map[string]string{
+		"SIGNET_AUTHORIZATION_CODE_LIMIT": "10/1m",
+		"SIGNET_BROWSER_SESSION_TTL":      "2h",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := c.issuerConfig(slog.New(slog.DiscardHandler))
+	if ic.CodeLimit != (issuer.RateLimit{Burst: 10, Per: time.Minute}) || ic.BrowserSessionTTL != 2*time.Hour {
+		t.Fatalf("code limit %+v, browser session TTL %s", ic.CodeLimit, ic.BrowserSessionTTL)
+	}
+	for env, v := range map[string]string{"SIGNET_AUTHORIZATION_CODE_LIMIT": "many", "SIGNET_BROWSER_SESSION_TTL": "30s"} {
+		if _, err := loadFor(t, "serve", map[string]string{env: v}); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: %v, want an error naming it", env, v, err)
+		}
+	}
+}
+
 // TestCommandReadsOnlyItsSettings: a command ignores the variables of
 // settings it does not use, so a bad one elsewhere does not stop it.
 func TestCommandReadsOnlyItsSettings(t *testing.T) {

@@ -145,6 +145,8 @@ func (c *config) issuerConfig(log *slog.Logger) issuer.Config {
 		SignupLimit:              c.SignupLimit,
 		IntrospectionToken:       c.IntrospectionToken,
 		RefreshFailureLimit:      c.RefreshLimit,
+		CodeLimit:                c.CodeLimit,
+		BrowserSessionTTL:        c.BrowserSessionTTL,
 		IPv6Prefix:               c.IPv6Prefix,
 		Logger:                   log,
 		Lifecycle:                c.issuerLifecycle(nil),
