@@ -201,7 +201,14 @@ func (i *Issuer) clientKeys(ctx context.Context, c Client, cc ClientCredentials,
 	if hc == nil {
 		hc = &http.Client{Timeout: clientKeysTimeout}
 	}
-	src := clientKeySource{now: i.cfg.Now, hc: hc, warn: func(msg string, args ...any) { i.cfg.Logger.WarnContext(ctx, msg, args...) }}
+	src := clientKeySource{now: i.cfg.Now, hc: hc, warn: func(msg string, args ...any) { i.cfg.Logger.WarnContext(ctx, msg, args...) },
+		fetched: func(ok bool) {
+			outcome := "ok"
+			if !ok {
+				outcome = "error"
+			}
+			i.Metrics.ClientKeyFetches.WithLabelValues(outcome).Inc()
+		}}
 	return i.clientKeyCache.keys(ctx, src, c.ID, c.JWKSURI, kid)
 }
 

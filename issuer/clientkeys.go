@@ -54,6 +54,8 @@ type clientKeySource struct {
 	now  func() time.Time
 	hc   *http.Client
 	warn func(msg string, args ...any)
+	// fetched, when set, is told each fetch's outcome (for metrics).
+	fetched func(ok bool)
 }
 
 // keys returns the key set at uri for client id, fetching it when there is
@@ -118,6 +120,9 @@ func (kc *clientKeyCache) keys(ctx context.Context, src clientKeySource, id, uri
 		set, life, ferr := fetchClientKeys(fctx, src.hc, uri)
 		cancel()
 
+		if src.fetched != nil {
+			src.fetched(ferr == nil)
+		}
 		kc.mu.Lock()
 		if ferr != nil {
 			e.lastErr = ferr

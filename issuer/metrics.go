@@ -75,6 +75,9 @@ type Metrics struct {
 	// ClientAuth counts client authentications at the token endpoint by
 	// method and outcome (success, failure).
 	ClientAuth *prometheus.CounterVec
+	// ClientKeyFetches counts fetches of clients' jwks_uri key sets by
+	// outcome (ok, error); the cache keeps them rare.
+	ClientKeyFetches *prometheus.CounterVec
 	// Authorizations counts authorization requests (GET /oauth/authorize
 	// and the sign-in page behind it) by outcome: code (a code was
 	// issued), login (the sign-in page was shown), error_page (client or
@@ -159,6 +162,10 @@ func NewMetrics() *Metrics {
 			Name: "signet_client_authentications_total",
 			Help: "Client authentications at the token endpoint by method (private_key_jwt, client_secret_basic, none, multiple) and outcome (success, failure).",
 		}, []string{"method", "outcome"}),
+		ClientKeyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_client_jwks_fetches_total",
+			Help: "Fetches of clients' jwks_uri key sets by outcome: ok, error.",
+		}, []string{"outcome"}),
 		Authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_authorizations_total",
 			Help: "Authorization requests by outcome: code, login, error_page, error_redirect.",
@@ -203,7 +210,7 @@ func NewMetrics() *Metrics {
 		m.KeyRotations, m.KeyRevocations,
 		m.Requests, m.RequestDuration, m.Signins, m.Refreshes, m.TokensIssued,
 		m.SigninBlocks, m.BcryptQueueWait, m.BcryptInFlight,
-		m.AccountActions, m.MailDeliveries, m.ClientAuth,
+		m.AccountActions, m.MailDeliveries, m.ClientAuth, m.ClientKeyFetches,
 		m.RevocationFeedWaiting, m.RevocationFeedEvents,
 		m.Authorizations, m.CodeGrants, m.Logouts,
 	)

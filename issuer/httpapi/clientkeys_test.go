@@ -135,6 +135,11 @@ func TestClientJWKSURICache(t *testing.T) {
 			if got := j.fetches.Load(); got != want {
 				t.Fatalf("%s: %d fetches of the jwks_uri, want %d", step, got, want)
 			}
+			// The metric counts the same fetches, good and failed.
+			m := e.scrape()
+			if got := m[`signet_client_jwks_fetches_total{outcome="ok"}`] + m[`signet_client_jwks_fetches_total{outcome="error"}`]; got != float64(want) {
+				t.Fatalf("%s: signet_client_jwks_fetches_total = %v, want %d", step, got, want)
+			}
 		}
 
 		// Concurrent first assertions share one fetch.
