@@ -1,10 +1,12 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +44,16 @@ type Tokens struct {
 	metrics  *Metrics
 	maxLife  time.Duration
 	current  atomic.Pointer[verifier.Verifier] // nil: no usable key
+	// others holds a verifier per registered resource that VerifyFor was
+	// asked about, for the current key set (load replaces the map).
+	othersMu sync.Mutex
+	others   map[string]*verifier.Verifier
+	set      []byte // the published set the verifiers were built from
 }
+
+// maxOtherVerifiers bounds the per-resource verifiers kept; past it a
+// verifier is built for the call and dropped.
+const maxOtherVerifiers = 256
 
 func newTokens(cfg Config, ring *keys.Keyring) *Tokens {
 	ttl := ring.Policy().AccessTokenTTL
@@ -124,6 +135,9 @@ func (t *Tokens) load(set keys.JWKS) {
 		vf = nil // no usable key: every token is rejected until the next set
 	}
 	t.current.Store(vf)
+	t.othersMu.Lock()
+	t.others, t.set = nil, set.Body
+	t.othersMu.Unlock()
 }
 
 // errTokenRejected is wrapped by every refusal of Verify.
@@ -150,9 +164,7 @@ func (t *Tokens) Verify(ctx context.Context, raw string) (*verifier.Claims, erro
 // VerifyFor is Verify for a token meant for the registered resource aud
 // rather than the default one.
 func (t *Tokens) VerifyFor(ctx context.Context, raw, aud string) (*verifier.Claims, error) {
-	vf, err := verifier.New(ctx, verifier.Config{
-		Issuer: t.issuer, Audience: aud, StaticJWKS: t.ring.JWKS().Body, Now: t.now, MaxTokenLifetime: t.maxLife,
-	})
+	vf, err := t.verifierFor(ctx, aud)
 	if err != nil {
 		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
 	}
@@ -164,6 +176,37 @@ func (t *Tokens) VerifyFor(ctx context.Context, raw, aud string) (*verifier.Clai
 		return nil, invalidToken(fmt.Errorf("%w: no sid", errTokenRejected))
 	}
 	return c, nil
+}
+
+// verifierFor returns the verifier of audience aud for the current key
+// set, built once per set (parsing the set, RSA keys included, costs more
+// than a verification).
+func (t *Tokens) verifierFor(ctx context.Context, aud string) (*verifier.Verifier, error) {
+	t.othersMu.Lock()
+	vf, set := t.others[aud], t.set
+	t.othersMu.Unlock()
+	if vf != nil {
+		return vf, nil
+	}
+	if set == nil {
+		set = t.ring.JWKS().Body
+	}
+	vf, err := verifier.New(ctx, verifier.Config{
+		Issuer: t.issuer, Audience: aud, StaticJWKS: set, Now: t.now, MaxTokenLifetime: t.maxLife,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.othersMu.Lock()
+	// Kept only if the set has not changed meanwhile.
+	if bytes.Equal(t.set, set) && len(t.others) < maxOtherVerifiers {
+		if t.others == nil {
+			t.others = map[string]*verifier.Verifier{}
+		}
+		t.others[aud] = vf
+	}
+	t.othersMu.Unlock()
+	return vf, nil
 }
 
 func invalidToken(cause error) *Error {

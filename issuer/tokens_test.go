@@ -178,3 +178,58 @@ func FuzzParseRefreshToken(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyForFollowsTheKeySet: VerifyFor keeps one verifier per
+// resource for the published set, and a new set replaces them: a token of
+// a key that left the set is refused at once, and a key that joined it
+// verifies.
+func TestVerifyForFollowsTheKeySet(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	v := &Tokens{issuer: "https://issuer.test", audience: []string{"https://issuer.test"}, now: func() time.Time { return now }, maxLife: verifier.DefaultMaxTokenLifetime}
+	b64 := base64.RawURLEncoding.EncodeToString
+	type key struct {
+		kid  string
+		priv ed25519.PrivateKey
+		jwk  map[string]string
+	}
+	newKey := func(kid string) key {
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		return key{kid, priv, map[string]string{"kty": "OKP", "crv": "Ed25519", "x": b64(pub), "kid": kid, "alg": "EdDSA", "use": "sig"}}
+	}
+	publish := func(ks ...key) {
+		var list []any
+		for _, k := range ks {
+			list = append(list, k.jwk)
+		}
+		body, _ := json.Marshal(map[string]any{"keys": list})
+		v.load(keys.JWKS{Body: body})
+	}
+	sign := func(k key) string {
+		hb, _ := json.Marshal(map[string]any{"alg": "EdDSA", "kid": k.kid, "typ": "at+jwt"})
+		cb, _ := json.Marshal(map[string]any{"iss": "https://issuer.test", "sub": "u1", "aud": "https://shop.test",
+			"exp": now.Add(time.Minute).Unix(), "iat": now.Unix(), "sid": "s1"})
+		in := b64(hb) + "." + b64(cb)
+		return in + "." + b64(ed25519.Sign(k.priv, []byte(in)))
+	}
+	ctx := context.Background()
+	k1, k2 := newKey("k1"), newKey("k2")
+	publish(k1)
+	for range 2 { // the second call uses the kept verifier
+		if _, err := v.VerifyFor(ctx, sign(k1), "https://shop.test"); err != nil {
+			t.Fatalf("k1 with k1 published: %v", err)
+		}
+	}
+	if _, err := v.VerifyFor(ctx, sign(k2), "https://shop.test"); err == nil {
+		t.Fatal("k2 verified before it was published")
+	}
+	publish(k2) // k1 removed (or revoked)
+	if _, err := v.VerifyFor(ctx, sign(k1), "https://shop.test"); err == nil {
+		t.Fatal("k1 still verifies after it left the set")
+	}
+	if _, err := v.VerifyFor(ctx, sign(k2), "https://shop.test"); err != nil {
+		t.Fatalf("k2 after it was published: %v", err)
+	}
+	if _, err := v.VerifyFor(ctx, sign(k2), "https://video.test"); err == nil {
+		t.Fatal("a shop token verified for another resource")
+	}
+}
