@@ -329,3 +329,13 @@ func wantError(t testing.TB, resp *http.Response, body []byte, status int, code 
 const cryptoSHA256 = crypto.SHA256
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// tampered returns tok with its last two characters replaced by others,
+// so that it differs from tok whatever those were.
+func tampered(tok string) string {
+	tail := "AA"
+	if strings.HasSuffix(tok, tail) {
+		tail = "BB"
+	}
+	return tok[:len(tok)-2] + tail
+}

@@ -101,7 +101,7 @@ func TestRefreshKeyRotation(t *testing.T) {
 
 		// Key 1 is gone: its tokens get the 401 of any bad token, and so
 		// does a token naming a key that never was.
-		resp, badBody := e.refresh(spentKey1[:len(spentKey1)-2] + "AA")
+		resp, badBody := e.refresh(tampered(spentKey1))
 		wantError(t, resp, badBody, http.StatusUnauthorized, "invalid_grant")
 		for name, tok := range map[string]string{
 			"removed key": spentKey1,

@@ -149,7 +149,7 @@ func TestDeviceTokenIsBoundToItsAccount(t *testing.T) {
 		}
 	}
 	blockAnonymous("bob@example.com")
-	for _, tok := range []string{device, "sgt_dv_" + strings.Repeat("A", 64), "garbage", device[:len(device)-2] + "AA"} {
+	for _, tok := range []string{device, "sgt_dv_" + strings.Repeat("A", 64), "garbage", tampered(device)} {
 		resp, body, _ := e.signinWith("bob@example.com", "battery staple", tok)
 		wantError(t, resp, body, 429, "too_many_requests")
 	}
