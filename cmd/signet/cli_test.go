@@ -77,6 +77,7 @@ func TestStrayArguments(t *testing.T) {
 		{"migrate version 3", `signet migrate version: unexpected argument "3"`},
 		{"migrate down 1 2", `signet migrate down: unexpected argument "2"`},
 		{"keys list all", `signet keys list: unexpected argument "all"`},
+		{"keys rotate-refresh now", `signet keys rotate-refresh: unexpected argument "now"`},
 		{"keys rotate now", `signet keys rotate: unexpected argument "now"`},
 		{"keys generate RS256", `signet keys generate: unexpected argument "RS256"`},
 		{"keys revoke", `signet keys revoke: missing KID`},

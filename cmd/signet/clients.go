@@ -48,15 +48,9 @@ func runClients(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	if _, ok := commandArgs["clients"][rest[0]]; !ok {
-		fmt.Fprintf(stderr, "signet clients: unknown subcommand %q\n", rest[0])
-		fs.Usage()
-		return errUsage
+	rest, err := subcommand("clients", fs, stderr)
+	if err != nil {
+		return err
 	}
 	var jwks json.RawMessage
 	if *jwksFile != "" {

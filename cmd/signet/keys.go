@@ -50,17 +50,9 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	switch rest[0] {
-	case "list", "rotate", "revoke", "generate", "rotate-refresh":
-	default:
-		fmt.Fprintf(stderr, "signet keys: unknown subcommand %q\n", rest[0])
-		fs.Usage()
-		return errUsage
+	rest, err := subcommand("keys", fs, stderr)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(src)
 	if err != nil {

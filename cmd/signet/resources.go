@@ -118,15 +118,9 @@ func runResources(ctx context.Context, args []string, getenv func(string) string
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	if _, ok := commandArgs["resources"][rest[0]]; !ok {
-		fmt.Fprintf(stderr, "signet resources: unknown subcommand %q\n", rest[0])
-		fs.Usage()
-		return errUsage
+	rest, err := subcommand("resources", fs, stderr)
+	if err != nil {
+		return err
 	}
 	db, reg, err := openRegistry(ctx, src, stderr)
 	if err != nil {

@@ -153,13 +153,30 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 var commandArgs = map[string]map[string][]string{
 	"serve":        nil,
 	"migrate":      {"up": nil, "down": {"[N]"}, "version": nil},
-	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil},
+	"keys":         {"list": nil, "rotate": nil, "revoke": {"KID"}, "generate": nil, "rotate-refresh": nil},
 	"users":        {"list": nil, "find": {"EMAIL"}, "create": {"EMAIL"}, "delete": {"ID"}, "disable": {"EMAIL|ID"}, "enable": {"EMAIL|ID"}, "roles": {"list|add|remove", "EMAIL|ID", "[ROLE]"}},
 	"check-emails": nil,
 	"kek":          {"rotate": nil},
 	"sessions":     {"list": {"USER"}, "revoke": {"SESSION_ID"}, "revoke-all": {"USER"}},
 	"resources":    {"list": nil, "show": {"URI"}, "create": {"URI"}, "update": {"URI"}, "delete": {"URI"}},
 	"clients":      {"list": nil, "show": {"ID"}, "create": {"ID"}, "update": {"ID"}, "delete": {"ID"}},
+}
+
+// subcommand returns the arguments left after fs parsed the flags of
+// command cmd, the first one a subcommand listed in commandArgs; without
+// one, or with an unknown one, it prints the usage and gives errUsage.
+func subcommand(cmd string, fs *flag.FlagSet, stderr io.Writer) ([]string, error) {
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fs.Usage()
+		return nil, errUsage
+	}
+	if _, ok := commandArgs[cmd][rest[0]]; !ok {
+		fmt.Fprintf(stderr, "signet %s: unknown subcommand %q\n", cmd, rest[0])
+		fs.Usage()
+		return nil, errUsage
+	}
+	return rest, nil
 }
 
 // checkArgs says what is wrong with a command's arguments ("signet keys

@@ -35,17 +35,9 @@ func runSessions(ctx context.Context, args []string, getenv func(string) string,
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	switch rest[0] {
-	case "list", "revoke", "revoke-all":
-	default:
-		fmt.Fprintf(stderr, "signet sessions: unknown subcommand %q\n", rest[0])
-		fs.Usage()
-		return errUsage
+	rest, err := subcommand("sessions", fs, stderr)
+	if err != nil {
+		return err
 	}
 	cfg, err := loadConfig(src)
 	if err != nil {

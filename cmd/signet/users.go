@@ -48,17 +48,9 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, reorder(fs, args), stdout, stderr); err != nil {
 		return err
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	switch rest[0] {
-	case "list", "find", "create", "delete", "disable", "enable", "roles":
-	default:
-		fmt.Fprintf(stderr, "signet users: unknown subcommand %q\n", rest[0])
-		fs.Usage()
-		return errUsage
+	rest, err := subcommand("users", fs, stderr)
+	if err != nil {
+		return err
 	}
 	if *limit < 1 {
 		return configError{fmt.Errorf("users list: --limit must be at least 1, got %d", *limit)}
