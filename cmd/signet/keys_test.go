@@ -288,20 +288,7 @@ func TestKeysRotateRefresh(t *testing.T) {
 				env["SIGNET_KEY_ENCRYPTION_KEY"] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
 			}
 			base, _ := startServe(t, env)
-			post := func(path, body string) map[string]any {
-				t.Helper()
-				resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				var out map[string]any
-				_ = json.NewDecoder(resp.Body).Decode(&out)
-				if resp.StatusCode/100 != 2 {
-					t.Fatalf("%s: %d %v", path, resp.StatusCode, out)
-				}
-				return out
-			}
+			post := func(path, body string) map[string]any { return mustPostJSON(t, base+path, json.RawMessage(body)) }
 			creds := `{"email":"ann@example.com","password":"correct horse"}`
 			post("/v1/signup", creds)
 			rt, _ := post("/v1/signin", creds)["refresh_token"].(string)

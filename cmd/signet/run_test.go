@@ -276,3 +276,13 @@ func TestMigrateCommand(t *testing.T) {
 		}
 	}
 }
+
+// mustPostJSON is postJSON for a request that must succeed (2xx).
+func mustPostJSON(t *testing.T, url string, body any) map[string]any {
+	t.Helper()
+	resp, out := postJSON(t, url, body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s: %d %v", url, resp.StatusCode, out)
+	}
+	return out
+}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -27,20 +25,7 @@ func TestServeSessions(t *testing.T) {
 	// Sign-up and sign-in in one go: open sign-up, no confirmation.
 	env["SIGNET_SIGNUP_MODE"], env["SIGNET_REQUIRE_VERIFIED_EMAIL"] = "open", "false"
 	base, _ := startServe(t, env)
-	post := func(path, body string) map[string]any {
-		t.Helper()
-		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s: %d %v", path, resp.StatusCode, out)
-		}
-		return out
-	}
+	post := func(path, body string) map[string]any { return mustPostJSON(t, base+path, json.RawMessage(body)) }
 	post("/v1/signup", `{"email":"ann@example.com","password":"correct horse"}`)
 	tk := post("/v1/signin", `{"email":"ann@example.com","password":"correct horse"}`)
 	if tk["refresh_expires_in"] != float64(7200) {
