@@ -105,10 +105,6 @@ func (s *Server) redirectToClient(c *gin.Context, a issuer.Authorization, params
 	if c.Request.Method == http.MethodPost {
 		status = http.StatusSeeOther
 	}
-	// The code is a credential: the answer of the sign-in and sign-up
-	// forms (outside the /oauth group) must not be stored either.
-	c.Header("Cache-Control", "no-store")
-	c.Header("Pragma", "no-cache")
 	c.Redirect(status, u.String())
 	c.Abort()
 }

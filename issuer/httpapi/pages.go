@@ -161,8 +161,6 @@ func (s *Server) renderPage(c *gin.Context, status int, name string, d pageData,
 	}
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", pageCSP(redirect))
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 	c.Abort()
 }

@@ -54,8 +54,9 @@ func (s *Server) routes() {
 	oauth.POST("/userinfo", s.handleUserInfo())
 	oauth.GET("/logout", s.handleLogout())
 	oauth.POST("/logout", s.handleLogout())
-	ui := r.Group("/ui")
-	ui.GET("/style.css", s.handleStyle())
+	r.GET("/ui/style.css", s.handleStyle())
+	// The pages carry CSRF tokens, codes and emailed tokens: never stored.
+	ui := r.Group("/ui", noStore())
 	ui.POST("/signin", s.handleSigninPage())
 	ui.GET("/signup", s.handleSignupPage())
 	ui.POST("/signup", s.handleSignupPage())
@@ -65,15 +66,16 @@ func (s *Server) routes() {
 	// The pages the links in messages open when SIGNET_SITE_URL does not
 	// send them to a client app: a GET shows a form, its POST spends the
 	// link's token. The paths are issuer.PathVerifyEmail and the others.
-	r.GET("/verify-email", s.handleLinkPage(verifyEmailFlow))
-	r.POST("/verify-email", s.handleLinkPage(verifyEmailFlow))
-	r.GET("/reset-password", s.handleLinkPage(resetPasswordFlow))
-	r.POST("/reset-password", s.handleLinkPage(resetPasswordFlow))
-	r.GET("/confirm-email", s.handleLinkPage(confirmEmailFlow))
-	r.POST("/confirm-email", s.handleLinkPage(confirmEmailFlow))
-	r.GET("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
-	r.POST("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
-	r.GET("/forgot-password", s.handleForgotPage())
+	links := r.Group("/", noStore())
+	links.GET("/verify-email", s.handleLinkPage(verifyEmailFlow))
+	links.POST("/verify-email", s.handleLinkPage(verifyEmailFlow))
+	links.GET("/reset-password", s.handleLinkPage(resetPasswordFlow))
+	links.POST("/reset-password", s.handleLinkPage(resetPasswordFlow))
+	links.GET("/confirm-email", s.handleLinkPage(confirmEmailFlow))
+	links.POST("/confirm-email", s.handleLinkPage(confirmEmailFlow))
+	links.GET("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
+	links.POST("/cancel-email-change", s.handleLinkPage(cancelEmailChangeFlow))
+	links.GET("/forgot-password", s.handleForgotPage())
 }
 
 // getHead serves h for GET and HEAD; net/http drops the body of a HEAD
