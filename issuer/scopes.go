@@ -114,7 +114,13 @@ func (g *Registry) CheckRevoker(ctx context.Context, req TokenRequest) error {
 	if err != nil {
 		return err
 	}
-	if c.Type == ClientConfidential {
+	return authenticatedIfConfidential(c, req)
+}
+
+// authenticatedIfConfidential refuses a request of a confidential client
+// that did not authenticate.
+func authenticatedIfConfidential(c Client, req TokenRequest) error {
+	if c.Type == ClientConfidential && !req.ClientAuthenticated {
 		return &Error{Kind: KindInvalidClient, Description: "client authentication failed"}
 	}
 	return nil
@@ -122,8 +128,8 @@ func (g *Registry) CheckRevoker(ctx context.Context, req TokenRequest) error {
 
 // targetFor is Target once the client is known.
 func (g *Registry) targetFor(ctx context.Context, c Client, grant string, req TokenRequest) (Target, error) {
-	if c.Type == ClientConfidential && !req.ClientAuthenticated {
-		return Target{}, &Error{Kind: KindInvalidClient, Description: "client authentication failed"}
+	if err := authenticatedIfConfidential(c, req); err != nil {
+		return Target{}, err
 	}
 	if !c.Allows(grant) {
 		return Target{}, Errorf(KindUnauthorizedClient, "the client may not use the grant type %s", grant)
