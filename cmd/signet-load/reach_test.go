@@ -189,6 +189,12 @@ func TestReachWithReplicaFailover(t *testing.T) {
 // bytes and the CPU time of --cpu-pid over the window.
 func TestIdleFollowers(t *testing.T) {
 	_, b := replicas(t)
+	// An idle test process may use less than one clock tick of CPU in the
+	// window; a light, steady load on it makes the --cpu-pid reading one
+	// that must come out above zero.
+	burnCtx, stopBurn := context.WithCancel(t.Context())
+	defer stopBurn()
+	go burnCPU(burnCtx, 10*time.Millisecond, 100*time.Millisecond)
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"--issuer", b.URL, "--followers", "3", "--follower-timeout", "3s",
 		"--duration", "3s", "--cpu-pid", strconv.Itoa(os.Getpid()), "--json"}, &stdout, &stderr)
@@ -214,6 +220,21 @@ func TestIdleFollowers(t *testing.T) {
 	} {
 		if err := run(t.Context(), bad, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v was accepted", bad)
+		}
+	}
+}
+
+// burnCPU spins for busy out of every period until ctx ends.
+func burnCPU(ctx context.Context, busy, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		for end := time.Now().Add(busy); time.Now().Before(end); {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
