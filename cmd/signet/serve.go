@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/signet-auth/signet/cmd/internal/httprun"
 	"github.com/signet-auth/signet/issuer"
@@ -58,6 +59,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("key timing", "rotation_period", pol.RotationPeriod.String(), "publish_lead", pol.PublishLead().String(), "retention", pol.Retention().String())
 	metrics := issuer.NewMetrics()
 	if err := metrics.Registry.Register(collectors.NewDBStatsCollector(db.SQL().DB, "signet")); err != nil {
+		return err
+	}
+	if err := registerSpendGroups(metrics.Registry, db); err != nil {
 		return err
 	}
 	ring := keys.NewKeyring(db, sealer, cfg.policy(), nil)
@@ -182,4 +186,24 @@ func openStoreAs(ctx context.Context, cfg *config, log *slog.Logger, mode storeM
 		return nil, nil, err
 	}
 	return db, sealer, nil
+}
+
+// registerSpendGroups exports how concurrent refreshes share statements
+// on Postgres (see store.DB.SpendGroups).
+func registerSpendGroups(r prometheus.Registerer, db *store.DB) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "signet_db_refresh_statements_total",
+			Help: "Statements that spent refresh tokens on Postgres; concurrent refreshes share one.",
+		}, func() float64 { n, _ := db.SpendGroups(); return float64(n) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "signet_db_refresh_statement_rows_total",
+			Help: "Refresh tokens those statements were asked to spend.",
+		}, func() float64 { _, n := db.SpendGroups(); return float64(n) }),
+	} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -283,40 +283,57 @@ const (
 // disabled is not spent. false when any condition
 // fails: the caller then reads the session to find out why. The statement
 // is prepared (see prepared), and its row is scanned into plain variables
-// (no reflection: this is the hot path).
+// (no reflection: this is the hot path). On Postgres, concurrent calls are
+// spent in groups of one statement each (see spendBatcher).
 func (d *DB) SpendRefresh(ctx context.Context, id string, from uint64, at, idleExpiresAt time.Time) (issuer.Session, issuer.User, []string, bool, error) {
-	ctx, cancel := d.callContext(ctx)
-	defer cancel()
 	if from >= math.MaxInt64 {
 		return issuer.Session{}, issuer.User{}, nil, false, nil
 	}
-	st, err := d.prepared(ctx, &d.spendStmt, spendRefreshSQL[d.dialect])
-	if err != nil {
-		return issuer.Session{}, issuer.User{}, nil, false, storeErr("prepare spend refresh token", err)
-	}
 	var (
-		userID, userAgent, ip, email                        string
-		counter, rotated, created, idle, abs, reissued, uAt int64
-		verified                                            bool
-		roles                                               sql.NullString
+		r   spendRow
+		won bool
+		err error
 	)
-	err = st.QueryRowContext(ctx, id, int64(from), ms(at), ms(idleExpiresAt)).Scan(
-		&userID, &counter, &rotated, &created, &idle, &abs, &userAgent, &ip, &reissued,
-		&email, &uAt, &verified, &roles)
-	if errors.Is(err, sql.ErrNoRows) {
-		return issuer.Session{}, issuer.User{}, nil, false, nil
+	if d.spends != nil {
+		c := &spendCall{id: id, from: int64(from), at: ms(at), idle: ms(idleExpiresAt)}
+		d.spends.spend(c)
+		r, won, err = c.row, c.won, c.err
 	}
-	if err != nil {
-		return issuer.Session{}, issuer.User{}, nil, false, storeErr("spend refresh token", err)
+	if d.spends == nil || errors.Is(err, errSpendAlone) {
+		ctx, cancel := d.callContext(ctx)
+		defer cancel()
+		r, won, err = d.spendOne(ctx, id, int64(from), ms(at), ms(idleExpiresAt))
+	}
+	if err != nil || !won {
+		return issuer.Session{}, issuer.User{}, nil, false, err
 	}
 	sess := issuer.Session{
-		ID: id, UserID: userID, RefreshCounter: uint64(counter),
-		RotatedAt: fromMS(rotated), CreatedAt: fromMS(created),
-		IdleExpiresAt: fromMS(idle), AbsoluteExpiresAt: fromMS(abs),
-		UserAgent: userAgent, IP: ip, ReissuedCounter: uint64(reissued),
+		ID: id, UserID: r.userID, RefreshCounter: uint64(r.counter),
+		RotatedAt: fromMS(r.rotated), CreatedAt: fromMS(r.created),
+		IdleExpiresAt: fromMS(r.idle), AbsoluteExpiresAt: fromMS(r.abs),
+		UserAgent: r.userAgent, IP: r.ip, ReissuedCounter: uint64(r.reissued),
 	}
-	u := issuer.User{ID: userID, Email: email, CreatedAt: fromMS(uAt), EmailVerified: verified}
-	return sess, u, splitRoles(roles), true, nil
+	u := issuer.User{ID: r.userID, Email: r.email, CreatedAt: fromMS(r.uAt), EmailVerified: r.verified}
+	return sess, u, splitRoles(r.roles), true, nil
+}
+
+// spendOne runs spendRefreshSQL for one session.
+func (d *DB) spendOne(ctx context.Context, id string, from, at, idle int64) (spendRow, bool, error) {
+	var r spendRow
+	st, err := d.prepared(ctx, &d.spendStmt, spendRefreshSQL[d.dialect])
+	if err != nil {
+		return r, false, storeErr("prepare spend refresh token", err)
+	}
+	err = st.QueryRowContext(ctx, id, from, at, idle).Scan(
+		&r.userID, &r.counter, &r.rotated, &r.created, &r.idle, &r.abs, &r.userAgent, &r.ip, &r.reissued,
+		&r.email, &r.uAt, &r.verified, &r.roles)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, storeErr("spend refresh token", err)
+	}
+	return r, true, nil
 }
 
 // splitRoles reads the roles column of spendRefreshSQL: names joined by

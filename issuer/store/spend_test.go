@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,5 +190,117 @@ func TestSpendRefreshPreparedSurvivesReconnect(t *testing.T) {
 		// The server ends the connection (and with it the prepared
 		// statement); the error of this query is expected.
 		_, _ = db.SQL().ExecContext(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+	}
+}
+
+// TestSpendRefreshConcurrentReplicas: two replicas on one database, each
+// refreshing every session three times at once per round with the same
+// counter (as racing tabs do), many sessions at a time so that Postgres
+// spends them in groups: exactly one refresh per session and round wins,
+// with that session's own row and user; a revoked session, one past its
+// idle expiry and one of a disabled user never win; no call fails.
+func TestSpendRefreshConcurrentReplicas(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			u := storetest.URL(t, dialect)
+			var dbs []*store.DB
+			for range 2 {
+				db, err := store.Open(context.Background(), u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				dbs = append(dbs, db)
+			}
+			if err := dbs[0].MigrateUp(); err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			now := time.UnixMilli(1_700_000_000_000).UTC()
+			const users, live, rounds = 4, 24, 6
+			for i := range users {
+				if err := dbs[0].CreateUser(ctx, issuer.User{ID: fmt.Sprintf("u%d", i), Email: fmt.Sprintf("u%d@example.com", i), PasswordHash: "h", CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mk := func(id, user string, idle time.Duration) {
+				if err := dbs[0].CreateSession(ctx, issuer.Session{ID: id, UserID: user, CreatedAt: now, RotatedAt: now,
+					IdleExpiresAt: now.Add(idle), AbsoluteExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range live {
+				mk(fmt.Sprintf("s%02d", i), fmt.Sprintf("u%d", i%(users-1)), time.Hour)
+			}
+			mk("revoked", "u0", time.Hour)
+			mk("idle", "u0", time.Minute)
+			mk("disabled", fmt.Sprintf("u%d", users-1), time.Hour)
+			if _, err := dbs[0].RevokeSession(ctx, "revoked", now, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dbs[0].SQL().Exec(dbs[0].SQL().Rebind(`UPDATE users SET disabled_at = ? WHERE id = ?`), now.UnixMilli(), fmt.Sprintf("u%d", users-1)); err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{"revoked", "idle", "disabled"}
+			for i := range live {
+				ids = append(ids, fmt.Sprintf("s%02d", i))
+			}
+			at := now.Add(10 * time.Minute)
+			for round := range uint64(rounds) {
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				wins := map[string]int{}
+				var failures []string
+				for k, id := range ids {
+					for j := range 3 {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							sess, u, _, ok, err := dbs[(k+j)%2].SpendRefresh(ctx, id, round, at, at.Add(time.Hour))
+							mu.Lock()
+							defer mu.Unlock()
+							switch {
+							case err != nil:
+								failures = append(failures, fmt.Sprintf("%s: %v", id, err))
+							case ok && (sess.ID != id || sess.RefreshCounter != round+1 || u.ID != sess.UserID || u.Email != u.ID+"@example.com"):
+								failures = append(failures, fmt.Sprintf("%s won with %+v %+v", id, sess, u))
+							case ok:
+								wins[id]++
+							}
+						}()
+					}
+				}
+				wg.Wait()
+				if len(failures) > 0 {
+					t.Fatalf("round %d: %s", round, strings.Join(failures, "; "))
+				}
+				for _, id := range ids {
+					want := 1
+					if id == "revoked" || id == "idle" || id == "disabled" {
+						want = 0
+					}
+					if wins[id] != want {
+						t.Fatalf("round %d: session %s won %d times, want %d", round, id, wins[id], want)
+					}
+				}
+			}
+			for _, id := range ids[3:] {
+				s, _, err := dbs[1].SessionWithUser(ctx, id)
+				if err != nil || s.RefreshCounter != rounds {
+					t.Fatalf("session %s: counter %d, %v", id, s.RefreshCounter, err)
+				}
+			}
+			if dialect == store.Postgres {
+				var statements, rows uint64
+				for _, db := range dbs {
+					s, r := db.SpendGroups()
+					statements, rows = statements+s, rows+r
+				}
+				if rows != uint64(len(ids)*3*rounds) || statements >= rows {
+					t.Fatalf("%d refreshes in %d statements: no group formed", rows, statements)
+				}
+				t.Logf("%d refreshes in %d statements", rows, statements)
+			}
+		})
 	}
 }

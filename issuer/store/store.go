@@ -42,7 +42,12 @@ type DB struct {
 	// spendStmt is SpendRefresh's statement, prepared on first use (see
 	// prepared).
 	spendStmt atomic.Pointer[sqlx.Stmt]
-	stmtMu    sync.Mutex
+	// spends groups concurrent SpendRefresh calls on Postgres (nil on
+	// SQLite, whose one writer gains nothing from it); spendBatchStmt is
+	// the group's statement.
+	spends         *spendBatcher
+	spendBatchStmt atomic.Pointer[sqlx.Stmt]
+	stmtMu         sync.Mutex
 	// revocationLifetime is how long a revocation event stays live;
 	// revoked wakes the feed's waiters.
 	revocationLifetime time.Duration
@@ -90,7 +95,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
 	}
-	return &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout(), revocationLifetime: o.revocationLifetime}, nil
+	d := &DB{db: db, dialect: dialect, dsn: dsn, timeout: o.clientTimeout(), revocationLifetime: o.revocationLifetime}
+	if dialect == Postgres {
+		d.spends = &spendBatcher{run: d.spendGroup}
+	}
+	return d, nil
 }
 
 // Target is where a database URL points.
@@ -238,8 +247,10 @@ func (d *DB) Dialect() string { return d.dialect }
 
 // Close closes the pool.
 func (d *DB) Close() error {
-	if st := d.spendStmt.Load(); st != nil {
-		st.Close()
+	for _, p := range []*atomic.Pointer[sqlx.Stmt]{&d.spendStmt, &d.spendBatchStmt} {
+		if st := p.Load(); st != nil {
+			st.Close()
+		}
 	}
 	return d.db.Close()
 }
