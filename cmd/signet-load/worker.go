@@ -50,6 +50,9 @@ type worker struct {
 	// tgt is the resource server of the next api call: sign-in and
 	// refresh ask for a token for it.
 	tgt target
+	// raw holds the worker's connection to each issuer for plain
+	// refreshes (rawhttp.go).
+	raw map[string]*rawConn
 }
 
 func newWorker(id int, r *runner) *worker {
@@ -81,6 +84,13 @@ func tokenRequest(body map[string]string, t target) map[string]string {
 // Requests in flight use reqCtx, so the end of the run lets them finish and
 // every request sent is counted.
 func (w *worker) run(stop, reqCtx context.Context) {
+	defer func() {
+		for _, rc := range w.raw {
+			if rc != nil {
+				rc.close()
+			}
+		}
+	}()
 	for stop.Err() == nil {
 		if w.r.pacer != nil && w.r.pacer.wait(stop) != nil {
 			return
@@ -222,7 +232,13 @@ func (w *worker) refresh(ctx context.Context) time.Duration {
 	} else {
 		body = tokenRequest(map[string]string{"refresh_token": w.s.refresh}, w.tgt)
 	}
-	resp := send(ctx, w.r.client, http.MethodPost, w.r.issuer()+"/v1/token/refresh", body, nil)
+	var resp response
+	base := w.r.issuer()
+	if b, ok := body.([]byte); ok && w.rawConn(base) != nil {
+		resp = w.rawConn(base).post(ctx, "/v1/token/refresh", b)
+	} else {
+		resp = send(ctx, w.r.client, http.MethodPost, base+"/v1/token/refresh", body, nil)
+	}
 	failure, tok := tokenFailure(resp)
 	backoff := w.finish(ctx, opRefresh, resp, failure)
 	switch {
@@ -233,6 +249,20 @@ func (w *worker) refresh(ctx context.Context) time.Duration {
 		w.s.signedIn = false
 	}
 	return backoff
+}
+
+// rawConn returns the worker's own connection to the issuer at base for
+// plain refreshes (see rawConn), or nil for an https issuer.
+func (w *worker) rawConn(base string) *rawConn {
+	rc, ok := w.raw[base]
+	if !ok {
+		if w.raw == nil {
+			w.raw = make(map[string]*rawConn, len(w.r.cfg.issuers))
+		}
+		rc, _ = newRawConn(base, w.r.cfg.timeout)
+		w.raw[base] = rc
+	}
+	return rc
 }
 
 func tokenFailure(resp response) (string, tokenResponse) {
