@@ -6,6 +6,8 @@
 # median of every figure:
 #   1. refresh: 32 concurrent sessions refreshing as fast as they can; SQL
 #      round trips per refresh from Postgres's own transaction counter;
+#      refreshes per spending statement (concurrent refreshes share one on
+#      Postgres) from the issuer's /metrics;
 #      interleaved with each run, the bare limit on the same Postgres:
 #      pgbench at the same concurrency running the refresh's one rotation
 #      statement (prepared) on copies of the sessions and users tables, and
@@ -162,6 +164,13 @@ cpu_seconds() {
   curl -s --max-time 2 "$ISSUER/metrics" | awk '/^process_cpu_seconds_total / { print $2 }'
 }
 
+# spend_counters prints the issuer's statements that spent refreshes and
+# the refreshes they spent, from its /metrics (see docs/operations.md).
+spend_counters() {
+  curl -s --max-time 2 "$ISSUER/metrics" |
+    awk '/^signet_db_refresh_statements_total / { s = $2 } /^signet_db_refresh_statement_rows_total / { r = $2 } END { print s + 0, r + 0 }'
+}
+
 # cpu_per_request BEFORE AFTER REPORT OP prints the issuer's CPU
 # microseconds per request of OP over a run (warm-up included, so slightly
 # high).
@@ -260,6 +269,7 @@ log "issuer with bcrypt cost 4"
 start_issuer 4
 REFRESH=()
 TRIPS=()
+GROUP=()
 REFRESH_CPU=()
 LOAD_CPU=()
 PG_CPU=()
@@ -275,6 +285,7 @@ say "Postgres: $(psql "$DB_URL" -qAtc "SELECT 'synchronous_commit=' || current_s
 for i in $(seq 1 "$RUNS"); do
   log "refresh run $i: --mix refresh=1 --concurrency 32 --warmup 3s --duration $((DUR + 3))s"
   before="$(commits)"
+  read -r st0 rows0 < <(spend_counters)
   cpu0="$(cpu_seconds)"
   m0="$(machine_cpu)"
   t0="$(date +%s.%N)"
@@ -287,6 +298,8 @@ for i in $(seq 1 "$RUNS"); do
   pgcpu="$(cat "$WORK/pgcpu-$i.txt")"
   loadcpu="$(cat "$WORK/refresh-$i.json.cpu")"
   cpu1="$(cpu_seconds)"
+  read -r st1 rows1 < <(spend_counters)
+  GROUP+=("$(python3 -c "print('%.1f' % (($rows1 - $rows0) / max($st1 - $st0, 1)))")")
   after="$(commits)"
   # Per refresh (every refresh of the run, warm-up included, over the CPU
   # of the whole run, the sessions' sign-up and sign-in included, for
@@ -334,6 +347,7 @@ print(*('%.0f' % (v * 1e6 / x) for v in (p, b, max(m - p - b, 0))))")
 done
 say "$(median_report "refresh, 32 sessions" refresh "${REFRESH[@]}")"
 say "SQL transactions per refresh (sign-ups, sign-ins and key reloads included): median $(median "${TRIPS[@]}") (per run: ${TRIPS[*]})"
+say "refreshes per spending statement (signet_db_refresh_statement_rows_total / signet_db_refresh_statements_total): median $(median "${GROUP[@]}") (per run: ${GROUP[*]})"
 say "CPU per refresh, us: issuer median $(median "${REFRESH_CPU[@]}") (per run: ${REFRESH_CPU[*]}); load client median $(median "${LOAD_CPU[@]}") (${LOAD_CPU[*]}); Postgres median $(median "${PG_CPU[@]}") (${PG_CPU[*]}); rest of the machine median $(median "${OTHER_CPU[@]}") (${OTHER_CPU[*]})"
 say "bare limit, pgbench -M prepared -c 32 -j 2, the rotation statement alone: median $(median "${BARE[@]}")/s (per run: ${BARE[*]})"
 say "CPU per bare rotation, us: Postgres median $(median "${BARE_PG_CPU[@]}") (${BARE_PG_CPU[*]}); pgbench median $(median "${BENCH_CPU[@]}") (${BENCH_CPU[*]}); rest of the machine median $(median "${BARE_OTHER_CPU[@]}") (${BARE_OTHER_CPU[*]})"
