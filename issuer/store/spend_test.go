@@ -304,3 +304,75 @@ func TestSpendRefreshConcurrentReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestSpendGroupLocksInIDOrder: a group takes its rows' locks in session-id
+// order, whatever order the sessions are stored or named in, so that two
+// groups cannot each hold a row the other waits for. With session "m"
+// held by another transaction, a group of "z", "m" and "a" (stored in that
+// order) must hold "a" and not yet "z" while it waits.
+func TestSpendGroupLocksInIDOrder(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000).UTC()
+	if err := db.CreateUser(ctx, issuer.User{ID: "u1", Email: "u1@example.com", PasswordHash: "h", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"z", "m", "a"} {
+		if err := db.CreateSession(ctx, issuer.Session{ID: id, UserID: "u1", CreatedAt: now, RotatedAt: now,
+			IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder, err := db.SQL().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `SELECT id FROM sessions WHERE id = 'm' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		won []bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		won, err := db.SpendGroupForTest([]string{"z", "m", "a"}, []uint64{0, 0, 0}, now, now.Add(time.Hour))
+		done <- result{won, err}
+	}()
+	// Wait until the group waits for "m".
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%unnest%' AND pid <> pg_backend_pid()`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the group never waited for the held session")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	probe, err := db.SQL().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var free []string
+	if err := probe.SelectContext(ctx, &free, `SELECT id FROM sessions WHERE id IN ('a', 'z') ORDER BY id FOR UPDATE SKIP LOCKED`); err != nil {
+		t.Fatal(err)
+	}
+	probe.Rollback()
+	if len(free) != 1 || free[0] != "z" {
+		t.Fatalf("while waiting for m, the group left %v unlocked; want only z (a locked before m, z after)", free)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || len(r.won) != 3 || !r.won[0] || !r.won[1] || !r.won[2] {
+		t.Fatalf("group: %v %v", r.won, r.err)
+	}
+}

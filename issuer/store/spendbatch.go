@@ -4,8 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
-	"strings"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -26,8 +25,8 @@ import (
 // nothing, whatever the others do. A group names a session once: a second
 // refresh of the same session waits for the next group, and runs, as two
 // single statements would, after the first has committed. A group locks
-// its rows in session-id order, so two groups (from two replicas) never
-// wait on each other in a cycle.
+// its rows in session-id order before it changes them, so two groups
+// (from two replicas) never wait on each other in a cycle.
 const (
 	// spendBatchMax caps a group: 64 rows is one statement of a few
 	// kilobytes.
@@ -102,7 +101,7 @@ func (b *spendBatcher) spend(c *spendCall) {
 			return
 		}
 		b.mu.Unlock()
-		err := b.run(group)
+		err := b.runGroup(group)
 		b.groups.Add(1)
 		b.calls.Add(uint64(len(group)))
 		b.mu.Lock()
@@ -120,9 +119,20 @@ func (b *spendBatcher) spend(c *spendCall) {
 	b.mu.Unlock()
 }
 
+// runGroup runs a group; a panic in it is the group's error, so that the
+// calls waiting on it are not left waiting (each then runs alone).
+func (b *spendBatcher) runGroup(group []*spendCall) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: spending a group of refreshes panicked: %v", p)
+		}
+	}()
+	return b.run(group)
+}
+
 // take removes up to spendBatchMax queued calls for distinct sessions
-// from the queue, sorted by session id; a call whose session is already
-// in the group stays queued. Under b.mu.
+// from the queue, oldest first; a call whose session is already in the
+// group stays queued. Under b.mu.
 func (b *spendBatcher) take() []*spendCall {
 	if len(b.queue) == 0 {
 		return nil
@@ -140,7 +150,6 @@ func (b *spendBatcher) take() []*spendCall {
 	}
 	clear(b.queue[len(rest):])
 	b.queue = rest
-	slices.SortFunc(group, func(x, y *spendCall) int { return strings.Compare(x.id, y.id) })
 	return group
 }
 
@@ -160,11 +169,21 @@ func (b *spendBatcher) release() {
 // spendRefreshBatchSQL spends a group on Postgres: $1 the session ids, $2
 // their counters, $3 each one's now, $4 each one's new idle expiry. The
 // conditions and the returned columns are spendRefreshSQL's, row by row,
-// with the session id first. The group's ids are sorted and distinct.
-const spendRefreshBatchSQL = `UPDATE sessions AS s
+// with the session id first. The rows are locked first, in id order
+// (LockRows above the Sort), so that two groups, of one replica or of
+// two, never hold one row each while waiting for the other's: the order
+// in which the UPDATE itself meets the rows depends on the plan (a
+// sequential scan of a small table meets them in the heap's order).
+const spendRefreshBatchSQL = `WITH v (id, ctr, at, idle) AS MATERIALIZED (
+		  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])),
+		locked AS MATERIALIZED (
+		  SELECT s.id FROM sessions AS s JOIN v ON s.id = v.id
+		  WHERE s.refresh_counter = v.ctr AND s.revoked_at IS NULL AND s.idle_expires_at > v.at AND s.absolute_expires_at > v.at
+		  ORDER BY s.id FOR NO KEY UPDATE OF s)
+		UPDATE sessions AS s
 		SET refresh_counter = s.refresh_counter + 1, rotated_at = v.at, idle_expires_at = LEAST(v.idle, s.absolute_expires_at)
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(id, ctr, at, idle), users AS u
-		WHERE s.id = v.id AND s.refresh_counter = v.ctr AND s.revoked_at IS NULL
+		FROM locked, v, users AS u
+		WHERE s.id = locked.id AND v.id = s.id AND s.refresh_counter = v.ctr AND s.revoked_at IS NULL
 		  AND s.idle_expires_at > v.at AND s.absolute_expires_at > v.at AND u.id = s.user_id AND u.disabled_at IS NULL
 		RETURNING s.id, s.user_id, s.refresh_counter, s.rotated_at, s.created_at, s.idle_expires_at,
 		  s.absolute_expires_at, s.user_agent, s.ip, s.reissued_counter,
