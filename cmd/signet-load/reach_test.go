@@ -27,7 +27,7 @@ import (
 
 // replicas starts two issuer servers on one store, like two replicas on
 // one database: the iss claim and discovery name the second.
-func replicas(t *testing.T) (a, b *httptest.Server) {
+func replicas(t *testing.T, wrap ...func(http.Handler) http.Handler) (a, b *httptest.Server) {
 	t.Helper()
 	db := storetest.Open(t, store.SQLite)
 	sealer, _ := keys.NewSealer(bytes.Repeat([]byte{7}, 32))
@@ -58,6 +58,9 @@ func replicas(t *testing.T) (a, b *httptest.Server) {
 			t.Fatal(err)
 		}
 		handlers[i] = srv.Handler()
+		if i < len(wrap) {
+			handlers[i] = wrap[i](handlers[i])
+		}
 	}
 	a = httptest.NewServer(handlers[0])
 	b = httptest.NewUnstartedServer(handlers[1])
@@ -97,8 +100,7 @@ func resourceServer(t *testing.T, issuerURL string) *httptest.Server {
 // 401 revoked at both, and the feed follower, moved from replica A to B
 // when A stops partway, resumes from its cursor and sees every sign-out.
 func TestReachWithReplicaFailover(t *testing.T) {
-	a, b := replicas(t)
-	shop, video := resourceServer(t, b.URL), resourceServer(t, b.URL)
+	var a, b *httptest.Server
 
 	// Sign-outs go to B. After the fifth, B holds the next one until A
 	// has answered the follower with a cursor and been stopped.
@@ -113,31 +115,37 @@ func TestReachWithReplicaFailover(t *testing.T) {
 			close(aStopped)
 		})
 	}
-	orig := a.Config.Handler
-	a.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/revocations" {
-			if after := r.URL.Query().Get("after"); after != "" && after != "0" {
-				aAnswered.Add(1)
-			}
-		}
-		orig.ServeHTTP(w, r)
-	})
-	origB := b.Config.Handler
-	b.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/signout" && signouts.Add(1) == 6 {
-			go func() {
-				for i := 0; i < 1000 && aAnswered.Load() == 0; i++ {
-					time.Sleep(10 * time.Millisecond)
+	// The handlers are wrapped before the servers start (a server's
+	// handler is not to be replaced while it serves).
+	wrapA := func(orig http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/revocations" {
+				if after := r.URL.Query().Get("after"); after != "" && after != "0" {
+					aAnswered.Add(1)
 				}
-				stopA()
-			}()
-			select {
-			case <-aStopped:
-			case <-time.After(15 * time.Second):
 			}
-		}
-		origB.ServeHTTP(w, r)
-	})
+			orig.ServeHTTP(w, r)
+		})
+	}
+	wrapB := func(origB http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/signout" && signouts.Add(1) == 6 {
+				go func() {
+					for i := 0; i < 1000 && aAnswered.Load() == 0; i++ {
+						time.Sleep(10 * time.Millisecond)
+					}
+					stopA()
+				}()
+				select {
+				case <-aStopped:
+				case <-time.After(15 * time.Second):
+				}
+			}
+			origB.ServeHTTP(w, r)
+		})
+	}
+	a, b = replicas(t, wrapA, wrapB)
+	shop, video := resourceServer(t, b.URL), resourceServer(t, b.URL)
 
 	outFile := filepath.Join(t.TempDir(), "signouts.txt")
 	rep, err := runJSON(t, []string{"--issuer", b.URL, "--signouts-out", outFile,
