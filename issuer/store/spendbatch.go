@@ -22,11 +22,11 @@ import (
 // Each row of a group is the same compare-and-swap as the single
 // statement: it changes one session whose counter is still the presented
 // one, and a row that fails its conditions changes nothing and returns
-// nothing, whatever the others do. A group names a session once: a second
-// refresh of the same session waits for the next group, and runs, as two
-// single statements would, after the first has committed. A group locks
-// its rows in session-id order before it changes them, so two groups
-// (from two replicas) never wait on each other in a cycle.
+// nothing, whatever the others do; its refresh then takes the slow path,
+// as after a failed single statement. A group names a session once: a
+// second refresh of the same session waits for the next group. A group
+// never waits for a row another transaction holds (see
+// spendRefreshBatchSQL).
 const (
 	// spendBatchMax caps a group: 64 rows is one statement of a few
 	// kilobytes.
@@ -57,8 +57,8 @@ type spendCall struct {
 }
 
 // errSpendAlone tells a call its group failed as a whole (a lost
-// connection, a timeout, a deadlock): nothing of it was committed, and the
-// call runs again on its own.
+// connection, a timeout): nothing of it was committed, and the call runs
+// again on its own.
 var errSpendAlone = errors.New("store: spend the refresh alone")
 
 // spendBatcher gathers concurrent SpendRefresh calls into groups. It has
@@ -169,17 +169,19 @@ func (b *spendBatcher) release() {
 // spendRefreshBatchSQL spends a group on Postgres: $1 the session ids, $2
 // their counters, $3 each one's now, $4 each one's new idle expiry. The
 // conditions and the returned columns are spendRefreshSQL's, row by row,
-// with the session id first. The rows are locked first, in id order
-// (LockRows above the Sort), so that two groups, of one replica or of
-// two, never hold one row each while waiting for the other's: the order
-// in which the UPDATE itself meets the rows depends on the plan (a
-// sequential scan of a small table meets them in the heap's order).
+// with the session id first. The rows are locked first with SKIP LOCKED,
+// and only those are changed: a group never waits for a row lock, so it
+// can be part of no deadlock (whatever order its plan meets the rows in)
+// and no slow transaction holds up the refreshes it carries. A session
+// that another transaction holds (a racing refresh through another
+// replica, a revocation) is left out, and its refresh takes the slow path,
+// which reads the session and, if it must, waits for it alone.
 const spendRefreshBatchSQL = `WITH v (id, ctr, at, idle) AS MATERIALIZED (
 		  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])),
 		locked AS MATERIALIZED (
 		  SELECT s.id FROM sessions AS s JOIN v ON s.id = v.id
 		  WHERE s.refresh_counter = v.ctr AND s.revoked_at IS NULL AND s.idle_expires_at > v.at AND s.absolute_expires_at > v.at
-		  ORDER BY s.id FOR NO KEY UPDATE OF s)
+		  FOR NO KEY UPDATE OF s SKIP LOCKED)
 		UPDATE sessions AS s
 		SET refresh_counter = s.refresh_counter + 1, rotated_at = v.at, idle_expires_at = LEAST(v.idle, s.absolute_expires_at)
 		FROM locked, v, users AS u
