@@ -72,7 +72,8 @@ type spendBatcher struct {
 	// run spends a group of distinct sessions, setting each call's result;
 	// an error is the group's as a whole.
 	run func([]*spendCall) error
-	// groups counts the groups run, calls the calls in them.
+	// groups counts the groups that ran without error, calls the calls in
+	// them.
 	groups, calls atomic.Uint64
 }
 
@@ -102,8 +103,10 @@ func (b *spendBatcher) spend(c *spendCall) {
 		}
 		b.mu.Unlock()
 		err := b.runGroup(group)
-		b.groups.Add(1)
-		b.calls.Add(uint64(len(group)))
+		if err == nil {
+			b.groups.Add(1)
+			b.calls.Add(uint64(len(group)))
+		}
 		b.mu.Lock()
 		for _, g := range group {
 			if err != nil {
@@ -233,8 +236,10 @@ func (d *DB) spendGroup(group []*spendCall) error {
 }
 
 // SpendGroups reports how many statements have spent refreshes through
-// SpendRefresh on Postgres, and how many refreshes they spent (the
-// difference is the round trips that grouping saved); zeros on SQLite.
+// SpendRefresh's groups on Postgres, and how many refreshes they were
+// asked to spend (the difference is the round trips that grouping saved);
+// a group that failed, and whose refreshes then ran alone, is in neither.
+// Zeros on SQLite.
 func (d *DB) SpendGroups() (statements, refreshes uint64) {
 	if d.spends == nil {
 		return 0, 0
