@@ -267,6 +267,20 @@ func (s *Server) replaceBrowserSession(c *gin.Context, cookie string, bs issuer.
 	setBrowserCookie(c, cookie, bs.ExpiresAt, s.iss.Now())
 }
 
+// pageInput reads what a sign-in flow page is sent: on POST the posted
+// form (see postedForm) and the authorization request it carries; on GET
+// no form, and the request from the query. ok is false when the answer
+// has been written.
+func (s *Server) pageInput(c *gin.Context) (form map[string]string, authz string, ok bool) {
+	if c.Request.Method != http.MethodPost {
+		return nil, c.Query("authz"), true
+	}
+	if form, ok = s.postedForm(c); !ok {
+		return nil, "", false
+	}
+	return form, form["authz"], true
+}
+
 // handleSignupPage shows (GET) and handles (POST) the sign-up form, by
 // the sign-up mode: closed, no form; private, always "check your mail";
 // open, the account, then the client (or "check your mail" while
@@ -278,17 +292,11 @@ func (s *Server) handleSignupPage() gin.HandlerFunc {
 			s.failPage(c, apiError(issuer.KindSignupClosed, "sign-up is closed; ask the administrator for an account"))
 			return
 		}
-		var authz, email string
-		var form map[string]string
-		if c.Request.Method == http.MethodPost {
-			var ok bool
-			if form, ok = s.postedForm(c); !ok {
-				return
-			}
-			authz, email = form["authz"], form["email"]
-		} else {
-			authz = c.Query("authz")
+		form, authz, ok := s.pageInput(c)
+		if !ok {
+			return
 		}
+		email := form["email"]
 		a, r, ok := s.pageAuthorization(c, authz)
 		if !ok {
 			return
@@ -341,17 +349,11 @@ func (s *Server) handleSignupPage() gin.HandlerFunc {
 // form: the same answer whether or not the address has an account.
 func (s *Server) handleForgotPage() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var authz, email string
-		var form map[string]string
-		if c.Request.Method == http.MethodPost {
-			var ok bool
-			if form, ok = s.postedForm(c); !ok {
-				return
-			}
-			authz, email = form["authz"], form["email"]
-		} else {
-			authz = c.Query("authz")
+		form, authz, ok := s.pageInput(c)
+		if !ok {
+			return
 		}
+		email := form["email"]
 		// The page also works outside a sign-in flow; a request it carries
 		// is only linked back to, never acted on, but it must be valid.
 		var encoded string
