@@ -151,14 +151,7 @@ func (t *Tokens) Verify(ctx context.Context, raw string) (*verifier.Claims, erro
 	if vf == nil {
 		return nil, invalidToken(fmt.Errorf("%w: no published key", errTokenRejected))
 	}
-	c, err := vf.Verify(ctx, raw)
-	if err != nil {
-		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
-	}
-	if c.SessionID == "" {
-		return nil, invalidToken(fmt.Errorf("%w: no sid", errTokenRejected))
-	}
-	return c, nil
+	return verifySession(ctx, vf, raw)
 }
 
 // VerifyFor is Verify for a token meant for the registered resource aud
@@ -168,6 +161,11 @@ func (t *Tokens) VerifyFor(ctx context.Context, raw, aud string) (*verifier.Clai
 	if err != nil {
 		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
 	}
+	return verifySession(ctx, vf, raw)
+}
+
+// verifySession verifies raw with vf and requires a session (sid).
+func verifySession(ctx context.Context, vf *verifier.Verifier, raw string) (*verifier.Claims, error) {
 	c, err := vf.Verify(ctx, raw)
 	if err != nil {
 		return nil, invalidToken(fmt.Errorf("%w: %v", errTokenRejected, err))
