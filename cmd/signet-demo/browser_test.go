@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
 	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
 )
@@ -22,8 +23,6 @@ import (
 // both resource servers) and this demo page on four loopback origins, and
 // drives Debian's headless Chromium through the DevTools protocol.
 
-const chromiumPath = "/usr/bin/chromium"
-
 type stack struct {
 	page, issuer, shop, video string // origins, as the browser sees them
 	otherPage                 string // the page on an origin not in SIGNET_CORS_ORIGINS
@@ -31,14 +30,9 @@ type stack struct {
 }
 
 func TestBrowserFlow(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is required under CI=true: %v", err)
-		}
-		t.Skipf("no Chromium at %s (apt-get install chromium); under CI=true this fails", chromiumPath)
-	}
+	chromiumtest.Require(t)
 	s := startStack(t)
-	ctx := newBrowser(t)
+	ctx := chromiumtest.New(t, chromedp.WindowSize(1100, 800))
 
 	// Sign up through the page (private mode: the answer says nothing of
 	// the address); signing in waits for the confirmation.
@@ -277,30 +271,6 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", filepath.Join(dir, name))
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1100, 800),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run starts the browser; it takes no deadline, since the
-	// browser lives as long as that call's context.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
 }
 
 // newTab opens another tab of the same browser (it shares the cookies).

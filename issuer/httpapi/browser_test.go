@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
 	"github.com/signet-auth/signet/issuer"
 	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
@@ -20,8 +20,6 @@ import (
 	"github.com/signet-auth/signet/issuer/store/storetest"
 	"github.com/signet-auth/signet/keys"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserSignInPages drives headless Chromium through the issuer's
 // pages: the sign-in form's POST is answered with a redirect to the
@@ -31,11 +29,11 @@ const chromiumPath = "/usr/bin/chromium"
 // next request in without the form; the logout confirmation's POST
 // redirects to the client's post-logout URI the same way.
 func TestBrowserSignInPages(t *testing.T) {
-	needChromium(t)
+	chromiumtest.Require(t)
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		e, issuerURL, rp := newBrowserIssuer(t, db)
 		authorize := issuerURL + authorizePath("client_id", "native", "redirect_uri", rp.URL+"/cb", "state", "br-1")
-		ctx := newChromium(t)
+		ctx := chromiumtest.New(t)
 		text, run := chromiumSteps(t, ctx)
 		var code, state, path string
 		run("sign in",
@@ -89,12 +87,12 @@ func TestBrowserSignInPages(t *testing.T) {
 // the issuer's reset page, the new password, then sign-in with it and
 // back to the client.
 func TestBrowserForgotPassword(t *testing.T) {
-	needChromium(t)
+	chromiumtest.Require(t)
 	storetest.ForEach(t, func(t *testing.T, db *store.DB) {
 		mp := mailpittest.Start(t)
 		e, issuerURL, rp := newBrowserIssuer(t, db, func(s *settings, _ *keys.Policy) { s.Lifecycle.MailSender = smtpTo(t, mp) })
 		authorize := issuerURL + authorizePath("client_id", "native", "redirect_uri", rp.URL+"/cb", "state", "fp-1")
-		ctx := newChromium(t)
+		ctx := chromiumtest.New(t)
 		text, run := chromiumSteps(t, ctx)
 		const newPassword = "staple battery horse"
 
@@ -133,16 +131,6 @@ func TestBrowserForgotPassword(t *testing.T) {
 		resp, body := e.do("POST", "/v1/signin", map[string]string{"email": "ann@example.com", "password": testPassword})
 		wantError(t, resp, body, http.StatusUnauthorized, "invalid_grant")
 	})
-}
-
-func needChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is required under CI=true: %v", err)
-		}
-		t.Skipf("no Chromium at %s (apt-get install chromium); under CI=true this fails", chromiumPath)
-	}
 }
 
 // newBrowserIssuer is the OpenID Provider of newOIDCEnv on
@@ -203,25 +191,4 @@ func chromiumSteps(t *testing.T, ctx context.Context) (func(sel string) string, 
 		}
 	}
 	return text, run
-}
-
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
 }

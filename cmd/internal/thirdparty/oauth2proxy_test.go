@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
 	"github.com/signet-auth/signet/cmd/internal/resource"
 	"github.com/signet-auth/signet/verifier"
@@ -42,14 +43,13 @@ import (
 // confidential with client_secret_basic, made with signet clients create.
 
 const (
-	chromiumPath       = "/usr/bin/chromium"
 	oauth2ProxyVersion = "v7.15.6"
 	userEmail          = "ann@example.com"
 	userPassword       = "correct horse battery"
 )
 
 func TestOAuth2ProxySignsInWithSignet(t *testing.T) {
-	requireChromium(t)
+	chromiumtest.Require(t)
 	proxyBin := requireOAuth2Proxy(t)
 	// oauth2-proxy's site (localhost) is not the issuer's (127.0.0.1), as
 	// a client's site and its provider's are not: the browser applies
@@ -82,7 +82,7 @@ func TestOAuth2ProxySignsInWithSignet(t *testing.T) {
 	}, []string{"OAUTH2_PROXY_CLIENT_SECRET=" + iss.clientSecret, "OAUTH2_PROXY_COOKIE_SECRET=" + cookieSecret(t)})
 	waitOK(t, "http://"+proxyAddr+"/ping")
 
-	ctx := newBrowser(t)
+	ctx := chromiumtest.New(t, chromedp.WindowSize(1100, 800))
 	page := proxyURL + "/private/page?x=1"
 	mustRun(t, ctx, "open the protected page",
 		chromedp.Navigate(page),
@@ -224,7 +224,7 @@ providers:
 // another (127.0.0.1 here, issuer:8080 there); shop-api verifies the
 // access token oauth2-proxy forwards.
 func TestOAuth2ProxyInFrontOfShopAPI(t *testing.T) {
-	requireChromium(t)
+	chromiumtest.Require(t)
 	proxyBin := requireOAuth2Proxy(t)
 	proxyAddr := freeAddr(t)
 	proxyURL := "http://" + proxyAddr
@@ -254,7 +254,7 @@ func TestOAuth2ProxyInFrontOfShopAPI(t *testing.T) {
 	}, []string{"OAUTH2_PROXY_COOKIE_SECRET=" + cookieSecret(t)})
 	waitOK(t, proxyURL+"/ping")
 
-	ctx := newBrowser(t)
+	ctx := chromiumtest.New(t, chromedp.WindowSize(1100, 800))
 	mustRun(t, ctx, "open shop-api through oauth2-proxy",
 		chromedp.Navigate(proxyURL+"/api/me"),
 		chromedp.WaitVisible(`input[name="password"]`),
@@ -314,17 +314,6 @@ func startIssuer(t *testing.T, audience, redirectURI string) issuer {
 	waitOK(t, iss.url+"/readyz")
 	iss.userID = signUpConfirmed(t, iss.url, dataDir)
 	return iss
-}
-
-// requireChromium skips without Chromium, or fails under CI=true.
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Chromium is required under CI=true: %v", err)
-		}
-		t.Skipf("no Chromium at %s (apt-get install chromium); under CI=true this fails", chromiumPath)
-	}
 }
 
 // requireOAuth2Proxy finds the oauth2-proxy binary on PATH or in
@@ -655,26 +644,4 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1100, 800),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
-	}
-	return ctx
 }
