@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
 )
 

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
 	"github.com/signet-auth/signet/issuer"
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 	"github.com/signet-auth/signet/issuer/mailer/mailpittest"
 	"github.com/signet-auth/signet/issuer/store"
 	"github.com/signet-auth/signet/issuer/store/storetest"

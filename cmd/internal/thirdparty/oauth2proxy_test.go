@@ -27,9 +27,9 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 
 	"github.com/signet-auth/signet/cmd/internal/resource"
+	"github.com/signet-auth/signet/issuer/httpapi/chromiumtest"
 	"github.com/signet-auth/signet/verifier"
 )
 
