@@ -27,3 +27,17 @@ wait_ok() {
 port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# stop_pids stops the processes of the associative array PIDS (name →
+# pid): TERM to each, then up to 5 s for each to end before KILL, and
+# reaps them.
+stop_pids() {
+  local name pid
+  for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null || true; done
+  for name in "${!PIDS[@]}"; do
+    pid="${PIDS[$name]}"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}

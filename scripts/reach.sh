@@ -66,19 +66,15 @@ LOGS="$WORK/logs"
 mkdir -p "$BIN" "$LOGS"
 log() { printf '%s reach: %s\n' "$(date +%T)" "$*" >&2; }
 
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free, stop_pids
+
 declare -A PIDS=()
 DB_CREATED=0
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  local name pid
-  for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null || true; done
-  for name in "${!PIDS[@]}"; do
-    pid="${PIDS[$name]}"
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids
   if ((DB_CREATED)); then
     psql "$PG_ADMIN_URL" -qAtc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || echo "reach: could not drop database $DB" >&2
   fi
@@ -89,8 +85,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free
 # cpu_ticks PID: user + system CPU time in clock ticks (1/100 s).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 json() { python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print($2)" "$1"; }

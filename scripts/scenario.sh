@@ -81,7 +81,7 @@ mkdir -p "$BIN" "$LOGS"
 log() { printf '%s scenario: %s\n' "$(date +%T)" "$*" >&2; }
 
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free
+. scripts/lib.sh # (the repository root is the working directory) now_ms, http_status, wait_ok, port_free, stop_pids
 
 # ---------------------------------------------------------------- cleanup
 
@@ -97,17 +97,7 @@ cleanup() {
     $SCENARIO_PG_START >>"$LOGS/pg-start.log" 2>&1 || echo "scenario: could not start Postgres again ($SCENARIO_PG_START)" >&2
     PG_STOPPED=0
   fi
-  local name pid
-  for name in "${!PIDS[@]}"; do
-    pid="${PIDS[$name]}"
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for name in "${!PIDS[@]}"; do
-    pid="${PIDS[$name]}"
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids
   if ((DB_CREATED)); then
     # Postgres may still be coming back from the restart.
     for _ in $(seq 1 30); do pg_isready -h "$PG_HOST" -p "$PG_PORT" -q && break; sleep 1; done
