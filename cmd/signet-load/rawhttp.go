@@ -30,16 +30,18 @@ type rawConn struct {
 	buf     []byte
 }
 
-func newRawConn(base string, timeout time.Duration) (*rawConn, bool) {
+// newRawConn returns the connection for the issuer at base, not yet
+// dialled, or nil when base is not a plain http URL.
+func newRawConn(base string, timeout time.Duration) *rawConn {
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, false
+		return nil
 	}
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &rawConn{base: base, host: u.Host, addr: addr, timeout: timeout}, true
+	return &rawConn{base: base, host: u.Host, addr: addr, timeout: timeout}
 }
 
 // post sends body as JSON to path and reads the whole response. A

@@ -49,8 +49,8 @@ func TestRawConn(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	rc, ok := newRawConn(srv.URL, 10*time.Second)
-	if !ok {
+	rc := newRawConn(srv.URL, 10*time.Second)
+	if rc == nil {
 		t.Fatal("no raw connection for plain http")
 	}
 	defer rc.close()
@@ -85,7 +85,7 @@ func TestRawConn(t *testing.T) {
 	mode.Store(0)
 	check("after the cancel", 4)
 	for _, u := range []string{"https://127.0.0.1:1", "http://", "::"} {
-		if _, ok := newRawConn(u, time.Second); ok {
+		if newRawConn(u, time.Second) != nil {
 			t.Errorf("raw connection for %q", u)
 		}
 	}

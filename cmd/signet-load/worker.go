@@ -234,8 +234,9 @@ func (w *worker) refresh(ctx context.Context) time.Duration {
 	}
 	var resp response
 	base := w.r.issuer()
-	if b, ok := body.([]byte); ok && w.rawConn(base) != nil {
-		resp = w.rawConn(base).post(ctx, "/v1/token/refresh", b)
+	rc := w.rawConn(base)
+	if b, ok := body.([]byte); ok && rc != nil {
+		resp = rc.post(ctx, "/v1/token/refresh", b)
 	} else {
 		resp = send(ctx, w.r.client, http.MethodPost, base+"/v1/token/refresh", body, nil)
 	}
@@ -259,7 +260,7 @@ func (w *worker) rawConn(base string) *rawConn {
 		if w.raw == nil {
 			w.raw = make(map[string]*rawConn, len(w.r.cfg.issuers))
 		}
-		rc, _ = newRawConn(base, w.r.cfg.timeout)
+		rc = newRawConn(base, w.r.cfg.timeout)
 		w.raw[base] = rc
 	}
 	return rc
